@@ -1,0 +1,114 @@
+"""Hypothesis strategies for random conv layers, with oracle-side padding resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+
+MODES = ("zeros", "circular", "reflect", "replicate")
+DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
+
+
+@dataclass
+class LayerCase:
+    weight: np.ndarray
+    input_shape: tuple
+    stride: tuple
+    dilation: tuple
+    groups: int
+    padding: object  # as passed to the operator
+    pads: tuple  # resolved here, independently of the package
+    mode: str
+    dtype: type
+    bias: np.ndarray | None
+
+    @property
+    def d(self) -> int:
+        return self.weight.ndim - 2
+
+    def kwargs(self) -> dict:
+        return dict(
+            bias=self.bias,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            padding_mode=self.mode,
+            dtype=self.dtype,
+        )
+
+    def oracle_kwargs(self) -> dict:
+        return dict(
+            stride=self.stride,
+            pads=self.pads,
+            dilation=self.dilation,
+            groups=self.groups,
+            mode=self.mode,
+        )
+
+
+def random_array(rng, shape, dtype):
+    a = rng.standard_normal(shape)
+    if np.dtype(dtype).kind == "c":
+        a = a + 1j * rng.standard_normal(shape)
+    return a.astype(dtype)
+
+
+def onnx_same_upper(n, k, s, dil):
+    out = -(-n // s)
+    total = max(0, (out - 1) * s + dil * (k - 1) + 1 - n)
+    return (total // 2, total - total // 2)
+
+
+@st.composite
+def layer_cases(draw, modes=MODES, dtypes=DTYPES, max_dim=3, padding_forms=None):
+    d = draw(st.integers(1, max_dim))
+    groups = draw(st.integers(1, 3))
+    c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kmax, nmax = {1: (5, 14), 2: (4, 8), 3: (3, 5)}[d]
+    kernel = tuple(draw(st.integers(1, kmax)) for _ in range(d))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    spatial = tuple(
+        draw(st.integers(dil * (k - 1) + 1, dil * (k - 1) + nmax))
+        for k, dil in zip(kernel, dilation)
+    )
+    mode = draw(st.sampled_from(modes))
+    # reflect needs pads < n (PyTorch); circular pads <= n keeps torch's F.pad as the oracle
+    limits = [min(3, n - 1) if mode == "reflect" else min(3, n) for n in spatial]
+    form = draw(st.sampled_from(padding_forms or ("int", "tuple", "pairs", "valid", "same")))
+    if form == "int":
+        p = draw(st.integers(0, min(limits)))
+        padding, pads = p, ((p, p),) * d
+    elif form == "tuple":
+        ps = tuple(draw(st.integers(0, lim)) for lim in limits)
+        padding, pads = ps, tuple((p, p) for p in ps)
+    elif form == "pairs":
+        pads = tuple((draw(st.integers(0, lim)), draw(st.integers(0, lim))) for lim in limits)
+        padding = pads
+    elif form == "valid":
+        padding, pads = "valid", ((0, 0),) * d
+    else:
+        padding = "same"
+        pads = tuple(
+            onnx_same_upper(n, k, s, dil) for n, k, s, dil in zip(spatial, kernel, stride, dilation)
+        )
+    dtype = draw(st.sampled_from(dtypes))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    weight = random_array(rng, (groups * c_out_g, c_in_g, *kernel), dtype)
+    bias = random_array(rng, (groups * c_out_g,), dtype) if draw(st.booleans()) else None
+    return LayerCase(
+        weight,
+        (groups * c_in_g, *spatial),
+        stride,
+        dilation,
+        groups,
+        padding,
+        pads,
+        mode,
+        dtype,
+        bias,
+    )

@@ -1,0 +1,30 @@
+"""toeplitz_conv: deep-learning conv layers as explicit sparse linear operators.
+
+The package follows the picture of a conv layer as a channel-wise
+matrix-vector product of convolutions, module by module:
+
+- :mod:`~toeplitz_conv.geometry`: shapes, paddings and index maps of a layer;
+- :mod:`~toeplitz_conv.blocks`: one scalar kernel as a sparse Toeplitz/circulant block;
+- :mod:`~toeplitz_conv.block_matrix`: the ``C_out x C_in`` grid of blocks as one matrix;
+- :mod:`~toeplitz_conv.operators`: :class:`Conv` and :class:`ConvTranspose` operators.
+"""
+
+from .blocks import kernel_block
+from .geometry import Geometry, conv_geometry, transpose_geometry
+from .memory import MatrixTooLargeError, memory_budget, set_memory_budget
+from .operators import Conv, ConvTranspose
+from .torch_interop import from_torch
+
+__all__ = [
+    "Conv",
+    "ConvTranspose",
+    "Geometry",
+    "MatrixTooLargeError",
+    "conv_geometry",
+    "from_torch",
+    "kernel_block",
+    "memory_budget",
+    "set_memory_budget",
+    "transpose_geometry",
+]
+__version__ = "0.1.0"

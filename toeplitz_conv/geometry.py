@@ -1,0 +1,484 @@
+"""Geometry of a conv layer: validated shapes, paddings and per-axis index maps.
+
+A :class:`Geometry` is the single source of truth for every shape in the package.
+Everything else (scalar blocks, the block matrix, the operators, the engines)
+reads its sizes and index maps from here.
+
+For one spatial axis with input size :math:`n`, kernel size :math:`k`, stride
+:math:`s`, dilation :math:`\\delta` and pads :math:`(p_b, p_a)`, output position
+:math:`o` reads, through tap :math:`t`, the padded position
+
+.. math::
+
+    q(o, t) = o\\,s + t\\,\\delta - p_b, \\qquad
+    m = \\left\\lfloor \\frac{n + p_b + p_a - \\delta (k - 1) - 1}{s} \\right\\rfloor + 1,
+
+and the padding mode says which input sample (if any) a padded position is.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
+PADDING_STRINGS = ("valid", "same")
+PaddingMode = Literal["zeros", "circular", "reflect", "replicate"]
+PaddingLike = int | str | Sequence[int] | Sequence[Sequence[int]]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Validated description of a conv layer acting on one sample.
+
+    Build it with :func:`conv_geometry` (or :func:`transpose_geometry`), which
+    validate every parameter; the fields are then fully resolved.
+
+    Attributes
+    ----------
+    out_channels, in_channels, groups : int
+        Channel counts of the convolution (not of a transposed layer).
+    kernel, stride, dilation : tuple of int
+        Per spatial axis.
+    pads : tuple of (int, int)
+        ``(before, after)`` padding per spatial axis.
+    padding_mode : str
+        One of ``"zeros"``, ``"circular"``, ``"reflect"``, ``"replicate"``.
+    input_spatial, output_spatial : tuple of int
+        Spatial sizes :math:`n` and :math:`m` per axis.
+    """
+
+    out_channels: int
+    in_channels: int
+    groups: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+    padding_mode: str
+    input_spatial: tuple[int, ...]
+    output_spatial: tuple[int, ...]
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions ``d``."""
+        return len(self.kernel)
+
+    @property
+    def in_per_group(self) -> int:
+        """Input channels seen by each output channel, ``C_in / groups``."""
+        return self.in_channels // self.groups
+
+    @property
+    def out_per_group(self) -> int:
+        """Output channels of each group, ``C_out / groups``."""
+        return self.out_channels // self.groups
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        """PyTorch weight layout ``(C_out, C_in/groups, *kernel)``."""
+        return (self.out_channels, self.in_per_group, *self.kernel)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """``(C_in, *input_spatial)``."""
+        return (self.in_channels, *self.input_spatial)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """``(C_out, *output_spatial)``."""
+        return (self.out_channels, *self.output_spatial)
+
+    @property
+    def input_pixels(self) -> int:
+        """Number of spatial positions of one input channel, :math:`N`."""
+        return int(np.prod(self.input_spatial))
+
+    @property
+    def output_pixels(self) -> int:
+        """Number of spatial positions of one output channel, :math:`M`."""
+        return int(np.prod(self.output_spatial))
+
+    @property
+    def taps(self) -> int:
+        """Number of kernel taps, :math:`K = \\prod_i k_i`."""
+        return int(np.prod(self.kernel))
+
+    @property
+    def matrix_shape(self) -> tuple[int, int]:
+        """Shape ``(C_out M, C_in N)`` of the layer's matrix."""
+        return (self.out_channels * self.output_pixels, self.in_channels * self.input_pixels)
+
+    def axis_index_map(self, axis: int) -> np.ndarray:
+        """Input index read by each (output position, tap) along one axis.
+
+        Parameters
+        ----------
+        axis : int
+            Spatial axis, ``0 <= axis < ndim``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Integer array of shape ``(m, k)``: the input position read by output
+            ``o`` through tap ``t``, or ``-1`` where it reads a zero pad.
+        """
+        n, k = self.input_spatial[axis], self.kernel[axis]
+        s, dil = self.stride[axis], self.dilation[axis]
+        before = self.pads[axis][0]
+        m = self.output_spatial[axis]
+        q = np.arange(m)[:, None] * s + np.arange(k)[None, :] * dil - before
+        return _fold_boundary(q, n, self.padding_mode)
+
+    def axis_pattern_size(self, axis: int) -> int:
+        """Distinct (output position, input position) pairs along one axis."""
+        index = self.axis_index_map(axis)
+        if self.padding_mode == "zeros":
+            return int(np.count_nonzero(index >= 0))
+        ordered = np.sort(index, axis=1)
+        return int(index.shape[0] + np.count_nonzero(np.diff(ordered, axis=1)))
+
+    def scalar_pattern_size(self) -> int:
+        """Structural nonzeros of one scalar block (product over axes)."""
+        return int(np.prod([self.axis_pattern_size(a) for a in range(self.ndim)]))
+
+    def nnz(self) -> int:
+        """Structural nonzeros of the whole block matrix, computed without assembly."""
+        return self.out_channels * self.in_per_group * self.scalar_pattern_size()
+
+
+def _fold_boundary(q: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Map padded positions ``q`` to input positions by the padding mode's rule."""
+    if mode == "zeros":
+        return np.where((q >= 0) & (q < n), q, -1)
+    if mode == "circular":
+        return np.mod(q, n)
+    if mode == "replicate":
+        return np.clip(q, 0, n - 1)
+    # reflect (PyTorch / numpy "reflect"): the edge sample is not repeated;
+    # validation guarantees pads < n, so a single reflection suffices.
+    q = np.abs(q)
+    return np.where(q > n - 1, 2 * (n - 1) - q, q)
+
+
+def conv_geometry(
+    weight_shape: Sequence[int],
+    input_shape: Sequence[int],
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingLike = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> Geometry:
+    """Validate a conv layer's parameters and resolve its geometry.
+
+    Parameters
+    ----------
+    weight_shape : sequence of int
+        ``(C_out, C_in/groups, *kernel)``, PyTorch's layout.
+    input_shape : sequence of int
+        ``(C_in, *spatial)`` for one sample, with 1, 2 or 3 spatial axes.
+    stride, dilation : int or sequence of int
+        Per axis, each ``>= 1``.
+    padding : int, str or sequence
+        ``int``; per-axis ints (symmetric); per-axis ``(before, after)`` pairs
+        (asymmetric, as ONNX ``pads``); ``"valid"``; or ``"same"``. ``"same"``
+        splits the total :math:`\\delta (k-1)` as PyTorch does (``total // 2``
+        before); with stride > 1 it follows ONNX ``SAME_UPPER``
+        (output ``ceil(n / s)``, the extra pad after).
+    groups : int
+        Divides both ``C_in`` and ``C_out``.
+    padding_mode : str
+        ``"zeros"``, ``"circular"``, ``"reflect"`` or ``"replicate"``.
+
+    Returns
+    -------
+    Geometry
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter and the allowed values.
+    """
+    weight_shape = tuple(_check_int(v, "weight.shape", minimum=1) for v in weight_shape)
+    input_shape = _check_shape(input_shape, "input_shape")
+    if len(weight_shape) < 3 or len(weight_shape) > 5:
+        raise ValueError(
+            f"weight must have shape (C_out, C_in/groups, *kernel) with 1, 2 or 3 kernel "
+            f"axes; got shape {weight_shape}"
+        )
+    d = len(weight_shape) - 2
+    if len(input_shape) != d + 1:
+        raise ValueError(
+            f"input_shape must be (C_in, *spatial) with {d} spatial axes to match the "
+            f"{d}-D kernel of weight shape {weight_shape}; got input_shape {input_shape}"
+        )
+    c_out, c_in_per_group, kernel = weight_shape[0], weight_shape[1], weight_shape[2:]
+    c_in, spatial = input_shape[0], input_shape[1:]
+    groups = _check_int(groups, "groups", minimum=1)
+    _check_groups(c_in, c_out, c_in_per_group, groups)
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}; got {padding_mode!r}")
+    stride = _per_axis(stride, d, "stride", minimum=1)
+    dilation = _per_axis(dilation, d, "dilation", minimum=1)
+    pads = resolve_padding(padding, spatial, kernel, stride, dilation)
+    _check_pads_for_mode(pads, spatial, padding_mode)
+    per_axis = zip(spatial, kernel, stride, dilation, pads)
+    output = tuple(
+        _output_size(n, k, s, dil, pb + pa, axis)
+        for axis, (n, k, s, dil, (pb, pa)) in enumerate(per_axis)
+    )
+    return Geometry(
+        out_channels=c_out,
+        in_channels=c_in,
+        groups=groups,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        pads=pads,
+        padding_mode=padding_mode,
+        input_spatial=spatial,
+        output_spatial=output,
+    )
+
+
+def truncate_output(geometry: Geometry, output_spatial: Sequence[int]) -> Geometry:
+    """The same geometry keeping only the first ``output_spatial`` outputs per axis.
+
+    Used by conv-transpose when ``output_padding >= stride``: the transposed
+    layer then sees an input larger than the conv needs for its outputs.
+    """
+    output_spatial = tuple(int(m) for m in output_spatial)
+    if any(m > full for m, full in zip(output_spatial, geometry.output_spatial)):
+        raise ValueError("output_spatial cannot exceed the geometry's own output size")
+    return replace(geometry, output_spatial=output_spatial)
+
+
+def resolve_padding(
+    padding: PaddingLike,
+    spatial: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> tuple[tuple[int, int], ...]:
+    """Turn any accepted ``padding`` form into ``(before, after)`` pairs per axis."""
+    d = len(spatial)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * d
+        if padding == "same":
+            return tuple(
+                same_pads(n, k, s, dil) for n, k, s, dil in zip(spatial, kernel, stride, dilation)
+            )
+        raise ValueError(
+            f"padding must be an int, a per-axis tuple, per-axis (before, after) pairs, "
+            f"or one of {PADDING_STRINGS}; got {padding!r}"
+        )
+    if isinstance(padding, numbers.Integral) and not isinstance(padding, bool):
+        p = _check_int(padding, "padding", minimum=0)
+        return ((p, p),) * d
+    if not isinstance(padding, Sequence) or len(padding) != d:
+        raise ValueError(
+            f"padding must be an int, {d} per-axis ints, {d} (before, after) pairs, "
+            f"'valid' or 'same'; got {padding!r}"
+        )
+    pairs = []
+    for item in padding:
+        if isinstance(item, Sequence) and not isinstance(item, str):
+            if len(item) != 2:
+                raise ValueError(f"each padding pair must be (before, after); got {item!r}")
+            pairs.append(tuple(_check_int(v, "padding", minimum=0) for v in item))
+        else:
+            p = _check_int(item, "padding", minimum=0)
+            pairs.append((p, p))
+    return tuple(pairs)
+
+
+def same_pads(n: int, k: int, s: int, dil: int) -> tuple[int, int]:
+    """``(before, after)`` pads of ``padding="same"`` for one axis.
+
+    Stride 1: total :math:`\\delta (k - 1)`, ``total // 2`` before (PyTorch).
+    Stride > 1: ONNX ``SAME_UPPER``, output :math:`\\lceil n / s \\rceil`.
+    """
+    m = -(-n // s)
+    total = max(0, (m - 1) * s + dil * (k - 1) + 1 - n)
+    return (total // 2, total - total // 2)
+
+
+def _output_size(n: int, k: int, s: int, dil: int, total_pad: int, axis: int) -> int:
+    span = dil * (k - 1) + 1
+    if span > n + total_pad:
+        raise ValueError(
+            f"kernel (dilated size {span}) is larger than the padded input "
+            f"({n} + padding {total_pad}) along spatial axis {axis}; "
+            f"use a smaller kernel or dilation, or more padding"
+        )
+    return (n + total_pad - span) // s + 1
+
+
+def _check_groups(c_in: int, c_out: int, c_in_per_group: int, groups: int) -> None:
+    if c_in % groups:
+        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in}")
+    if c_out % groups:
+        raise ValueError(f"groups={groups} must divide the output channels C_out={c_out}")
+    if c_in != c_in_per_group * groups:
+        raise ValueError(
+            f"weight shape says C_in/groups = {c_in_per_group}, so input_shape must have "
+            f"C_in = {c_in_per_group * groups} channels with groups={groups}; got C_in={c_in}"
+        )
+
+
+def _check_pads_for_mode(
+    pads: Sequence[tuple[int, int]], spatial: Sequence[int], mode: str
+) -> None:
+    if mode != "reflect":
+        return
+    for axis, ((pb, pa), n) in enumerate(zip(pads, spatial)):
+        if max(pb, pa) >= n:
+            raise ValueError(
+                f"padding_mode='reflect' needs each pad < input size (as PyTorch); "
+                f"spatial axis {axis} has size {n} and pads ({pb}, {pa})"
+            )
+
+
+def _check_int(value: object, name: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def _check_shape(shape: Sequence[int], name: str) -> tuple[int, ...]:
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
+        raise TypeError(f"{name} must be a tuple of ints (C, *spatial); got {shape!r}")
+    return tuple(_check_int(v, name, minimum=1) for v in shape)
+
+
+def _per_axis(value: int | Sequence[int], d: int, name: str, *, minimum: int) -> tuple[int, ...]:
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != d:
+            raise ValueError(f"{name} must be an int or {d} per-axis ints; got {value!r}")
+        return tuple(_check_int(v, name, minimum=minimum) for v in value)
+    return (_check_int(value, name, minimum=minimum),) * d
+
+
+def transpose_geometry(
+    weight_shape: Sequence[int],
+    input_shape: Sequence[int],
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingLike = 0,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    output_size: Sequence[int] | None = None,
+) -> Geometry:
+    """Geometry of the conv whose adjoint is the given conv-transpose layer.
+
+    The conv-transpose layer with weight ``(C_in, C_out/groups, *kernel)`` on
+    input ``(C_in, *m)`` has output size per axis
+
+    .. math::
+
+        n = (m - 1)\\,s - p_b - p_a + \\delta (k - 1) + \\text{output\\_padding} + 1,
+
+    and is the transpose of the conv with the same weight from ``(C_out, *n)``
+    to ``(C_in, *m)``. When ``output_padding >= stride`` (allowed while it is
+    below the dilation, as in PyTorch) that conv would produce more than ``m``
+    outputs; only the first ``m`` are kept.
+
+    Returns
+    -------
+    Geometry
+        The forward conv: its ``output_shape`` is ``input_shape`` here.
+    """
+    weight_shape = tuple(_check_int(v, "weight.shape", minimum=1) for v in weight_shape)
+    input_shape = _check_shape(input_shape, "input_shape")
+    if len(weight_shape) < 3 or len(weight_shape) > 5:
+        raise ValueError(
+            f"weight must have shape (C_in, C_out/groups, *kernel) with 1, 2 or 3 kernel "
+            f"axes; got shape {weight_shape}"
+        )
+    d = len(weight_shape) - 2
+    if len(input_shape) != d + 1:
+        raise ValueError(
+            f"input_shape must be (C_in, *spatial) with {d} spatial axes to match the "
+            f"{d}-D kernel of weight shape {weight_shape}; got input_shape {input_shape}"
+        )
+    c_in, spatial = input_shape[0], input_shape[1:]
+    groups = _check_int(groups, "groups", minimum=1)
+    if weight_shape[0] != c_in:
+        raise ValueError(
+            f"conv-transpose weight is (C_in, C_out/groups, *kernel), so input_shape must have "
+            f"C_in = weight.shape[0] = {weight_shape[0]} channels; got C_in={c_in}"
+        )
+    if c_in % groups:
+        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in}")
+    kernel = weight_shape[2:]
+    stride = _per_axis(stride, d, "stride", minimum=1)
+    dilation = _per_axis(dilation, d, "dilation", minimum=1)
+    if isinstance(padding, str):
+        if padding != "valid":
+            raise ValueError(
+                f"padding for conv-transpose must be an int, per-axis ints, per-axis "
+                f"(before, after) pairs or 'valid'; got {padding!r}"
+            )
+        padding = 0
+    pads = resolve_padding(padding, spatial, kernel, stride, dilation)
+    base = [
+        (m - 1) * s - pb - pa + dil * (k - 1) + 1
+        for m, s, (pb, pa), dil, k in zip(spatial, stride, pads, dilation, kernel)
+    ]
+    if output_size is None:
+        extra = _per_axis(output_padding, d, "output_padding", minimum=0)
+        for axis, (op, s, dil) in enumerate(zip(extra, stride, dilation)):
+            if op >= max(s, dil):
+                raise ValueError(
+                    f"output_padding must be smaller than max(stride, dilation) = "
+                    f"{max(s, dil)} along spatial axis {axis}; got {op}"
+                )
+    else:
+        extra = _output_padding_for_size(output_size, base, stride)
+    sizes = [b + op for b, op in zip(base, extra)]
+    for axis, n in enumerate(sizes):
+        if n < 1:
+            raise ValueError(
+                f"conv-transpose output size along spatial axis {axis} would be {n} < 1; "
+                f"reduce padding (pads {pads[axis]}) or enlarge the input"
+            )
+    geometry = conv_geometry(
+        weight_shape,
+        (weight_shape[1] * groups, *sizes),
+        stride=stride,
+        padding=pads,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+    )
+    return truncate_output(geometry, spatial)
+
+
+def _output_padding_for_size(
+    output_size: Sequence[int], base: Sequence[int], stride: Sequence[int]
+) -> tuple[int, ...]:
+    """PyTorch's resolution of ``output_size`` into ``output_padding``."""
+    d = len(base)
+    size = _check_shape(output_size, "output_size")
+    if len(size) in (d + 1, d + 2):
+        size = size[-d:]  # PyTorch accepts (N, C, *spatial) and (C, *spatial)
+    if len(size) != d:
+        raise ValueError(f"output_size must have {d} spatial sizes; got {tuple(output_size)}")
+    for axis, (n, low, s) in enumerate(zip(size, base, stride)):
+        if not low <= n <= low + s - 1:
+            raise ValueError(
+                f"output_size {tuple(size)} is not reachable: along spatial axis {axis} "
+                f"the output size must be between {low} and {low + s - 1} (stride {s})"
+            )
+    return tuple(n - low for n, low in zip(size, base))
