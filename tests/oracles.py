@@ -75,3 +75,57 @@ def assert_close(actual, expected, dtype, scale=1.0):
     bound = tolerance(dtype) * max(1.0, scale, float(np.abs(expected).max(initial=0.0)))
     err = float(np.abs(actual - expected).max(initial=0.0))
     assert err <= bound, f"max error {err:.3e} > {bound:.3e}"
+
+
+def transposed_size(m, k, s, pads, dil, op):
+    return (m - 1) * s - pads[0] - pads[1] + dil * (k - 1) + op + 1
+
+
+def conv_transpose(x, w, *, stride, pads, output_padding, dilation, groups, bias=None):
+    """PyTorch conv_transpose with zero padding; asymmetric pads by cropping padding-0 output."""
+    d = w.ndim - 2
+    full = CONV_T[d](
+        torch.as_tensor(x),
+        torch.as_tensor(w),
+        None,
+        stride=stride,
+        padding=0,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
+    ).numpy()
+    crop = (slice(None), slice(None)) + tuple(
+        slice(pb, size - pa) for (pb, pa), size in zip(pads, full.shape[2:])
+    )
+    out = full[crop]
+    if bias is not None:
+        out = out + np.asarray(bias).reshape(-1, *([1] * d))
+    return out
+
+
+def conv_transpose_by_vjp(x, w, *, stride, pads, output_padding, dilation, groups, mode):
+    """A^T x for the conv with padding mode `mode`, by autograd: the adjoint definition.
+
+    autograd's vjp is A^H v; with the conjugated weight that is A^T v, the transpose.
+    """
+    d = w.ndim - 2
+    x = np.asarray(x)
+    m = x.shape[2:]
+    n = tuple(
+        transposed_size(mi, k, s, p, dil, op)
+        for mi, k, s, p, dil, op in zip(m, w.shape[2:], stride, pads, dilation, output_padding)
+    )
+    c_out = w.shape[1] * groups
+    wt = torch.as_tensor(np.conj(w))  # vjp gives A^H; A^H of conj(w) is A^T of w
+    z0 = torch.zeros((x.shape[0], c_out, *n), dtype=wt.dtype)
+
+    def forward(t):
+        if mode == "zeros":
+            tp = F.pad(t, torch_pad_arg(pads))
+        else:
+            tp = F.pad(t, torch_pad_arg(pads), mode=TORCH_PAD_MODE[mode])
+        y = CONV[d](tp, wt, stride=stride, dilation=dilation, groups=groups)
+        return y[(slice(None), slice(None)) + tuple(slice(0, mi) for mi in m)]
+
+    _, grad = torch.autograd.functional.vjp(forward, z0, torch.as_tensor(x))
+    return grad.numpy()

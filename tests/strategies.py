@@ -112,3 +112,112 @@ def layer_cases(draw, modes=MODES, dtypes=DTYPES, max_dim=3, padding_forms=None)
         dtype,
         bias,
     )
+
+
+@dataclass
+class TransposeCase:
+    weight: np.ndarray  # (C_in, C_out/groups, *kernel)
+    input_shape: tuple
+    stride: tuple
+    dilation: tuple
+    groups: int
+    padding: object
+    pads: tuple
+    output_padding: tuple
+    output_size: tuple | None
+    mode: str
+    dtype: type
+    bias: np.ndarray | None
+
+    def kwargs(self) -> dict:
+        extra = (
+            {"output_size": self.output_size}
+            if self.output_size is not None
+            else {"output_padding": self.output_padding}
+        )
+        return dict(
+            bias=self.bias,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            padding_mode=self.mode,
+            dtype=self.dtype,
+            **extra,
+        )
+
+    def oracle_kwargs(self) -> dict:
+        return dict(
+            stride=self.stride,
+            pads=self.pads,
+            output_padding=self.output_padding,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
+
+
+@st.composite
+def transpose_cases(draw, modes=MODES, dtypes=DTYPES, max_dim=3):
+    d = draw(st.integers(1, max_dim))
+    groups = draw(st.integers(1, 3))
+    c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kmax, mmax = {1: (5, 8), 2: (4, 5), 3: (3, 3)}[d]
+    kernel = tuple(draw(st.integers(1, kmax)) for _ in range(d))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    m = tuple(draw(st.integers(1, mmax)) for _ in range(d))
+    mode = draw(st.sampled_from(modes))
+    output_padding = tuple(
+        draw(st.integers(0, max(s, dil) - 1)) for s, dil in zip(stride, dilation)
+    )
+    pads = []
+    for mi, k, s, dil, op in zip(m, kernel, stride, dilation, output_padding):
+        room = (mi - 1) * s + dil * (k - 1) + op  # n = room + 1 - pb - pa must stay >= 1
+        n_full = room + 1
+        limit = min(3, room)
+        pb = draw(st.integers(0, limit))
+        pa = draw(st.integers(0, min(3, room - pb)))
+        n = n_full - pb - pa
+        if mode == "reflect":
+            pb, pa = min(pb, n - 1), min(pa, n - 1)
+        elif mode == "circular":
+            pb, pa = min(pb, n), min(pa, n)
+        pads.append((pb, pa))
+    pads = tuple(pads)
+    # shrinking pads keeps every constraint satisfied (n only grows)
+    form = draw(st.sampled_from(("int", "tuple", "pairs")))
+    if form == "int":
+        p = min(v for pair in pads for v in pair)
+        pads, padding = ((p, p),) * d, p
+    elif form == "tuple":
+        pads = tuple((min(pair), min(pair)) for pair in pads)
+        padding = tuple(pair[0] for pair in pads)
+    else:
+        padding = pads
+    use_size = draw(st.booleans()) and all(op < s for op, s in zip(output_padding, stride))
+    output_size = None
+    if use_size:
+        output_size = tuple(
+            (mi - 1) * s - pb - pa + dil * (k - 1) + 1 + op
+            for mi, s, (pb, pa), dil, k, op in zip(
+                m, stride, pads, dilation, kernel, output_padding
+            )
+        )
+    dtype = draw(st.sampled_from(dtypes))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    weight = random_array(rng, (groups * c_in_g, c_out_g, *kernel), dtype)
+    bias = random_array(rng, (groups * c_out_g,), dtype) if draw(st.booleans()) else None
+    return TransposeCase(
+        weight,
+        (groups * c_in_g, *m),
+        stride,
+        dilation,
+        groups,
+        padding,
+        pads,
+        output_padding,
+        output_size,
+        mode,
+        dtype,
+        bias,
+    )

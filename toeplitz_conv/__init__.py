@@ -9,6 +9,7 @@ matrix-vector product of convolutions, module by module:
 - :mod:`~toeplitz_conv.operators`: :class:`Conv` and :class:`ConvTranspose` operators.
 """
 
+from .adjoint import AdjointCheck, check_adjoint
 from .blocks import kernel_block
 from .geometry import Geometry, conv_geometry, transpose_geometry
 from .memory import MatrixTooLargeError, memory_budget, set_memory_budget
@@ -16,9 +17,11 @@ from .operators import Conv, ConvTranspose
 from .torch_interop import from_torch
 
 __all__ = [
+    "AdjointCheck",
     "Conv",
     "ConvTranspose",
     "Geometry",
+    "check_adjoint",
     "MatrixTooLargeError",
     "conv_geometry",
     "from_torch",

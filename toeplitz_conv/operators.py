@@ -28,6 +28,7 @@ class _ConvOperator(LinearOperator):
     """Shared machinery of :class:`Conv` and :class:`ConvTranspose`."""
 
     _transposed: bool
+    output_padding: tuple[int, ...]
 
     def _setup(self, layer: LayerMatrix, bias: ArrayLike | None) -> None:
         self._layer = layer
@@ -180,6 +181,8 @@ class _ConvOperator(LinearOperator):
             extras.append(f"dilation={g.dilation}")
         if g.groups != 1:
             extras.append(f"groups={g.groups}")
+        if self._transposed and any(self.output_padding):
+            extras.append(f"output_padding={self.output_padding}")
         extras.append(f"padding_mode={g.padding_mode!r}")
         return (
             f"{type(self).__name__}({c_in}->{c_out} channels, {self.input_shape} -> "

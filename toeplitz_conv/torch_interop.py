@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from numpy.typing import DTypeLike
 
+from .geometry import Geometry
 from .operators import Conv, ConvTranspose
 
 
@@ -57,3 +59,111 @@ def from_torch(
         output_padding=tuple(module.output_padding),
         **common,
     )
+
+
+def torch_conv(geometry: Geometry, weight: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """The geometry's conv computed by PyTorch: padding by the mode, then ``conv{d}d``.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        The conv (as held by a :class:`Conv` or :class:`ConvTranspose`).
+    weight : numpy.ndarray
+        ``geometry.weight_shape``.
+    z : numpy.ndarray
+        ``(N, *geometry.input_shape)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, *geometry.output_shape)``: outputs beyond ``output_spatial`` (a
+        conv-transpose with ``output_padding >= stride``) are cropped.
+    """
+    import torch
+
+    return _torch_conv_tensor(geometry, torch.as_tensor(weight), torch.as_tensor(z)).numpy()
+
+
+def torch_conv_vjp(geometry: Geometry, weight: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Autograd's vector-Jacobian product of :func:`torch_conv`: :math:`A^H v`.
+
+    Parameters
+    ----------
+    v : numpy.ndarray
+        ``(N, *geometry.output_shape)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, *geometry.input_shape)``.
+    """
+    import torch
+
+    w = torch.as_tensor(weight)
+    z0 = torch.zeros((v.shape[0], *geometry.input_shape), dtype=w.dtype)
+    _, grad = torch.autograd.functional.vjp(
+        lambda t: _torch_conv_tensor(geometry, w, t), z0, torch.as_tensor(v)
+    )
+    return grad.numpy()
+
+
+def _torch_conv_tensor(geometry: Geometry, weight, t):
+    import torch
+    import torch.nn.functional as F
+
+    if geometry.padding_mode == "circular":
+        # index_select wraps any number of periods (F.pad refuses more than one)
+        for axis, ((pb, pa), n) in enumerate(zip(geometry.pads, geometry.input_spatial)):
+            t = torch.index_select(t, 2 + axis, torch.as_tensor(np.mod(np.arange(-pb, n + pa), n)))
+    else:
+        mode = "constant" if geometry.padding_mode == "zeros" else geometry.padding_mode
+        t = F.pad(t, tuple(v for pair in reversed(geometry.pads) for v in pair), mode=mode)
+    conv = (F.conv1d, F.conv2d, F.conv3d)[geometry.ndim - 1]
+    y = conv(t, weight, stride=geometry.stride, dilation=geometry.dilation, groups=geometry.groups)
+    return y[(slice(None), slice(None)) + tuple(slice(0, m) for m in geometry.output_spatial)]
+
+
+def torch_conv_transpose(geometry: Geometry, weight: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """PyTorch's own ``conv_transpose{d}d`` for the transpose of a zero-padded geometry.
+
+    Asymmetric pads are cropped from the padding-0 result, as ONNX does.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(N, *geometry.output_shape)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, *geometry.input_shape)``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if geometry.padding_mode != "zeros":
+        raise ValueError("PyTorch's conv_transpose has zero padding only")
+    conv_t = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[geometry.ndim - 1]
+    output_padding = tuple(
+        n + pb + pa - ((m - 1) * s + dil * (k - 1) + 1)
+        for n, m, s, (pb, pa), dil, k in zip(
+            geometry.input_spatial,
+            geometry.output_spatial,
+            geometry.stride,
+            geometry.pads,
+            geometry.dilation,
+            geometry.kernel,
+        )
+    )
+    full = conv_t(
+        torch.as_tensor(x),
+        torch.as_tensor(weight),
+        stride=geometry.stride,
+        output_padding=output_padding,
+        dilation=geometry.dilation,
+        groups=geometry.groups,
+    ).numpy()
+    crop = (slice(None), slice(None)) + tuple(
+        slice(pb, pb + n) for (pb, _), n in zip(geometry.pads, geometry.input_spatial)
+    )
+    return full[crop]

@@ -1,0 +1,98 @@
+"""check_adjoint: the report, its PyTorch comparisons, and failure detection."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from oracles import conv, conv_transpose, conv_vjp
+from strategies import layer_cases, random_array, transpose_cases
+
+import toeplitz_conv as tc
+from toeplitz_conv.block_matrix import LayerMatrix
+from toeplitz_conv.torch_interop import torch_conv, torch_conv_transpose, torch_conv_vjp
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=layer_cases())
+def test_check_adjoint_passes_for_random_convs(case):
+    op = tc.Conv(case.weight, case.input_shape, **case.kwargs())
+    report = tc.check_adjoint(op, seed=0)
+    assert report.passed, report
+    assert report.matrix_identity == 0.0
+    assert report.torch_forward is not None and report.torch_autograd is not None
+    assert (report.torch_conv_transpose is not None) == (case.mode == "zeros")
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=transpose_cases())
+def test_check_adjoint_passes_for_random_conv_transposes(case):
+    op = tc.ConvTranspose(case.weight, case.input_shape, **case.kwargs())
+    report = tc.check_adjoint(op, seed=1, raise_on_failure=True)
+    assert report.matrix_identity == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=layer_cases())
+def test_library_torch_references_equal_the_test_oracles(case):
+    op = tc.Conv(case.weight, case.input_shape, **case.kwargs())
+    rng = np.random.default_rng(5)
+    x = random_array(rng, (1, *case.input_shape), case.dtype)
+    v = random_array(rng, (1, *op.output_shape), case.dtype)
+    g, w = op.geometry, case.weight
+    np.testing.assert_allclose(
+        torch_conv(g, w, x), conv(x, w, **case.oracle_kwargs()), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        torch_conv_vjp(g, w, v),
+        conv_vjp(v, x.shape, w, **case.oracle_kwargs()),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    if case.mode == "zeros":
+        op_pad = tc.Conv(w, case.input_shape, **case.kwargs()).H.output_padding
+        expected = conv_transpose(
+            v,
+            w,
+            stride=case.stride,
+            pads=case.pads,
+            output_padding=op_pad,
+            dilation=case.dilation,
+            groups=case.groups,
+        )
+        np.testing.assert_allclose(torch_conv_transpose(g, w, v), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_report_repr_and_failure_detection():
+    rng = np.random.default_rng(0)
+    op = tc.Conv(rng.standard_normal((2, 2, 3, 3)), (2, 6, 6), padding=1)
+    report = tc.check_adjoint(op, seed=0)
+    text = repr(report)
+    assert text.startswith("AdjointCheck(PASSED") and "dot_test" in text and "torch_forward" in text
+
+    class Broken(tc.Conv):
+        def _rmatvec(self, x):
+            return 1.01 * super()._rmatvec(x)
+
+    broken = Broken._from_layer(LayerMatrix(op.geometry, op._layer.weight, op.dtype))
+    bad = tc.check_adjoint(broken, seed=0)
+    assert not bad.passed and "FAIL" in repr(bad)
+    with pytest.raises(AssertionError, match="FAILED"):
+        tc.check_adjoint(broken, seed=0, raise_on_failure=True)
+
+
+def test_matrix_identity_is_skipped_over_budget_with_a_note():
+    op = tc.Conv(np.ones((2, 2, 3)), (2, 40), padding=1)
+    op.tosparse()  # this layer's own matrix is cached; its partner's would be refused
+    try:
+        tc.set_memory_budget(100)
+        report = tc.check_adjoint(op, seed=0)
+    finally:
+        tc.set_memory_budget(None)
+    assert report.matrix_identity is None
+    assert any("matrix identity skipped" in note for note in report.notes)
+
+
+def test_check_adjoint_rejects_other_operators():
+    import pylops
+
+    with pytest.raises(TypeError, match="op must be a toeplitz_conv Conv"):
+        tc.check_adjoint(pylops.Identity(3))

@@ -1,0 +1,211 @@
+"""Checking that conv-transpose is the adjoint of conv: :func:`check_adjoint`.
+
+For a layer with matrix :math:`A` the report holds
+
+.. math::
+
+    \\varepsilon_\\text{dot} =
+    \\frac{|\\langle A x, y\\rangle - \\langle x, A^H y\\rangle|}
+         {\\max(|\\langle A x, y\\rangle|, |\\langle x, A^H y\\rangle|)},
+
+the matrix identity ``ConvTranspose(w, m, ...).tosparse() == Conv(w, n, ...).tosparse().T``
+(largest entry difference, both built from the public constructors), and, when
+PyTorch is installed, the largest relative differences against PyTorch's
+conv, its conv-transpose (zero padding) and autograd's vector-Jacobian product.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .memory import MatrixTooLargeError
+from .operators import Conv, ConvTranspose, _ConvOperator
+
+
+@dataclass
+class AdjointCheck:
+    """Result of :func:`check_adjoint`: relative errors (``None`` where not measured).
+
+    Attributes
+    ----------
+    operator : str
+        ``repr`` of the checked operator.
+    dot_test : float
+        Relative error of :math:`\\langle Ax, y\\rangle = \\langle x, A^H y\\rangle`.
+    matrix_identity : float or None
+        Largest entry difference between this layer's matrix and the transposed
+        matrix of its partner (conv for a conv-transpose and back).
+    torch_forward, torch_conv_transpose, torch_autograd : float or None
+        Relative max difference of ``matvec`` against PyTorch's conv (with the
+        padding mode), of the conv-transpose direction against PyTorch's
+        ``conv_transpose`` (zero padding only), and of the adjoint against autograd.
+    rtol : float
+        Tolerance every measured error is compared with.
+    notes : list of str
+        Why a check was skipped.
+    """
+
+    operator: str
+    dot_test: float
+    matrix_identity: float | None
+    torch_forward: float | None
+    torch_conv_transpose: float | None
+    torch_autograd: float | None
+    rtol: float
+    notes: list[str] = field(default_factory=list)
+
+    def errors(self) -> dict[str, float]:
+        """The measured errors by name."""
+        names = (
+            "dot_test",
+            "matrix_identity",
+            "torch_forward",
+            "torch_conv_transpose",
+            "torch_autograd",
+        )
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    @property
+    def passed(self) -> bool:
+        """Whether every measured error is within ``rtol``."""
+        return all(err <= self.rtol for err in self.errors().values())
+
+    def __repr__(self) -> str:
+        lines = [
+            f"AdjointCheck({'PASSED' if self.passed else 'FAILED'}, rtol={self.rtol:.0e})",
+            f"  operator: {self.operator}",
+        ]
+        for name, err in self.errors().items():
+            mark = "ok" if err <= self.rtol else "FAIL"
+            lines.append(f"  {name:<22}{err:10.2e}  {mark}")
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def check_adjoint(
+    op: Conv | ConvTranspose,
+    *,
+    rtol: float | None = None,
+    seed: int | None = None,
+    raise_on_failure: bool = False,
+) -> AdjointCheck:
+    """Check that a layer's ``rmatvec`` is its adjoint, and agrees with PyTorch.
+
+    Parameters
+    ----------
+    op : Conv or ConvTranspose
+        The layer.
+    rtol : float, optional
+        Tolerance; default ``1e-4`` for single and ``1e-10`` for double precision.
+    seed : int, optional
+        Seed of the random test vectors.
+    raise_on_failure : bool
+        Raise :class:`AssertionError` with the report when a check fails.
+
+    Returns
+    -------
+    AdjointCheck
+    """
+    if not isinstance(op, _ConvOperator):
+        raise TypeError(f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op)}")
+    single = op.dtype in (np.float32, np.complex64)
+    rtol = (1e-4 if single else 1e-10) if rtol is None else float(rtol)
+    rng = np.random.default_rng(seed)
+    x = _random(rng, op.shape[1], op.dtype)
+    y = _random(rng, op.shape[0], op.dtype)
+    ax, ahy = op.matvec(x), op.rmatvec(y)
+    lhs, rhs = np.vdot(y, ax), np.vdot(ahy, x)
+    report = AdjointCheck(
+        operator=repr(op),
+        dot_test=float(abs(lhs - rhs) / max(abs(lhs), abs(rhs), np.finfo(float).tiny)),
+        matrix_identity=None,
+        torch_forward=None,
+        torch_conv_transpose=None,
+        torch_autograd=None,
+        rtol=rtol,
+    )
+    try:
+        report.matrix_identity = _matrix_identity_error(op)
+    except MatrixTooLargeError as error:
+        report.notes.append(f"matrix identity skipped: {error}")
+    if importlib.util.find_spec("torch") is None:
+        report.notes.append("PyTorch comparisons skipped: torch is not installed")
+    else:
+        _compare_with_torch(op, x, y, ax, ahy, report)
+    if raise_on_failure and not report.passed:
+        raise AssertionError(repr(report))
+    return report
+
+
+def _random(rng: np.random.Generator, n: int, dtype: np.dtype) -> np.ndarray:
+    v = rng.standard_normal(n)
+    if dtype.kind == "c":
+        v = v + 1j * rng.standard_normal(n)
+    return v.astype(dtype)
+
+
+def _partner(op: Conv | ConvTranspose) -> Conv | ConvTranspose:
+    """The other layer with the same weight, built from the public constructor."""
+    g, weight = op.geometry, op._layer.weight
+    common = dict(
+        stride=g.stride,
+        padding=g.pads,
+        dilation=g.dilation,
+        groups=g.groups,
+        padding_mode=g.padding_mode,
+        dtype=op.dtype,
+    )
+    if isinstance(op, Conv):
+        return ConvTranspose(weight, op.output_shape, output_padding=op.H.output_padding, **common)
+    return Conv(weight, op.output_shape, **common)
+
+
+def _matrix_identity_error(op: Conv | ConvTranspose) -> float:
+    partner = _partner(op)
+    mine, theirs = op.tosparse(), partner.tosparse()
+    if isinstance(op, ConvTranspose):
+        # with output_padding >= stride the conv has extra outputs this layer never reads
+        keep = np.zeros(partner.output_shape, dtype=bool)
+        keep[(slice(None), *(slice(0, m) for m in op.input_shape[1:]))] = True
+        theirs = theirs[np.flatnonzero(keep)]
+    difference = mine - theirs.T
+    return float(np.abs(difference.data).max(initial=0.0))
+
+
+def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    scale = max(float(np.abs(b).max(initial=0.0)), np.finfo(float).tiny)
+    return float(np.abs(a - b).max(initial=0.0) / scale)
+
+
+def _compare_with_torch(op, x, y, ax, ahy, report: AdjointCheck) -> None:
+    from .torch_interop import torch_conv, torch_conv_transpose, torch_conv_vjp
+
+    g, weight = op.geometry, op._layer.weight
+    if isinstance(op, Conv):  # A x and A^H y
+        report.torch_forward = _relative(
+            ax, torch_conv(g, weight, x.reshape(1, *op.input_shape)).ravel()
+        )
+        report.torch_autograd = _relative(
+            ahy, torch_conv_vjp(g, weight, y.reshape(1, *op.output_shape)).ravel()
+        )
+        adjoint_input, adjoint_output, conj = y, ahy, True
+    else:  # A^T x = conj(A^H conj x) and (A^T)^H y = conj(A conj y)
+        report.torch_autograd = _relative(
+            ax, np.conj(torch_conv_vjp(g, weight, np.conj(x).reshape(1, *op.input_shape))).ravel()
+        )
+        report.torch_forward = _relative(
+            ahy, np.conj(torch_conv(g, weight, np.conj(y).reshape(1, *op.output_shape))).ravel()
+        )
+        adjoint_input, adjoint_output, conj = x, ax, False
+    if g.padding_mode != "zeros":
+        report.notes.append(f"PyTorch has no conv_transpose with padding_mode={g.padding_mode!r}")
+        return
+    # PyTorch's conv_transpose is the transpose A^T: for a Conv, A^H y = conj(A^T conj y)
+    source = np.conj(adjoint_input) if conj else adjoint_input
+    reference = torch_conv_transpose(g, weight, source.reshape(1, *g.output_shape)).ravel()
+    report.torch_conv_transpose = _relative(
+        adjoint_output, np.conj(reference) if conj else reference
+    )
