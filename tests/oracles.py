@@ -129,3 +129,28 @@ def conv_transpose_by_vjp(x, w, *, stride, pads, output_padding, dilation, group
 
     _, grad = torch.autograd.functional.vjp(forward, z0, torch.as_tensor(x))
     return grad.numpy()
+
+
+def conv_transpose_vjp(v, x_shape, w, *, stride, pads, output_padding, dilation, groups):
+    """Autograd vjp of the zero-padded conv_transpose (cropped for asymmetric pads)."""
+    wt = torch.as_tensor(w)
+    x0 = torch.zeros(x_shape, dtype=wt.dtype)
+    d = w.ndim - 2
+
+    def forward(t):
+        full = CONV_T[d](
+            t,
+            wt,
+            stride=stride,
+            padding=0,
+            output_padding=output_padding,
+            dilation=dilation,
+            groups=groups,
+        )
+        return full[
+            (slice(None), slice(None))
+            + tuple(slice(pb, size - pa) for (pb, pa), size in zip(pads, full.shape[2:]))
+        ]
+
+    _, grad = torch.autograd.functional.vjp(forward, x0, torch.as_tensor(v))
+    return grad.numpy()

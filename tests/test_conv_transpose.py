@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
-from oracles import CONV_T, assert_close, conv, conv_transpose, conv_transpose_by_vjp
+from oracles import (
+    CONV_T,
+    assert_close,
+    conv,
+    conv_transpose,
+    conv_transpose_by_vjp,
+    conv_transpose_vjp,
+)
 from strategies import random_array, transpose_cases
 
 import toeplitz_conv as tc
@@ -37,6 +44,9 @@ def test_conv_transpose_matches_torch(case):
     assert_close(op.apply(x[0]), expected[0], case.dtype, scale)
     linear = conv_transpose(x, case.weight, **case.oracle_kwargs())
     assert_close(op.matvec(x[1].ravel()), linear[1].ravel(), case.dtype, scale)
+    v = random_array(np.random.default_rng(4), (1, *op.output_shape), case.dtype)
+    vjp = conv_transpose_vjp(v, (1, *case.input_shape), case.weight, **case.oracle_kwargs())
+    assert_close(op.rmatvec(v.ravel()), vjp.ravel(), case.dtype, scale)
     if all(pb == pa for pb, pa in case.pads):  # torch's own padding argument
         d = case.weight.ndim - 2
         direct = CONV_T[d](

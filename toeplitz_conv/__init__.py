@@ -14,6 +14,7 @@ from .blocks import kernel_block
 from .geometry import Geometry, conv_geometry, transpose_geometry
 from .memory import MatrixTooLargeError, memory_budget, set_memory_budget
 from .operators import Conv, ConvTranspose
+from .spectral import singular_values, spectral_norm
 from .torch_interop import from_torch
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "kernel_block",
     "memory_budget",
     "set_memory_budget",
+    "singular_values",
+    "spectral_norm",
     "transpose_geometry",
 ]
 __version__ = "0.1.0"

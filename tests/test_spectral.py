@@ -1,0 +1,119 @@
+"""Singular values and spectral norms against numpy's dense SVD of the layer's matrix."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import layer_cases
+
+import toeplitz_conv as tc
+from toeplitz_conv.spectral import fft_applicable
+
+
+def _dense_singular_values(op):
+    return np.linalg.svd(op.todense(), compute_uv=False)
+
+
+@settings(max_examples=120, deadline=None)
+@given(case=layer_cases())
+def test_singular_values_equal_dense_svd_for_random_layers(case):
+    op = tc.Conv(case.weight, case.input_shape, **case.kwargs())
+    expected = _dense_singular_values(
+        tc.Conv(
+            case.weight.astype(np.complex128),
+            case.input_shape,
+            **{**case.kwargs(), "dtype": np.complex128},
+        )
+    )
+    got = tc.singular_values(op)
+    tol = 1e-4 if case.dtype in (np.float32, np.complex64) else 1e-10
+    np.testing.assert_allclose(got, expected, atol=tol * max(1.0, expected[0]))
+    np.testing.assert_allclose(tc.spectral_norm(op, rtol=1e-12), expected[0], rtol=max(tol, 1e-8))
+
+
+@st.composite
+def circular_fft_layers(draw):
+    """Circular layers on sizes divisible by the stride with output n / s (FFT applies)."""
+    d = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 2))
+    c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    kernel = tuple(draw(st.integers(1, 4 if d < 3 else 3)) for _ in range(d))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(d))
+    coarse = tuple(draw(st.integers(1, 4 if d < 3 else 2)) for _ in range(d))
+    spatial = tuple(c * s for c, s in zip(coarse, stride))
+    pads = []
+    for k, s, dil in zip(kernel, stride, dilation):
+        # output n / s  <=>  s - 1 >= total - dil (k - 1) >= 1 - s, and total >= 0
+        low = max(0, dil * (k - 1) - s + 1)
+        total = draw(st.integers(low, dil * (k - 1)))
+        before = draw(st.integers(0, total))  # circular may wrap more than once
+        pads.append((before, total - before))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    w = rng.standard_normal((groups * c_out_g, c_in_g, *kernel))
+    if draw(st.booleans()):
+        w = w + 1j * rng.standard_normal(w.shape)
+    op = tc.Conv(
+        w,
+        (groups * c_in_g, *spatial),
+        stride=stride,
+        padding=tuple(pads),
+        dilation=dilation,
+        groups=groups,
+        padding_mode="circular",
+    )
+    return op
+
+
+@settings(max_examples=150, deadline=None)
+@given(op=circular_fft_layers())
+def test_fft_method_equals_the_matrix_for_circular_padding(op):
+    assert fft_applicable(op.geometry)
+    expected = _dense_singular_values(op)
+    np.testing.assert_allclose(tc.singular_values(op, method="fft"), expected, atol=1e-10)
+    np.testing.assert_allclose(tc.singular_values(op.H, method="fft"), expected, atol=1e-10)
+    np.testing.assert_allclose(tc.spectral_norm(op), expected[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_top_k_by_iterative_method(mode):
+    rng = np.random.default_rng(0)
+    op = tc.Conv(
+        rng.standard_normal((3, 2, 3, 3)), (2, 10, 9), stride=(1, 2), padding=1, padding_mode=mode
+    )
+    expected = _dense_singular_values(op)
+    np.testing.assert_allclose(
+        tc.singular_values(op, k=5, method="iterative"), expected[:5], rtol=1e-8
+    )
+    np.testing.assert_allclose(tc.singular_values(op, k=5), expected[:5], rtol=1e-10)
+
+
+def test_spectral_norm_of_a_torch_layer_is_not_torch_spectral_norm_sigma():
+    """PyTorch's spectral_norm normalises the reshaped weight, not the conv operator."""
+    torch.manual_seed(0)
+    module = torch.nn.Conv2d(4, 4, 3, padding=1, bias=False).double()
+    op = tc.from_torch(module, (4, 8, 8))
+    exact = tc.spectral_norm(op, rtol=1e-12)
+    np.testing.assert_allclose(exact, _dense_singular_values(op)[0], rtol=1e-8)
+    reshaped = np.linalg.norm(module.weight.detach().numpy().reshape(4, -1), 2)
+    assert abs(exact - reshaped) > 1e-3 * exact
+
+
+def test_errors():
+    op = tc.Conv(np.ones((2, 2, 3)), (2, 8), padding=1)
+    with pytest.raises(ValueError, match="k must be an int between 1 and"):
+        tc.singular_values(op, k=0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        tc.singular_values(op, method="qr")
+    with pytest.raises(ValueError, match="method='fft' needs padding_mode='circular'"):
+        tc.singular_values(op, method="fft")
+    with pytest.raises(ValueError, match="iterative method needs k <"):
+        tc.singular_values(op, method="iterative")
+    with pytest.raises(ValueError, match="rtol must be > 0"):
+        tc.spectral_norm(op, rtol=0)
+    with pytest.raises(TypeError, match="op must be a toeplitz_conv"):
+        tc.spectral_norm(np.eye(3))
+    big = tc.Conv(np.ones((64, 64, 3, 3)), (64, 32, 32), padding=1)
+    with pytest.raises(tc.MatrixTooLargeError, match="pass k for the top k"):
+        tc.singular_values(big)

@@ -1,0 +1,201 @@
+"""Spectral analysis of conv layers: exact singular values and operator norms.
+
+Circular padding makes every block circulant, so the DFT diagonalises all of
+them at once (Sedghi, Gupta & Long, ICLR 2019): with :math:`F` the
+:math:`d`-dimensional DFT,
+
+.. math::
+
+    A = (I_{C_\\text{out}} \\otimes F^H)\\, P^T \\,
+        \\operatorname{blockdiag}_f \\hat W(f) \\, P\\, (I_{C_\\text{in}} \\otimes F),
+    \\qquad
+    \\hat W(f)_{ij} = \\sum_t w_{ij}[t]\\, e^{2\\pi i \\langle f, c_t \\rangle / n},
+
+with :math:`c_t` the offset each tap reads and :math:`P` permutations, so the
+singular values of :math:`A` are those of the :math:`C_\\text{out} \\times
+C_\\text{in}` matrices :math:`\\hat W(f)` over all frequencies :math:`f`
+(per group: the others are zero blocks). With stride :math:`s` dividing
+:math:`n`, the polyphase split :math:`x_r[q] = x[qs + r]` turns the layer into a
+stride-1 circular layer on :math:`n/s` with :math:`C_\\text{in} s^d` input
+channels and the same singular values. Other padding modes use a dense SVD when
+small, or an iterative (Lanczos) method on the operator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse.linalg as spla
+
+from .geometry import Geometry
+from .memory import check_budget
+from .operators import Conv, ConvTranspose, _ConvOperator
+
+DENSE_LIMIT = 4096  # largest min(shape) for a dense SVD when k is not given
+
+
+def fft_applicable(geometry: Geometry) -> bool:
+    """Whether the exact FFT method applies: circular, stride dividing n, m = n / s."""
+    return geometry.padding_mode == "circular" and all(
+        n % s == 0 and m * s == n
+        for n, m, s in zip(geometry.input_spatial, geometry.output_spatial, geometry.stride)
+    )
+
+
+def frequency_matrices(geometry: Geometry, weight: np.ndarray) -> np.ndarray:
+    """The per-frequency channel matrices :math:`\\hat W(f)` of a circular layer.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        A layer for which :func:`fft_applicable` holds.
+    weight : numpy.ndarray
+        ``geometry.weight_shape``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Complex, shape ``(groups, n_freq, C_out/G, C_in/G * prod(stride))``,
+        ``n_freq = prod(n / stride)``.
+    """
+    if not fft_applicable(geometry):
+        raise ValueError("the FFT method needs circular padding with output size n / stride")
+    d, s = geometry.ndim, geometry.stride
+    coarse = tuple(n // si for n, si in zip(geometry.input_spatial, s))
+    phases = int(np.prod(s))
+    c_out, c_group = geometry.out_channels, geometry.in_per_group
+    taps = np.stack(np.unravel_index(np.arange(geometry.taps), geometry.kernel), axis=1)
+    offset = taps * np.array(geometry.dilation) - np.array([pb for pb, _ in geometry.pads])
+    phase = np.ravel_multi_index(tuple((offset % s).T), s)
+    shift = tuple((offset // s % coarse).T)
+    placed = np.zeros((phases, *coarse, c_out, c_group), dtype=np.result_type(weight, complex))
+    # taps that land on the same phase and shift (kernel wider than the grid) add up
+    np.add.at(placed, (phase, *shift), np.moveaxis(weight.reshape(c_out, c_group, -1), -1, 0))
+    placed = np.moveaxis(placed, (-2, -1), (0, 1))
+    spectrum = np.fft.ifftn(placed, axes=tuple(range(3, 3 + d)), norm="forward")
+    spectrum = spectrum.reshape(c_out, c_group * phases, -1)
+    groups = geometry.groups
+    return spectrum.reshape(groups, c_out // groups, c_group * phases, -1).transpose(0, 3, 1, 2)
+
+
+def singular_values(
+    op: Conv | ConvTranspose,
+    k: int | None = None,
+    *,
+    method: str = "auto",
+    tol: float = 0.0,
+) -> np.ndarray:
+    """Singular values of a conv layer's matrix, in descending order.
+
+    Parameters
+    ----------
+    op : Conv or ConvTranspose
+        The layer (a conv-transpose has the singular values of its conv).
+    k : int, optional
+        Only the largest ``k``; default all ``min(op.shape)``.
+    method : {"auto", "fft", "dense", "iterative"}
+        ``"fft"``: exact, for circular padding with stride dividing the size
+        (Sedghi et al. 2019, with the polyphase split for stride > 1);
+        ``"dense"``: :func:`numpy.linalg.svd` of the (memory-guarded) dense
+        matrix; ``"iterative"``: :func:`scipy.sparse.linalg.svds` on the
+        operator (needs ``k < min(op.shape)``). ``"auto"`` picks ``"fft"`` when it
+        applies, else ``"dense"`` when ``min(op.shape) <= 4096`` or ``k`` is
+        not given, else ``"iterative"``.
+    tol : float
+        Tolerance of the iterative method (0: machine precision).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, length ``k`` or ``min(op.shape)``.
+    """
+    _check_operator(op)
+    size = min(op.shape)
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= size):
+        raise ValueError(f"k must be an int between 1 and min(op.shape) = {size}; got {k!r}")
+    method = _choose_method(op, k, method)
+    if method == "fft":
+        matrices = frequency_matrices(op.geometry, op._layer.weight)
+        values = np.linalg.svd(matrices, compute_uv=False).ravel()
+        values = np.sort(values)[::-1]
+    elif method == "dense":
+        values = np.linalg.svd(op.todense(), compute_uv=False)
+    else:
+        if k is None or k >= size:
+            raise ValueError(f"the iterative method needs k < min(op.shape) = {size}; got k={k}")
+        values = spla.svds(op, k=k, tol=tol, return_singular_vectors=False)
+        values = np.sort(values)[::-1]
+    values = np.asarray(values, dtype=np.float64)
+    return values if k is None else values[:k]
+
+
+def spectral_norm(op: Conv | ConvTranspose, *, rtol: float = 1e-8) -> float:
+    """Operator 2-norm (largest singular value, the Lipschitz constant) of a layer.
+
+    .. math::
+
+        \\|A\\|_2 = \\max_{x \\neq 0} \\frac{\\|Ax\\|_2}{\\|x\\|_2} = \\sigma_1(A)
+                  = \\sqrt{\\lambda_\\text{max}(A^H A)}.
+
+    Exact (FFT) for circular padding with stride dividing the size; otherwise
+    Lanczos (:func:`scipy.sparse.linalg.eigsh`) on :math:`A^H A`, matrix-free,
+    to relative tolerance ``rtol``.
+
+    Parameters
+    ----------
+    op : Conv or ConvTranspose
+    rtol : float
+        Relative tolerance of the iterative method.
+
+    Returns
+    -------
+    float
+    """
+    _check_operator(op)
+    if not rtol > 0:
+        raise ValueError(f"rtol must be > 0; got {rtol}")
+    if fft_applicable(op.geometry):
+        return float(singular_values(op, k=1, method="fft")[0])
+    n = op.shape[1] if op.shape[1] <= op.shape[0] else op.shape[0]
+    if n <= 2:  # eigsh needs a dimension above 2
+        return float(singular_values(op, method="dense")[0])
+    small_side = op if op.shape[1] <= op.shape[0] else op.H
+    gram = spla.LinearOperator(
+        (n, n),
+        matvec=lambda x: small_side.rmatvec(small_side.matvec(x)),
+        dtype=op.dtype,
+    )
+    start = np.ones(n, dtype=op.dtype)  # deterministic start vector
+    top = spla.eigsh(gram, k=1, which="LA", tol=rtol, v0=start, return_eigenvectors=False)
+    return float(np.sqrt(max(float(np.real(top[0])), 0.0)))
+
+
+def _choose_method(op: _ConvOperator, k: int | None, method: str) -> str:
+    methods = ("auto", "fft", "dense", "iterative")
+    if method not in methods:
+        raise ValueError(f"method must be one of {methods}; got {method!r}")
+    if method == "fft" and not fft_applicable(op.geometry):
+        raise ValueError(
+            "method='fft' needs padding_mode='circular' with each spatial size divisible by "
+            "the stride and output size n / stride"
+        )
+    if method != "auto":
+        if method == "dense":
+            check_budget(
+                op.shape[0] * op.shape[1] * op.dtype.itemsize,
+                f"dense matrix of shape {op.shape} for the SVD",
+            )
+        return method
+    if fft_applicable(op.geometry):
+        return "fft"
+    if k is None or min(op.shape) <= DENSE_LIMIT:
+        check_budget(
+            op.shape[0] * op.shape[1] * op.dtype.itemsize,
+            f"dense matrix of shape {op.shape} for the SVD (pass k for the top k)",
+        )
+        return "dense"
+    return "iterative"
+
+
+def _check_operator(op: object) -> None:
+    if not isinstance(op, _ConvOperator):
+        raise TypeError(f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op)}")
