@@ -173,6 +173,15 @@ class _ConvOperator(LinearOperator):
             y = y + self.bias.reshape(-1, *([1] * (len(self.output_shape) - 1)))
         return y if batched else y[0]
 
+    def summary(self) -> str:
+        """Shapes, nonzeros, density, CSR bytes, block pattern and padding rules, as text.
+
+        Nothing is assembled to compute it.
+        """
+        from .summary import summary
+
+        return summary(self)
+
     def __repr__(self) -> str:
         g = self.geometry
         c_in, c_out = self.input_shape[0], self.output_shape[0]

@@ -177,8 +177,11 @@ def plot_block(
         g.padding_mode, f"Toeplitz, {g.padding_mode} boundary folded in"
     )
     levels = f"{g.ndim}-level " if g.ndim > 1 else ""
-    part = "" if (rows, cols) == (out_pixels, in_pixels) else f" (top-left {rows} x {cols})"
-    ax.set_title(f"block $H_{{{i + 1}{j + 1}}}$: {levels}{kind}{part}")
+    part = "" if (rows, cols) == (out_pixels, in_pixels) else f", top-left {rows} x {cols}"
+    ax.set_title(
+        f"block $H_{{{i + 1}{j + 1}}}$ ({out_pixels} x {in_pixels}{part})\n{levels}{kind}",
+        fontsize=10,
+    )
     ax.set_xlabel("input pixel")
     ax.set_ylabel("output pixel")
     return fig
