@@ -1,4 +1,6 @@
-"""Quickstart: a conv layer as a matrix, checked against its adjoint, solved with lsqr.
+"""
+Quickstart: a layer's matrix, its adjoint, an lsqr solve
+========================================================
 
 Builds a 3->3 channel 2-D layer (cross-channel blur, groups=1), prints its
 shape, nonzeros and block pattern, runs the dot test, and recovers an image

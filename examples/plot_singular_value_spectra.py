@@ -1,4 +1,6 @@
-"""Singular values of conv layers: circular vs zero padding, and a PyTorch layer's norm.
+"""
+Singular values: circular vs zero padding, and a PyTorch layer
+==============================================================
 
 Circular padding makes the layer block-circulant, so its singular values come
 exactly from small per-frequency SVDs (FFT); zero padding breaks that, and the

@@ -1,4 +1,6 @@
-"""Conv-transpose is the adjoint of conv: dot test, matrix transpose, output_padding.
+"""
+Conv-transpose is the adjoint of conv
+=====================================
 
 Shows, for a strided 2-D layer, that PyTorch-style conv-transpose is the
 transpose of the conv's matrix, prints the output-size table that explains
