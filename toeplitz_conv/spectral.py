@@ -164,7 +164,9 @@ def spectral_norm(op: Conv | ConvTranspose, *, rtol: float = 1e-8) -> float:
         matvec=lambda x: small_side.rmatvec(small_side.matvec(x)),
         dtype=op.dtype,
     )
-    start = np.ones(n, dtype=op.dtype)  # deterministic start vector
+    # a seeded random start: a constant vector is shift-invariant, and for shift-invariant
+    # (circular) layers its Krylov space would never leave the zero-frequency subspace
+    start = np.random.default_rng(0).standard_normal(n).astype(op.dtype)
     top = spla.eigsh(gram, k=1, which="LA", tol=rtol, v0=start, return_eigenvectors=False)
     return float(np.sqrt(max(float(np.real(top[0])), 0.0)))
 
