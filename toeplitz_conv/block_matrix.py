@@ -163,6 +163,7 @@ class LayerMatrix:
         self.dtype = np.dtype(dtype)
         self._csr: sp.csr_array | None = None
         self._nnz: int | None = None
+        self._direct = None
 
     @property
     def nnz(self) -> int:
@@ -196,6 +197,14 @@ class LayerMatrix:
                 array.flags.writeable = False
             self._csr = csr
         return self._csr
+
+    def direct(self):
+        """The matrix-free :class:`~toeplitz_conv.engines.DirectEngine` of this layer (cached)."""
+        if self._direct is None:
+            from .engines import DirectEngine
+
+            self._direct = DirectEngine(self.geometry, self.weight)
+        return self._direct
 
     def conj(self) -> LayerMatrix:
         """The same layer with conjugated weights (itself when real)."""

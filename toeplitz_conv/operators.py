@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from pylops import LinearOperator
 
 from .block_matrix import LayerMatrix
+from .engines import check_engine, resolve_engine
 from .geometry import Geometry, PaddingLike, conv_geometry, transpose_geometry
 from .memory import check_budget
 from .weights import as_weight, working_dtype
@@ -30,8 +31,9 @@ class _ConvOperator(LinearOperator):
     _transposed: bool
     output_padding: tuple[int, ...]
 
-    def _setup(self, layer: LayerMatrix, bias: ArrayLike | None) -> None:
+    def _setup(self, layer: LayerMatrix, bias: ArrayLike | None, engine: str = "auto") -> None:
         self._layer = layer
+        self.engine = check_engine(engine)
         geometry = layer.geometry
         if self._transposed:
             self.input_shape, self.output_shape = geometry.output_shape, geometry.input_shape
@@ -50,9 +52,9 @@ class _ConvOperator(LinearOperator):
         )
 
     @classmethod
-    def _from_layer(cls, layer: LayerMatrix, bias: ArrayLike | None = None):
+    def _from_layer(cls, layer: LayerMatrix, bias: ArrayLike | None = None, engine: str = "auto"):
         operator = cls.__new__(cls)
-        operator._setup(layer, bias)
+        operator._setup(layer, bias, engine)
         return operator
 
     @property
@@ -71,14 +73,30 @@ class _ConvOperator(LinearOperator):
         return csr.T if self._transposed else csr
 
     def _product(self, x: np.ndarray, adjoint: bool) -> np.ndarray:
+        """``A x`` (or ``A^H x``) for flat ``x`` of shape ``(L,)`` or ``(L, B)``."""
         x = np.asarray(x)
         x = x.astype(working_dtype(self.dtype, x.dtype), copy=False)
+        if resolve_engine(self.engine, self._layer) == "direct":
+            shape = self.output_shape if adjoint else self.input_shape
+            y = self._direct_product(_to_batch(x, shape), adjoint)
+            return y.reshape(-1) if x.ndim == 1 else y.reshape(y.shape[0], -1).T
         matrix = self._matrix()
         if not adjoint:
             return matrix @ x
         if self.dtype.kind == "c":
             return np.conj(matrix.T @ np.conj(x))
         return matrix.T @ x
+
+    def _direct_product(self, batch: np.ndarray, adjoint: bool) -> np.ndarray:
+        """Matrix-free product on a batch ``(B, *shape)``; a conv-transpose is ``A^T``."""
+        engine = self._layer.direct()
+        if not self._transposed:
+            return engine.adjoint(batch) if adjoint else engine.forward(batch)
+        # A^T x = conj(A^H conj(x)) and (A^T)^H y = conj(A conj(y))
+        apply = engine.forward if adjoint else engine.adjoint
+        if batch.dtype.kind == "c":
+            return np.conj(apply(np.conj(batch)))
+        return apply(batch)
 
     def _matvec(self, x: np.ndarray) -> np.ndarray:
         return self._product(x, adjoint=False)
@@ -167,8 +185,13 @@ class _ConvOperator(LinearOperator):
             raise ValueError(
                 f"x must have shape (N, *{self.input_shape}) or {self.input_shape}; got {x.shape}"
             )
-        flat = x.reshape(-1, self.shape[1]).T
-        y = self._product(flat, adjoint=False).T.reshape(-1, *self.output_shape)
+        x = x.astype(working_dtype(self.dtype, x.dtype), copy=False)
+        batch = x.reshape(-1, *self.input_shape)
+        if resolve_engine(self.engine, self._layer) == "direct":
+            y = self._direct_product(batch, adjoint=False)
+        else:
+            y = (self._matrix() @ batch.reshape(batch.shape[0], -1).T).T
+            y = y.reshape(-1, *self.output_shape)
         if self.bias is not None:
             y = y + self.bias.reshape(-1, *([1] * (len(self.output_shape) - 1)))
         return y if batched else y[0]
@@ -234,6 +257,11 @@ class Conv(_ConvOperator):
         The boundary rule, as PyTorch's ``padding_mode``.
     dtype : data-type, optional
         float32, float64, complex64 or complex128 (default: from ``weight``).
+    engine : {"auto", "sparse", "direct"}
+        How products are computed: SpMV with the assembled matrix, or
+        matrix-free (gather + one GEMM per group); ``"auto"`` uses the matrix
+        when it is already assembled, else the matrix-free engine
+        (:mod:`toeplitz_conv.engines`). All give the same results to rounding.
 
     Attributes
     ----------
@@ -257,6 +285,7 @@ class Conv(_ConvOperator):
         groups: int = 1,
         padding_mode: str = "zeros",
         dtype: DTypeLike | None = None,
+        engine: str = "auto",
     ) -> None:
         weight, dtype = as_weight(weight, dtype)
         geometry = conv_geometry(
@@ -268,13 +297,13 @@ class Conv(_ConvOperator):
             groups=groups,
             padding_mode=padding_mode,
         )
-        self._setup(LayerMatrix(geometry, weight, dtype), bias)
+        self._setup(LayerMatrix(geometry, weight, dtype), bias, engine)
 
     def _adjoint(self) -> ConvTranspose:
-        return ConvTranspose._from_layer(self._layer.conj())
+        return ConvTranspose._from_layer(self._layer.conj(), engine=self.engine)
 
     def _transpose(self) -> ConvTranspose:
-        return ConvTranspose._from_layer(self._layer)
+        return ConvTranspose._from_layer(self._layer, engine=self.engine)
 
 
 class ConvTranspose(_ConvOperator):
@@ -300,7 +329,7 @@ class ConvTranspose(_ConvOperator):
         ``(C_in, *m)`` of one sample.
     bias : array_like, optional
         ``(C_out,)``; used by :meth:`apply` only.
-    stride, dilation, groups, padding_mode, dtype
+    stride, dilation, groups, padding_mode, dtype, engine
         As for :class:`Conv`.
     padding : int, tuple or tuple of pairs
         Cropped from the output (``"valid"`` means 0).
@@ -327,6 +356,7 @@ class ConvTranspose(_ConvOperator):
         padding_mode: str = "zeros",
         output_size: Sequence[int] | None = None,
         dtype: DTypeLike | None = None,
+        engine: str = "auto",
     ) -> None:
         weight, dtype = as_weight(weight, dtype)
         geometry = transpose_geometry(
@@ -340,7 +370,7 @@ class ConvTranspose(_ConvOperator):
             padding_mode=padding_mode,
             output_size=output_size,
         )
-        self._setup(LayerMatrix(geometry, weight, dtype), bias)
+        self._setup(LayerMatrix(geometry, weight, dtype), bias, engine)
 
     @property
     def output_padding(self) -> tuple[int, ...]:
@@ -354,10 +384,17 @@ class ConvTranspose(_ConvOperator):
         )
 
     def _adjoint(self) -> Conv:
-        return Conv._from_layer(self._layer.conj())
+        return Conv._from_layer(self._layer.conj(), engine=self.engine)
 
     def _transpose(self) -> Conv:
-        return Conv._from_layer(self._layer)
+        return Conv._from_layer(self._layer, engine=self.engine)
+
+
+def _to_batch(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Flat ``(L,)`` or ``(L, B)`` to a batch ``(B, *shape)``."""
+    if x.ndim == 1:
+        return x.reshape(1, *shape)
+    return np.ascontiguousarray(x.T).reshape(-1, *shape)
 
 
 def _as_bias(bias: ArrayLike | None, channels: int, dtype: np.dtype) -> np.ndarray | None:

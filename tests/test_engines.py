@@ -1,0 +1,95 @@
+"""Engines: sparse and direct (matrix-free) agree with each other and with PyTorch."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from oracles import assert_close, conv, conv_vjp
+from strategies import layer_cases, random_array, transpose_cases
+
+import toeplitz_conv as tc
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=layer_cases())
+def test_engines_agree_on_conv_layers(case):
+    rng = np.random.default_rng(0)
+    ops = {
+        e: tc.Conv(case.weight, case.input_shape, **case.kwargs(), engine=e)
+        for e in ("sparse", "direct")
+    }
+    x = random_array(rng, (3, *case.input_shape), case.dtype)
+    v = random_array(rng, (1, *ops["sparse"].output_shape), case.dtype)
+    forward = conv(x, case.weight, **case.oracle_kwargs())
+    adjoint = conv_vjp(v, (1, *case.input_shape), case.weight, **case.oracle_kwargs())
+    scale = float(np.abs(case.weight).sum())
+    for op in ops.values():
+        assert_close(op.matvec(x[0].ravel()), forward[0].ravel(), case.dtype, scale)
+        assert_close(op.matmat(x.reshape(3, -1).T), forward.reshape(3, -1).T, case.dtype, scale)
+        assert_close(op.rmatvec(v.ravel()), adjoint.ravel(), case.dtype, scale)
+        assert_close(
+            op.rmatmat(np.stack([v.ravel()] * 2, axis=1))[:, 1], adjoint.ravel(), case.dtype, scale
+        )
+        assert_close(op.H.matvec(v.ravel()), adjoint.ravel(), case.dtype, scale)
+    assert ops["direct"].apply(x).dtype == case.dtype
+    assert_close(ops["direct"].apply(x), ops["sparse"].apply(x), case.dtype, scale)
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=transpose_cases())
+def test_engines_agree_on_conv_transpose_layers(case):
+    rng = np.random.default_rng(1)
+    sparse = tc.ConvTranspose(case.weight, case.input_shape, **case.kwargs(), engine="sparse")
+    direct = tc.ConvTranspose(case.weight, case.input_shape, **case.kwargs(), engine="direct")
+    x = random_array(rng, (2, *case.input_shape), case.dtype)
+    y = random_array(rng, (2, *sparse.output_shape), case.dtype)
+    scale = float(np.abs(case.weight).sum())
+    assert_close(direct.apply(x), sparse.apply(x), case.dtype, scale)
+    assert_close(direct.rmatvec(y[0].ravel()), sparse.rmatvec(y[0].ravel()), case.dtype, scale)
+    assert_close(direct.T.matvec(y[1].ravel()), sparse.T.matvec(y[1].ravel()), case.dtype, scale)
+    assert_close(direct.H.matvec(y[1].ravel()), sparse.H.matvec(y[1].ravel()), case.dtype, scale)
+
+
+def test_auto_uses_the_matrix_once_it_is_assembled():
+    from toeplitz_conv.engines import resolve_engine
+
+    op = tc.Conv(np.ones((2, 2, 3)), (2, 9), padding=1)
+    assert op.engine == "auto" and resolve_engine(op.engine, op._layer) == "direct"
+    x = np.arange(18.0)
+    before = op.matvec(x)
+    assert not op._layer.is_assembled  # matrix-free products build nothing
+    op.tosparse()
+    assert resolve_engine(op.engine, op._layer) == "sparse"
+    np.testing.assert_allclose(op.matvec(x), before)
+    assert (
+        op.H.engine == "auto"
+        and tc.Conv(np.ones((1, 1, 1)), (1, 2), engine="direct").T.engine == "direct"
+    )
+
+
+def test_unknown_engine():
+    with pytest.raises(ValueError, match="engine must be one of"):
+        tc.Conv(np.ones((1, 1, 3)), (1, 5), engine="gpu")
+
+
+def test_big_layer_runs_matrix_free_under_1_gb_while_its_matrix_is_refused():
+    """64->64, 3x3, float32 on 256x256: an explicit matrix of 2.4e9 nonzeros (~29 GB)."""
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+    op = tc.Conv(w, (64, 256, 256), padding=1, engine="direct")
+    assert op.nnz > 2.4e9
+    x = rng.standard_normal(op.shape[1]).astype(np.float32)
+    tracemalloc.start()
+    y = op.matvec(x)
+    z = op.rmatvec(y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert y.dtype == np.float32 and z.shape == x.shape
+    assert peak < 1e9, f"peak {peak / 1e9:.2f} GB"
+    with pytest.raises(tc.MatrixTooLargeError, match=f"{op.nnz} nonzeros"):
+        op.tosparse(max_bytes=8 * 10**9)
+    # spot-check one output pixel against the definition
+    xi = x.reshape(64, 256, 256)
+    expected = np.einsum("ckl,ckl->", w[5], xi[:, 99:102, 9:12])
+    assert y.reshape(64, 256, 256)[5, 100, 10] == pytest.approx(expected, rel=1e-4)

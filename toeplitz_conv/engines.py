@@ -1,0 +1,145 @@
+"""Engines: how an operator computes ``A x`` and ``A^H y``.
+
+``"sparse"``
+    SpMV with the assembled CSR matrix (built once, cached, memory-guarded).
+``"direct"``
+    Matrix-free, from the same index maps. The layer is
+    :math:`A = C \\circ P`: :math:`P` pads each axis by its boundary rule (a
+    gather through the map :math:`q \\mapsto` input index of
+    :mod:`toeplitz_conv.geometry`), and :math:`C` is the "valid" conv,
+
+    .. math::
+
+        (C z)_g = W_g \\, \\operatorname{im2col}(z_g), \\qquad
+        W_g \\in \\mathbb{C}^{C_\\text{out}/G \\times (C_\\text{in}/G)\\,K},
+
+    one GEMM per group: the Kronecker structure :math:`\\sum_t W_t \\otimes S_t`
+    with the shifts :math:`S_t` applied as strided slices. The adjoint runs
+    backwards: a GEMM with :math:`W_g^H`, a strided slice-add per tap
+    (col2im), and :math:`P^T`, a scatter-add of the pads back onto the samples
+    they were read from (this is where reflect/replicate/circular fold).
+``"auto"``
+    ``"sparse"`` when the matrix is already assembled, otherwise ``"direct"``:
+    no assembly time, memory of the order of the data, and on these layers
+    matrix-free products are no slower than SpMV (see ``benchmarks/``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .block_matrix import LayerMatrix
+from .geometry import Geometry, _fold_boundary
+
+ENGINES = ("auto", "sparse", "direct")
+
+
+def check_engine(engine: str) -> str:
+    """Validate an ``engine`` argument."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
+    return engine
+
+
+def resolve_engine(engine: str, layer: LayerMatrix) -> str:
+    """The engine that ``"auto"`` stands for now (the rule in the module docstring)."""
+    if engine != "auto":
+        return engine
+    return "sparse" if layer.is_assembled else "direct"
+
+
+class DirectEngine:
+    """Matrix-free products of one layer (see the module docstring).
+
+    Parameters
+    ----------
+    geometry : Geometry
+    weight : numpy.ndarray
+        ``geometry.weight_shape``.
+    """
+
+    def __init__(self, geometry: Geometry, weight: np.ndarray) -> None:
+        self.geometry = geometry
+        g = geometry
+        self._weight = weight.reshape(g.groups, g.out_per_group, g.in_per_group * g.taps)
+        self._weight_h = np.conj(np.swapaxes(self._weight, 1, 2))
+        self._pad_index = [
+            _fold_boundary(np.arange(-pb, n + pa), n, g.padding_mode)
+            for (pb, pa), n in zip(g.pads, g.input_spatial)
+        ]
+        self._windows = _tap_windows(g)
+
+    # x: (B, C_in, *n) -> (B, C_out, *m)
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """:math:`A x` for a batch ``x`` of shape ``(B, C_in, *input_spatial)``."""
+        g = self.geometry
+        batch = x.shape[0]
+        padded = self._pad(x)
+        cols = np.empty((batch, g.in_channels, g.taps, *g.output_spatial), dtype=x.dtype)
+        for t, window in enumerate(self._windows):
+            cols[:, :, t] = padded[(slice(None), slice(None), *window)]
+        # (B, G, Cg*K, M) -> one GEMM per group over all samples
+        cols = cols.reshape(batch, g.groups, g.in_per_group * g.taps, g.output_pixels)
+        y = np.matmul(self._weight.astype(x.dtype, copy=False), cols)
+        return y.reshape(batch, g.out_channels, *g.output_spatial)
+
+    # y: (B, C_out, *m) -> (B, C_in, *n)
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
+        """:math:`A^H y` for a batch ``y`` of shape ``(B, C_out, *output_spatial)``."""
+        g = self.geometry
+        batch = y.shape[0]
+        y = y.reshape(batch, g.groups, g.out_per_group, g.output_pixels)
+        cols = np.matmul(self._weight_h.astype(y.dtype, copy=False), y)
+        cols = cols.reshape(batch, g.in_channels, g.taps, *g.output_spatial)
+        padded_shape = [n + pb + pa for n, (pb, pa) in zip(g.input_spatial, g.pads)]
+        padded = np.zeros((batch, g.in_channels, *padded_shape), dtype=cols.dtype)
+        for t, window in enumerate(self._windows):
+            padded[(slice(None), slice(None), *window)] += cols[:, :, t]
+        return self._unpad(padded)
+
+    def _pad(self, x: np.ndarray) -> np.ndarray:
+        g = self.geometry
+        if g.padding_mode == "zeros":
+            widths = ((0, 0), (0, 0), *g.pads)
+            return np.pad(x, widths) if any(p for pair in g.pads for p in pair) else x
+        for axis, index in enumerate(self._pad_index):
+            x = np.take(x, index, axis=2 + axis)
+        return x
+
+    def _unpad(self, padded: np.ndarray) -> np.ndarray:
+        g = self.geometry
+        if g.padding_mode == "zeros":
+            crop = tuple(slice(pb, pb + n) for (pb, _), n in zip(g.pads, g.input_spatial))
+            return padded[(slice(None), slice(None), *crop)]
+        per_axis = zip(self._pad_index, g.pads, g.input_spatial)
+        for axis, (index, (before, _), n) in enumerate(per_axis):
+            padded = _scatter_add(padded, index, before, n, 2 + axis)
+        return padded
+
+
+def _tap_windows(g: Geometry) -> list[tuple[slice, ...]]:
+    """For each tap, the strided slice of the padded input its outputs read."""
+    windows = []
+    for tap in np.ndindex(*g.kernel):
+        windows.append(
+            tuple(
+                slice(t * dil, t * dil + (m - 1) * s + 1, s)
+                for t, dil, m, s in zip(tap, g.dilation, g.output_spatial, g.stride)
+            )
+        )
+    return windows
+
+
+def _scatter_add(
+    array: np.ndarray, index: np.ndarray, before: int, size: int, axis: int
+) -> np.ndarray:
+    """The adjoint of ``np.take(x, index, axis)`` for a padding map ``index``.
+
+    ``index`` is the identity on the interior ``[before, before + size)``; the
+    pad slices outside it are added onto the samples they were read from.
+    """
+    moved = np.moveaxis(array, axis, 0)
+    out = moved[before : before + size].copy()
+    pads = np.r_[0:before, before + size : index.size]
+    np.add.at(out, index[pads], moved[pads])
+    return np.moveaxis(out, 0, axis)
