@@ -130,3 +130,12 @@ def test_spectral_norm_of_a_shift_invariant_layer_whose_top_singular_vector_is_n
     assert not fft_applicable(op.geometry)  # so the iterative method runs
     expected = np.linalg.svd(op.todense(), compute_uv=False)[0]
     assert tc.spectral_norm(op, rtol=1e-12) == pytest.approx(expected, rel=1e-10)
+
+
+def test_spectral_norm_of_a_tiny_mostly_padding_layer():
+    """Regression: eigsh on a 3x3 Gram matrix failed ('starting vector is zero')."""
+    for stride, expected in (((1, 2, 1), 0.0), ((1, 1, 1), 0.125)):
+        # with stride 2 along the size-1 axis every output reads padding: A = 0
+        op = tc.Conv(np.full((1, 1, 1, 1, 1), 0.125), (1, 1, 1, 3), stride=stride, padding=1)
+        assert _dense_singular_values(op)[0] == pytest.approx(expected, abs=1e-15)
+        assert tc.spectral_norm(op) == pytest.approx(expected, abs=1e-15)

@@ -31,6 +31,7 @@ from .memory import check_budget
 from .operators import Conv, ConvTranspose, _ConvOperator
 
 DENSE_LIMIT = 4096  # largest min(shape) for a dense SVD when k is not given
+SMALL_DENSE = 64  # spectral_norm of layers with min(shape) up to this uses a dense SVD
 
 
 def fft_applicable(geometry: Geometry) -> bool:
@@ -155,8 +156,8 @@ def spectral_norm(op: Conv | ConvTranspose, *, rtol: float = 1e-8) -> float:
         raise ValueError(f"rtol must be > 0; got {rtol}")
     if fft_applicable(op.geometry):
         return float(singular_values(op, k=1, method="fft")[0])
-    n = op.shape[1] if op.shape[1] <= op.shape[0] else op.shape[0]
-    if n <= 2:  # eigsh needs a dimension above 2
+    n = min(op.shape)
+    if n <= SMALL_DENSE:  # ARPACK breaks down on tiny Gram matrices; a dense SVD is exact
         return float(singular_values(op, method="dense")[0])
     small_side = op if op.shape[1] <= op.shape[0] else op.H
     gram = spla.LinearOperator(
