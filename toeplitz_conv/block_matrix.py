@@ -19,6 +19,9 @@ canonical CSR (sorted, no duplicates), with int32 indices when they fit.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -30,6 +33,7 @@ from .progress import progress_bar
 INT32_MAX = np.iinfo(np.int32).max
 CHUNK_NNZ = 1 << 22  # values gathered per step of the assembly
 PROGRESS_NNZ = 10**8  # assemblies larger than this show a progress bar
+THREADED_NNZ = 1 << 21  # assemblies larger than this fill output-channel chunks in threads
 
 
 def index_dtype(geometry: Geometry, nnz: int) -> np.dtype:
@@ -70,23 +74,39 @@ def assemble_csr(geometry: Geometry, weight: np.ndarray, dtype: np.dtype) -> sp.
         Shape ``geometry.matrix_shape``.
     """
     pattern = scalar_pattern(geometry)
-    c_out, per_channel = geometry.out_channels, geometry.in_per_group * pattern.nnz
+    c_out, c_group = geometry.out_channels, geometry.in_per_group
+    per_channel = c_group * pattern.nnz
     nnz = c_out * per_channel
     idx_dtype = index_dtype(geometry, nnz)
-    channel, entry = _row_layout(pattern, geometry.in_per_group)
-    within_group = (channel * geometry.input_pixels + pattern.columns[entry]).astype(idx_dtype)
+    layout = _RowLayout(pattern, c_group)
+    if pattern.single_tap is not None:  # each entry is one tap: gather from the weight
+        source_args = (pattern.single_tap, geometry.taps, np.intp)
+    else:  # folded boundaries: gather from the per-entry sums of taps
+        source_args = (np.arange(pattern.nnz), pattern.nnz, np.intp)
+    column_args = (pattern.columns, geometry.input_pixels, idx_dtype)
+    workers = _cores() if nnz > THREADED_NNZ else 1
+    with ThreadPoolExecutor(workers) as pool:
+        source, within_group = pool.map(
+            lambda args: layout.expand(*args), (source_args, column_args)
+        )
     group = np.arange(c_out) // geometry.out_per_group
-    group_start = (group * geometry.in_per_group * geometry.input_pixels).astype(idx_dtype)
-    weight = weight.astype(dtype, copy=False).reshape(c_out, geometry.in_per_group, -1)
+    group_start = (group * c_group * geometry.input_pixels).astype(idx_dtype)
+    weight = weight.astype(dtype, copy=False).reshape(c_out, c_group, -1)
     data = np.empty((c_out, per_channel), dtype=dtype)
     indices = np.empty((c_out, per_channel), dtype=idx_dtype)
+
+    def fill(rows: slice) -> int:
+        _fill_values(pattern, weight[rows], source, data[rows])
+        np.add(group_start[rows, None], within_group[None, :], out=indices[rows])
+        return data[rows].size
+
     step = max(1, CHUNK_NNZ // max(per_channel, 1))
+    chunks = [slice(lo, min(lo + step, c_out)) for lo in range(0, c_out, step)]
     with progress_bar(nnz if nnz > PROGRESS_NNZ else 0, "assembling", "nz") as bar:
-        for lo in range(0, c_out, step):
-            rows = slice(lo, min(lo + step, c_out))
-            _fill_values(pattern, weight[rows], channel, entry, data[rows])
-            np.add(group_start[rows, None], within_group[None, :], out=indices[rows])
-            bar.update(data[rows].size)
+        # numpy's take and add release the GIL: chunks of output channels fill in parallel
+        with ThreadPoolExecutor(workers) as pool:
+            for done in pool.map(fill, chunks):
+                bar.update(done)
     matrix = sp.csr_array(
         (data.reshape(-1), indices.reshape(-1), _row_pointer(geometry, pattern, idx_dtype)),
         shape=geometry.matrix_shape,
@@ -95,45 +115,46 @@ def assemble_csr(geometry: Geometry, weight: np.ndarray, dtype: np.dtype) -> sp.
     return matrix
 
 
-def _row_layout(pattern: ScalarPattern, in_per_group: int) -> tuple[np.ndarray, np.ndarray]:
-    """Order of entries within the rows of one output channel.
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+class _RowLayout:
+    """Order of stored entries within the rows of one output channel.
 
     A row (output pixel) holds, for each input channel of the group in turn,
-    the scalar pattern's entries of that pixel. Returns, in CSR order, the
-    input channel (within the group) and the scalar-pattern entry of each
-    stored value; both have length ``in_per_group * pattern.nnz``.
+    the scalar pattern's entries of that pixel: in CSR order the stored values
+    are indexed by (pixel, channel, entry of the pixel's row). Rows have at most
+    ``L`` entries, so the order is a masked ``(M, C_in/G, L)`` grid.
     """
-    starts = pattern.indptr[:-1]
-    lengths = np.diff(pattern.indptr)
-    repeats = in_per_group * lengths
-    row = np.repeat(np.arange(lengths.size), repeats)
-    offset = np.arange(int(repeats.sum())) - np.repeat(in_per_group * starts, repeats)
-    row_length = lengths[row]
-    channel = offset // row_length
-    entry = starts[row] + offset - channel * row_length
-    return channel, entry
+
+    def __init__(self, pattern: ScalarPattern, in_per_group: int) -> None:
+        lengths = np.diff(pattern.indptr)
+        longest = np.arange(int(lengths.max(initial=0)))
+        self._entry = np.minimum(pattern.indptr[:-1, None] + longest, max(pattern.nnz - 1, 0))
+        valid = longest[None, :] < lengths[:, None]
+        self._mask = np.broadcast_to(valid[:, None, :], (lengths.size, in_per_group, longest.size))
+        self._channels = np.arange(in_per_group)[None, :, None]
+
+    def expand(self, per_entry: np.ndarray, channel_stride: int, dtype) -> np.ndarray:
+        """``channel * channel_stride + per_entry[entry]`` in CSR order, for one output channel."""
+        grid = per_entry.astype(dtype)[self._entry][:, None, :]
+        return (grid + (self._channels * channel_stride).astype(dtype))[self._mask]
 
 
 def _fill_values(
-    pattern: ScalarPattern,
-    weight: np.ndarray,
-    channel: np.ndarray,
-    entry: np.ndarray,
-    out: np.ndarray,
+    pattern: ScalarPattern, weight: np.ndarray, source: np.ndarray, out: np.ndarray
 ) -> None:
     """Values of some output channels' rows in CSR order, written into ``out``.
 
-    ``weight`` has shape ``(c, in_per_group, K)`` and ``out`` ``(c, in_per_group * nnz)``.
+    ``weight`` has shape ``(c, in_per_group, K)`` and ``out`` ``(c, in_per_group * nnz)``;
+    ``source`` indexes the flattened weight (one tap per entry) or the entry sums.
     """
     c, c_group, taps = weight.shape
+    if pattern.single_tap is None:
+        weight = pattern.entry_values(weight.reshape(c * c_group, taps))
     # the sources are in range by construction: mode="clip" skips numpy's bounds check (4x faster)
-    if pattern.single_tap is not None:
-        source = channel * taps + pattern.single_tap[entry]
-        np.take(weight.reshape(c, c_group * taps), source, axis=1, out=out, mode="clip")
-        return
-    values = pattern.entry_values(weight.reshape(c * c_group, taps))
-    source = channel * pattern.nnz + entry
-    np.take(values.reshape(c, c_group * pattern.nnz), source, axis=1, out=out, mode="clip")
+    np.take(weight.reshape(c, -1), source, axis=1, out=out, mode="clip")
 
 
 def _row_pointer(geometry: Geometry, pattern: ScalarPattern, idx_dtype: np.dtype) -> np.ndarray:
