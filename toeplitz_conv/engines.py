@@ -26,12 +26,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .block_matrix import LayerMatrix
-from .geometry import Geometry, _fold_boundary
+from .geometry import Geometry, _fold_boundary, conv_geometry
 
 ENGINES = ("auto", "sparse", "direct")
+WORKSPACE_LIMIT = 64 * 2**20  # bytes: larger workspaces are allocated per call
 
 
 def check_engine(engine: str) -> str:
@@ -68,6 +71,18 @@ class DirectEngine:
             for (pb, pa), n in zip(g.pads, g.input_spatial)
         ]
         self._windows = _tap_windows(g)
+        self._padded_spatial = tuple(n + pb + pa for n, (pb, pa) in zip(g.input_spatial, g.pads))
+        self._interior = tuple(slice(pb, pb + n) for (pb, _), n in zip(g.pads, g.input_spatial))
+        self._workspace = threading.local()
+        self._adjoint: DirectEngine | None = None
+        # stride 1 and every output kept (not so for a conv-transpose with
+        # output_padding >= stride, whose conv has outputs cut off)
+        self._adjoint_is_a_conv = all(
+            s == 1 and m + dil * (k - 1) == n_pad
+            for s, m, dil, k, n_pad in zip(
+                g.stride, g.output_spatial, g.dilation, g.kernel, self._padded_spatial
+            )
+        )
 
     # x: (B, C_in, *n) -> (B, C_out, *m)
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -75,7 +90,7 @@ class DirectEngine:
         g = self.geometry
         batch = x.shape[0]
         padded = self._pad(x)
-        cols = np.empty((batch, g.in_channels, g.taps, *g.output_spatial), dtype=x.dtype)
+        cols = self._buffer("cols", (batch, g.in_channels, g.taps, *g.output_spatial), x.dtype)
         for t, window in enumerate(self._windows):
             cols[:, :, t] = padded[(slice(None), slice(None), *window)]
         # (B, G, Cg*K, M) -> one GEMM per group over all samples
@@ -87,21 +102,55 @@ class DirectEngine:
     def adjoint(self, y: np.ndarray) -> np.ndarray:
         """:math:`A^H y` for a batch ``y`` of shape ``(B, C_out, *output_spatial)``."""
         g = self.geometry
+        if self._adjoint_is_a_conv:
+            # with stride 1 the valid conv's adjoint is a valid conv (flipped kernel): same
+            # fast path as forward, then fold the pads back
+            return self._unpad(self._adjoint_engine().forward(y))
         batch = y.shape[0]
         y = y.reshape(batch, g.groups, g.out_per_group, g.output_pixels)
-        cols = np.matmul(self._weight_h.astype(y.dtype, copy=False), y)
+        cols = self._buffer(
+            "cols", (batch, g.groups, g.in_per_group * g.taps, g.output_pixels), y.dtype
+        )
+        np.matmul(self._weight_h.astype(y.dtype, copy=False), y, out=cols)
         cols = cols.reshape(batch, g.in_channels, g.taps, *g.output_spatial)
-        padded_shape = [n + pb + pa for n, (pb, pa) in zip(g.input_spatial, g.pads)]
-        padded = np.zeros((batch, g.in_channels, *padded_shape), dtype=cols.dtype)
+        padded = self._buffer("padded", (batch, g.in_channels, *self._padded_spatial), y.dtype)
+        padded.fill(0)
         for t, window in enumerate(self._windows):
             padded[(slice(None), slice(None), *window)] += cols[:, :, t]
         return self._unpad(padded)
 
+    def _adjoint_engine(self) -> DirectEngine:
+        """For stride 1: the valid conv :math:`C^H` as a forward engine (built once).
+
+        :math:`C^H` correlates the output, zero-padded by :math:`\\delta (k - 1)`, with
+        the flipped, conjugated kernel whose channel roles are swapped in each group.
+        """
+        if self._adjoint is None:
+            g = self.geometry
+            weight = self._weight.reshape(g.groups, g.out_per_group, g.in_per_group, *g.kernel)
+            weight = np.conj(np.flip(weight, axis=tuple(range(3, 3 + g.ndim))))
+            weight = np.swapaxes(weight, 1, 2).reshape(g.in_channels, g.out_per_group, *g.kernel)
+            pads = tuple((dil * (k - 1),) * 2 for dil, k in zip(g.dilation, g.kernel))
+            adjoint_geometry = conv_geometry(
+                weight.shape, g.output_shape, padding=pads, dilation=g.dilation, groups=g.groups
+            )
+            self._adjoint = DirectEngine(adjoint_geometry, weight)
+        return self._adjoint
+
     def _pad(self, x: np.ndarray) -> np.ndarray:
         g = self.geometry
         if g.padding_mode == "zeros":
-            widths = ((0, 0), (0, 0), *g.pads)
-            return np.pad(x, widths) if any(p for pair in g.pads for p in pair) else x
+            if not any(p for pair in g.pads for p in pair):
+                return x
+            # the border of this buffer is written once (zeros) and never again
+            padded = self._buffer(
+                "zero_padded",
+                (x.shape[0], g.in_channels, *self._padded_spatial),
+                x.dtype,
+                zero=True,
+            )
+            padded[(slice(None), slice(None), *self._interior)] = x
+            return padded
         for axis, index in enumerate(self._pad_index):
             x = np.take(x, index, axis=2 + axis)
         return x
@@ -109,12 +158,29 @@ class DirectEngine:
     def _unpad(self, padded: np.ndarray) -> np.ndarray:
         g = self.geometry
         if g.padding_mode == "zeros":
-            crop = tuple(slice(pb, pb + n) for (pb, _), n in zip(g.pads, g.input_spatial))
-            return padded[(slice(None), slice(None), *crop)]
+            return padded[(slice(None), slice(None), *self._interior)].copy()
         per_axis = zip(self._pad_index, g.pads, g.input_spatial)
         for axis, (index, (before, _), n) in enumerate(per_axis):
             padded = _scatter_add(padded, index, before, n, 2 + axis)
         return padded
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype, zero: bool = False) -> np.ndarray:
+        """A per-thread workspace, reused across calls (fresh pages cost more than the work).
+
+        Workspaces over ``WORKSPACE_LIMIT`` bytes are not kept.
+        """
+        key = (name, shape, np.dtype(dtype))
+        cached = getattr(self._workspace, "buffers", {}).get(key)
+        if cached is not None:
+            return cached
+        buffer = (np.zeros if zero else np.empty)(shape, dtype=dtype)
+        if buffer.nbytes <= WORKSPACE_LIMIT:
+            buffers = {
+                k: v for k, v in getattr(self._workspace, "buffers", {}).items() if k[0] != name
+            }  # one shape per workspace name
+            buffers[key] = buffer
+            self._workspace.buffers = buffers
+        return buffer
 
 
 def _tap_windows(g: Geometry) -> list[tuple[slice, ...]]:
