@@ -1,0 +1,337 @@
+"""The benchmark suite: every figure measured side by side in one run, medians of repeats.
+
+Layers (zero padding, "same" size):
+  L1 16->16, 3x3, 64x64   L2 64->64, 3x3, 32x32    L3 8->8, 5x5, 128x128
+  L4 depthwise 64 ch, groups=64, 3x3, 128x128    L5 3-D 4->4, 3x3x3, 32^3
+  L6 1-D 8->8, k=31, n=4096
+
+Tables: assembly vs a kron-sum construction and its peak memory; sparse
+matvec/rmatvec vs a copy of the matrix's bytes; the direct (matrix-free)
+engine vs PyTorch (same thread count) in float32 and float64; vs a pylops
+Block of Convolve2D (L1); time against problem size (L1); a 64->64 layer on
+256x256 that only the direct engine can run.
+
+Run: python benchmarks/run.py [--repeats 7] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+import scipy.sparse as sp
+
+import toeplitz_conv as tc
+from toeplitz_conv.block_matrix import csr_nbytes
+
+LAYERS = {
+    "L1": dict(c_out=16, c_in=16, groups=1, kernel=(3, 3), spatial=(64, 64)),
+    "L2": dict(c_out=64, c_in=64, groups=1, kernel=(3, 3), spatial=(32, 32)),
+    "L3": dict(c_out=8, c_in=8, groups=1, kernel=(5, 5), spatial=(128, 128)),
+    "L4": dict(c_out=64, c_in=64, groups=64, kernel=(3, 3), spatial=(128, 128)),
+    "L5": dict(c_out=4, c_in=4, groups=1, kernel=(3, 3, 3), spatial=(32, 32, 32)),
+    "L6": dict(c_out=8, c_in=8, groups=1, kernel=(31,), spatial=(4096,)),
+}
+
+
+def make_op(spec, dtype=np.float64, engine="auto", spatial=None, seed=0):
+    spatial = spec["spatial"] if spatial is None else spatial
+    shape = (spec["c_out"], spec["c_in"] // spec["groups"], *spec["kernel"])
+    weight = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return tc.Conv(
+        weight, (spec["c_in"], *spatial), padding="same", groups=spec["groups"], engine=engine
+    )
+
+
+def median_time(fn, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_bytes(fn):
+    tracemalloc.start()
+    result = fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, result
+
+
+def kron_sum_matrix(op):
+    """Baseline: sum over taps of scipy.sparse.kron(W_t, S_t), zero padding."""
+    g = op.geometry
+    weight = op._layer.weight
+    mask = np.kron(np.eye(g.groups), np.ones((g.out_per_group, g.in_per_group)))
+    total = None
+    for tap in np.ndindex(*g.kernel):
+        shift = sp.csr_array(np.ones((1, 1)))
+        for t, n, m, s, dil, (pb, _) in zip(
+            tap, g.input_spatial, g.output_spatial, g.stride, g.dilation, g.pads
+        ):
+            rows = np.arange(m)
+            cols = rows * s + t * dil - pb
+            keep = (cols >= 0) & (cols < n)
+            axis_shift = sp.csr_array((np.ones(keep.sum()), (rows[keep], cols[keep])), shape=(m, n))
+            shift = sp.kron(shift, axis_shift, format="csr")
+        w_t = np.zeros((g.out_channels, g.in_channels))
+        w_t[mask > 0] = weight[(slice(None), slice(None), *tap)].ravel()
+        term = sp.kron(sp.csr_array(w_t), shift, format="csr")
+        total = term if total is None else total + term
+    return total.tocsr()
+
+
+def table(title, header, rows):
+    print(f"\n{title}")
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
+    print("  ".join(str(h).rjust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(str(v).rjust(w) for v, w in zip(row, widths)))
+
+
+def assembly(names, repeats):
+    rows = []
+    for name in names:
+        op = make_op(LAYERS[name])
+        build = lambda op=op: tc.block_matrix.assemble_csr(op.geometry, op._layer.weight, op.dtype)
+        t_ours = median_time(build, repeats)
+        peak, matrix = peak_bytes(build)
+        final = matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
+        t_kron = median_time(lambda op=op: kron_sum_matrix(op), max(1, repeats // 3))
+        assert abs(kron_sum_matrix(op) - matrix).max() < 1e-9, name
+        rows.append(
+            (
+                name,
+                f"{matrix.nnz:,}",
+                f"{t_ours * 1e3:.1f}",
+                f"{matrix.nnz / t_ours / 1e6:.0f}",
+                f"{t_kron * 1e3:.1f}",
+                f"{matrix.nnz / t_kron / 1e6:.0f}",
+                f"{t_kron / t_ours:.1f}x",
+                f"{peak / final:.2f}",
+            )
+        )
+    table(
+        "Assembly (float64) vs kron-sum construction; peak = tracemalloc peak / final bytes",
+        ("layer", "nnz", "ours ms", "Mnnz/s", "kron ms", "Mnnz/s", "speed-up", "peak/final"),
+        rows,
+    )
+
+
+def spmv(names, repeats):
+    rows = []
+    for name in names:
+        op = make_op(LAYERS[name], engine="sparse")
+        matrix = op.tosparse()
+        nbytes = csr_nbytes(op.geometry, op.dtype, matrix.nnz)
+        src = np.ones(nbytes // 8)
+        dst = np.empty_like(src)
+        t_copy = median_time(lambda: np.copyto(dst, src), repeats)
+        x = np.ones(op.shape[1])
+        y = np.ones(op.shape[0])
+        t_mv = median_time(lambda: op.matvec(x), repeats)
+        t_rmv = median_time(lambda: op.rmatvec(y), repeats)
+        rows.append(
+            (
+                name,
+                f"{nbytes / 1e6:.0f}",
+                f"{t_copy * 1e3:.2f}",
+                f"{t_mv * 1e3:.2f}",
+                f"{t_mv / t_copy:.2f}",
+                f"{t_rmv * 1e3:.2f}",
+                f"{t_rmv / t_copy:.2f}",
+            )
+        )
+    table(
+        "Sparse engine (float64 CSR): matvec/rmatvec vs one copy of the matrix's bytes",
+        ("layer", "MB", "copy ms", "matvec ms", "x copy", "rmatvec ms", "x copy"),
+        rows,
+    )
+
+
+def _torch_layer_times(names, repeats, threads):
+    """PyTorch conv/conv_transpose times, run in a child process of its own.
+
+    In one process, PyTorch's OpenMP threads and OpenBLAS's spinning threads
+    compete for the same cores and both slow down by up to 100x; each library
+    is timed with the machine to itself.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    times = {}
+    for name in names:
+        spec = LAYERS[name]
+        d = len(spec["kernel"])
+        conv = (F.conv1d, F.conv2d, F.conv3d)[d - 1]
+        conv_t = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[d - 1]
+        for dtype in (np.float32, np.float64):
+            op = make_op(spec, dtype, engine="direct")
+            pads = tuple(pb for pb, _ in op.geometry.pads)
+            w = torch.as_tensor(op._layer.weight)
+            xt = torch.as_tensor(_vector(1, op.shape[1], dtype).reshape(1, *op.input_shape))
+            yt = torch.as_tensor(_vector(2, op.shape[0], dtype).reshape(1, *op.output_shape))
+            g = spec["groups"]
+            times[name, np.dtype(dtype).name] = (
+                median_time(lambda: conv(xt, w, padding=pads, groups=g), repeats),
+                median_time(lambda: conv_t(yt, w, padding=pads, groups=g), repeats),
+            )
+    return times
+
+
+def _vector(seed, n, dtype):
+    return np.random.default_rng(seed).standard_normal(n).astype(dtype)
+
+
+def direct_vs_torch(names, repeats):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = len(os.sched_getaffinity(0))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context) as child:
+        torch_times = child.submit(_torch_layer_times, names, repeats, threads).result()
+    rows = []
+    for name in names:
+        for dtype in (np.float32, np.float64):
+            op = make_op(LAYERS[name], dtype, engine="direct")
+            x, y = _vector(1, op.shape[1], dtype), _vector(2, op.shape[0], dtype)
+            t_fwd = median_time(lambda: op.matvec(x), repeats)
+            t_adj = median_time(lambda: op.rmatvec(y), repeats)
+            t_tfwd, t_tadj = torch_times[name, np.dtype(dtype).name]
+            rows.append(
+                (
+                    name,
+                    np.dtype(dtype).name,
+                    f"{t_fwd * 1e3:.2f}",
+                    f"{t_tfwd * 1e3:.2f}",
+                    f"{t_fwd / t_tfwd:.2f}",
+                    f"{t_adj * 1e3:.2f}",
+                    f"{t_tadj * 1e3:.2f}",
+                    f"{t_adj / t_tadj:.2f}",
+                )
+            )
+    table(
+        f"Direct engine vs PyTorch conv / conv_transpose ({threads} threads each, PyTorch in "
+        "its own process); ratio = ours / torch",
+        ("layer", "dtype", "fwd ms", "torch", "ratio", "adj ms", "torch", "ratio"),
+        rows,
+    )
+
+
+def versus_pylops(repeats):
+    import pylops
+    from pylops.signalprocessing import Convolve2D
+
+    spec = LAYERS["L1"]
+    op = make_op(spec, engine="direct")
+    w = op._layer.weight
+    n = spec["spatial"]
+    blocks = [
+        [
+            Convolve2D(n, h=w[i, j, ::-1, ::-1], offset=(1, 1), method="direct")
+            for j in range(spec["c_in"])
+        ]
+        for i in range(spec["c_out"])
+    ]
+    block = pylops.Block(blocks)
+    x = np.random.default_rng(3).standard_normal(op.shape[1])
+    assert np.allclose(block @ x, op @ x), "the pylops composition is a different layer"
+    t_block = median_time(lambda: block.matvec(x), max(1, repeats // 3))
+    t_direct = median_time(lambda: op.matvec(x), repeats)
+    table(
+        "L1 direct engine vs a pylops Block of 256 Convolve2D (float64 matvec)",
+        ("pylops Block ms", "direct ms", "speed-up"),
+        [(f"{t_block * 1e3:.1f}", f"{t_direct * 1e3:.2f}", f"{t_block / t_direct:.0f}x")],
+    )
+
+
+def scaling(repeats):
+    rows, base = [], None
+    for size in (32, 64, 128, 256):
+        op = make_op(LAYERS["L1"], spatial=(size, size), engine="direct")
+        x = np.ones(op.shape[1])
+        t_mv = median_time(lambda: op.matvec(x), repeats)
+        t_asm = median_time(
+            lambda: tc.block_matrix.assemble_csr(op.geometry, op._layer.weight, op.dtype),
+            max(1, repeats // 2),
+        )
+        per_pixel = t_mv / size**2
+        base = base or per_pixel
+        rows.append(
+            (
+                f"{size}x{size}",
+                f"{op.nnz:,}",
+                f"{t_mv * 1e3:.2f}",
+                f"{per_pixel * 1e9:.1f}",
+                f"{per_pixel / base:.2f}",
+                f"{t_asm * 1e3:.1f}",
+                f"{op.nnz / t_asm / 1e6:.0f}",
+            )
+        )
+    table(
+        "L1 against problem size: direct matvec and assembly (cost per pixel should stay flat)",
+        ("size", "nnz", "matvec ms", "ns/pixel", "vs 32x32", "assembly ms", "Mnnz/s"),
+        rows,
+    )
+
+
+def big_layer(repeats):
+    spec = dict(c_out=64, c_in=64, groups=1, kernel=(3, 3), spatial=(256, 256))
+    op = make_op(spec, np.float32, engine="direct")
+    x = np.ones(op.shape[1], dtype=np.float32)
+    peak_mv, y = peak_bytes(lambda: op.matvec(x))
+    peak_rmv, _ = peak_bytes(lambda: op.rmatvec(y))
+    t_mv = median_time(lambda: op.matvec(x), max(1, repeats // 2))
+    t_rmv = median_time(lambda: op.rmatvec(y), max(1, repeats // 2))
+    try:
+        op.tosparse()
+        refused = "NOT refused"
+    except tc.MatrixTooLargeError as error:
+        refused = str(error).split(":")[0]
+    table(
+        "64->64, 3x3, float32 on 256x256, direct engine (explicit matrix: "
+        f"{op.nnz:,} nonzeros, {csr_nbytes(op.geometry, op.dtype) / 1e9:.1f} GB)",
+        ("", "ms", "peak MB"),
+        [
+            ("matvec", f"{t_mv * 1e3:.0f}", f"{peak_mv / 1e6:.0f}"),
+            ("rmatvec", f"{t_rmv * 1e3:.0f}", f"{peak_rmv / 1e6:.0f}"),
+        ],
+    )
+    print(f"tosparse(): {refused}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="L1 only, fewer repeats")
+    args = parser.parse_args()
+    names = ["L1"] if args.quick else list(LAYERS)
+    repeats = 3 if args.quick else args.repeats
+    print(
+        f"toeplitz_conv {tc.__version__}, numpy {np.__version__}, "
+        f"{len(os.sched_getaffinity(0))} cores; medians of {repeats} runs"
+    )
+    assembly(names, repeats)
+    spmv(names, repeats)
+    try:
+        import torch  # noqa: F401  (only checked here; timed in a child process)
+
+        direct_vs_torch(names, repeats)
+    except ImportError:
+        print("\n(torch not installed: no PyTorch comparison)")
+    versus_pylops(repeats)
+    scaling(repeats)
+    big_layer(repeats)
+
+
+if __name__ == "__main__":
+    main()
