@@ -100,7 +100,10 @@ def assembly(names, repeats):
     rows = []
     for name in names:
         op = make_op(LAYERS[name])
-        build = lambda op=op: tc.block_matrix.assemble_csr(op.geometry, op._layer.weight, op.dtype)
+
+        def build(op=op):
+            return tc.block_matrix.assemble_csr(op.geometry, op._layer.weight, op.dtype)
+
         t_ours = median_time(build, repeats)
         peak, matrix = peak_bytes(build)
         final = matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
