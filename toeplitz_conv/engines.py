@@ -35,6 +35,7 @@ from .geometry import Geometry, _fold_boundary, conv_geometry
 
 ENGINES = ("auto", "sparse", "direct")
 WORKSPACE_LIMIT = 64 * 2**20  # bytes: larger workspaces are allocated per call
+TILE_BYTES = 4 * 2**20  # im2col works on tiles of the first output axis of about this size
 
 
 def check_engine(engine: str) -> str:
@@ -90,13 +91,22 @@ class DirectEngine:
         g = self.geometry
         batch = x.shape[0]
         padded = self._pad(x)
-        cols = self._buffer("cols", (batch, g.in_channels, g.taps, *g.output_spatial), x.dtype)
-        for t, window in enumerate(self._windows):
-            cols[:, :, t] = padded[(slice(None), slice(None), *window)]
-        # (B, G, Cg*K, M) -> one GEMM per group over all samples
-        cols = cols.reshape(batch, g.groups, g.in_per_group * g.taps, g.output_pixels)
-        y = np.matmul(self._weight.astype(x.dtype, copy=False), cols)
-        return y.reshape(batch, g.out_channels, *g.output_spatial)
+        weight = self._weight.astype(x.dtype, copy=False)
+        y = np.empty((batch, g.out_channels, *g.output_spatial), dtype=x.dtype)
+        for tile in self._tiles(batch, x.dtype):
+            cols = self._buffer(
+                f"cols{tile.stop - tile.start}",
+                (batch, g.in_channels, g.taps, *self._tile_shape(tile)),
+                x.dtype,
+            )
+            for t, window in enumerate(self._windows):
+                cols[:, :, t] = padded[(slice(None), slice(None), *_in_tile(window, tile))]
+            # (B, G, Cg*K, pixels) -> one GEMM per group over all samples
+            cols = cols.reshape(batch, g.groups, g.in_per_group * g.taps, -1)
+            y[:, :, tile] = np.matmul(weight, cols).reshape(
+                batch, g.out_channels, *self._tile_shape(tile)
+            )
+        return y
 
     # y: (B, C_out, *m) -> (B, C_in, *n)
     def adjoint(self, y: np.ndarray) -> np.ndarray:
@@ -107,17 +117,27 @@ class DirectEngine:
             # fast path as forward, then fold the pads back
             return self._unpad(self._adjoint_engine().forward(y))
         batch = y.shape[0]
-        y = y.reshape(batch, g.groups, g.out_per_group, g.output_pixels)
-        cols = self._buffer(
-            "cols", (batch, g.groups, g.in_per_group * g.taps, g.output_pixels), y.dtype
-        )
-        np.matmul(self._weight_h.astype(y.dtype, copy=False), y, out=cols)
-        cols = cols.reshape(batch, g.in_channels, g.taps, *g.output_spatial)
+        weight_h = self._weight_h.astype(y.dtype, copy=False)
         padded = self._buffer("padded", (batch, g.in_channels, *self._padded_spatial), y.dtype)
         padded.fill(0)
-        for t, window in enumerate(self._windows):
-            padded[(slice(None), slice(None), *window)] += cols[:, :, t]
+        for tile in self._tiles(batch, y.dtype):
+            y_tile = y[:, :, tile].reshape(batch, g.groups, g.out_per_group, -1)
+            cols = np.matmul(weight_h, y_tile)
+            cols = cols.reshape(batch, g.in_channels, g.taps, *self._tile_shape(tile))
+            for t, window in enumerate(self._windows):
+                padded[(slice(None), slice(None), *_in_tile(window, tile))] += cols[:, :, t]
         return self._unpad(padded)
+
+    def _tiles(self, batch: int, dtype) -> list[slice]:
+        """Ranges of the first output axis whose im2col block stays cache-sized."""
+        g = self.geometry
+        per_row = batch * g.in_channels * g.taps * int(np.prod(g.output_spatial[1:]))
+        rows = max(1, TILE_BYTES // (per_row * np.dtype(dtype).itemsize))
+        m = g.output_spatial[0]
+        return [slice(lo, min(lo + rows, m)) for lo in range(0, m, rows)]
+
+    def _tile_shape(self, tile: slice) -> tuple[int, ...]:
+        return (tile.stop - tile.start, *self.geometry.output_spatial[1:])
 
     def _adjoint_engine(self) -> DirectEngine:
         """For stride 1: the valid conv :math:`C^H` as a forward engine (built once).
@@ -181,6 +201,14 @@ class DirectEngine:
             buffers[key] = buffer
             self._workspace.buffers = buffers
         return buffer
+
+
+def _in_tile(window: tuple[slice, ...], tile: slice) -> tuple[slice, ...]:
+    """A tap's window restricted to the outputs ``tile`` of the first axis."""
+    first = window[0]
+    start = first.start + tile.start * first.step
+    stop = start + (tile.stop - tile.start - 1) * first.step + 1
+    return (slice(start, stop, first.step), *window[1:])
 
 
 def _tap_windows(g: Geometry) -> list[tuple[slice, ...]]:
