@@ -116,7 +116,11 @@ def assemble_csr(geometry: Geometry, weight: np.ndarray, dtype: np.dtype) -> sp.
 
 
 def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    """Threads for the assembly: the usable cores, or ``OMP_NUM_THREADS`` when set lower
+    (as under MPI, one thread per rank)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    requested = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores or 1, int(requested))) if requested.isdigit() else cores or 1
 
 
 class _RowLayout:
