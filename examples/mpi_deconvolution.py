@@ -6,8 +6,8 @@ Run with one thread per rank (needs the ``mpi`` extra)::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpiexec -n 2 python examples/mpi_deconvolution.py
 
- A 16 -> 16 channel layer with ``groups=2`` on 128x128 has an
-explicit matrix of about 170 MB; with a per-rank memory budget of 120 MB no
+A 16 -> 16 channel layer with ``groups=2`` on 128x128 with reflect padding
+has an explicit matrix of 225 MB; with a per-rank memory budget of 120 MB no
 single rank may build it. Distributed over groups, each rank assembles and
 holds half of it, and pylops-mpi's CGLS solves the deconvolution with no
 communication in the products. The result is compared with the serial,
