@@ -168,8 +168,29 @@ def spectral_norm(op: Conv | ConvTranspose, *, rtol: float = 1e-8) -> float:
     # a seeded random start: a constant vector is shift-invariant, and for shift-invariant
     # (circular) layers its Krylov space would never leave the zero-frequency subspace
     start = np.random.default_rng(0).standard_normal(n).astype(op.dtype)
-    top = spla.eigsh(gram, k=1, which="LA", tol=rtol, v0=start, return_eigenvectors=False)
-    return float(np.sqrt(max(float(np.real(top[0])), 0.0)))
+    try:
+        top = spla.eigsh(gram, k=1, which="LA", tol=rtol, v0=start, return_eigenvectors=False)
+        largest = float(np.real(top[0]))
+    except spla.ArpackError:
+        # ARPACK cannot restart once Lanczos has spanned the range of a rank-deficient
+        # Gram matrix ("starting vector is zero"): dense when it fits, else power iteration
+        if n <= DENSE_LIMIT:
+            return float(singular_values(op, method="dense")[0])
+        largest = _power_iteration(gram.matvec, start, rtol)
+    return float(np.sqrt(max(largest, 0.0)))
+
+
+def _power_iteration(gram, start: np.ndarray, rtol: float, max_iterations: int = 100_000) -> float:
+    """Largest eigenvalue of a Hermitian positive semi-definite map, to relative ``rtol``."""
+    v = start / np.linalg.norm(start)
+    previous = 0.0
+    for _ in range(max_iterations):
+        w = gram(v)
+        value = float(np.linalg.norm(w))
+        if value == 0.0 or abs(value - previous) <= rtol * value:
+            return value
+        v, previous = w / value, value
+    raise RuntimeError(f"power iteration did not reach rtol={rtol} in {max_iterations} steps")
 
 
 def _choose_method(op: _ConvOperator, k: int | None, method: str) -> str:
