@@ -18,6 +18,7 @@ def test_check_adjoint_passes_for_random_convs(case):
     report = tc.check_adjoint(op, seed=0)
     assert report.passed, report
     assert report.matrix_identity == 0.0
+    assert report.engine_agreement is not None
     assert report.torch_forward is not None and report.torch_autograd is not None
     assert (report.torch_conv_transpose is not None) == (case.mode == "zeros")
 
@@ -67,6 +68,7 @@ def test_report_repr_and_failure_detection():
     report = tc.check_adjoint(op, seed=0)
     text = repr(report)
     assert text.startswith("AdjointCheck(PASSED") and "dot_test" in text and "torch_forward" in text
+    assert "engine_agreement" in text
 
     class Broken(tc.Conv):
         def _rmatvec(self, x):
@@ -87,8 +89,8 @@ def test_matrix_identity_is_skipped_over_budget_with_a_note():
         report = tc.check_adjoint(op, seed=0)
     finally:
         tc.set_memory_budget(None)
-    assert report.matrix_identity is None
-    assert any("matrix identity skipped" in note for note in report.notes)
+    assert report.matrix_identity is None and report.engine_agreement is None
+    assert any("matrix identity and engine agreement skipped" in note for note in report.notes)
 
 
 def test_check_adjoint_rejects_other_operators():

@@ -51,6 +51,7 @@ def test_check_reports_adjoint_and_torch_parity(capsys):
     assert main(["check", *LAYER]) == 0
     out = capsys.readouterr().out
     assert "PASSED" in out and "torch_forward" in out and "torch_autograd" in out
+    assert "engine_agreement" in out
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".mtx"])

@@ -38,6 +38,9 @@ class AdjointCheck:
     matrix_identity : float or None
         Largest entry difference between this layer's matrix and the transposed
         matrix of its partner (conv for a conv-transpose and back).
+    engine_agreement : float or None
+        Relative max difference between the sparse and the direct (matrix-free)
+        engine, ``matvec`` and ``rmatvec`` (``None`` when the matrix is over budget).
     torch_forward, torch_conv_transpose, torch_autograd : float or None
         Relative max difference of ``matvec`` against PyTorch's conv (with the
         padding mode), of the conv-transpose direction against PyTorch's
@@ -51,6 +54,7 @@ class AdjointCheck:
     operator: str
     dot_test: float
     matrix_identity: float | None
+    engine_agreement: float | None
     torch_forward: float | None
     torch_conv_transpose: float | None
     torch_autograd: float | None
@@ -62,6 +66,7 @@ class AdjointCheck:
         names = (
             "dot_test",
             "matrix_identity",
+            "engine_agreement",
             "torch_forward",
             "torch_conv_transpose",
             "torch_autograd",
@@ -122,6 +127,7 @@ def check_adjoint(
         operator=repr(op),
         dot_test=float(abs(lhs - rhs) / max(abs(lhs), abs(rhs), np.finfo(float).tiny)),
         matrix_identity=None,
+        engine_agreement=None,
         torch_forward=None,
         torch_conv_transpose=None,
         torch_autograd=None,
@@ -129,8 +135,9 @@ def check_adjoint(
     )
     try:
         report.matrix_identity = _matrix_identity_error(op)
+        report.engine_agreement = _engine_disagreement(op, x, y)
     except MatrixTooLargeError as error:
-        report.notes.append(f"matrix identity skipped: {error}")
+        report.notes.append(f"matrix identity and engine agreement skipped: {error}")
     if importlib.util.find_spec("torch") is None:
         report.notes.append("PyTorch comparisons skipped: torch is not installed")
     else:
@@ -173,6 +180,15 @@ def _matrix_identity_error(op: Conv | ConvTranspose) -> float:
         theirs = theirs[np.flatnonzero(keep)]
     difference = mine - theirs.T
     return float(np.abs(difference.data).max(initial=0.0))
+
+
+def _engine_disagreement(op: Conv | ConvTranspose, x: np.ndarray, y: np.ndarray) -> float:
+    """Largest relative difference between the sparse and direct engines, both directions."""
+    sparse, direct = (type(op)._from_layer(op._layer, engine=e) for e in ("sparse", "direct"))
+    return max(
+        _relative(direct.matvec(x), sparse.matvec(x)),
+        _relative(direct.rmatvec(y), sparse.rmatvec(y)),
+    )
 
 
 def _relative(a: np.ndarray, b: np.ndarray) -> float:

@@ -237,7 +237,7 @@ def make_parser() -> argparse.ArgumentParser:
     show.add_argument("-o", "--output", type=Path, help="write the picture to this PNG")
     show.set_defaults(run=_command_show)
 
-    check = commands.add_parser("check", help="adjoint check and PyTorch parity")
+    check = commands.add_parser("check", help="adjoint check, engine agreement, PyTorch parity")
     _add_layer_flags(check)
     check.set_defaults(run=_command_check)
 
