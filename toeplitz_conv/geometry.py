@@ -113,6 +113,17 @@ class Geometry:
         """Shape ``(C_out M, C_in N)`` of the layer's matrix."""
         return (self.out_channels * self.output_pixels, self.in_channels * self.input_pixels)
 
+    def layer_kwargs(self) -> dict:
+        """``stride``, ``padding`` (as pairs), ``dilation``, ``groups`` and ``padding_mode``:
+        the keyword arguments that rebuild this layer's ``Conv`` or ``ConvTranspose``."""
+        return dict(
+            stride=self.stride,
+            padding=self.pads,
+            dilation=self.dilation,
+            groups=self.groups,
+            padding_mode=self.padding_mode,
+        )
+
     def axis_index_map(self, axis: int) -> np.ndarray:
         """Input index read by each (output position, tap) along one axis.
 
@@ -205,19 +216,8 @@ def conv_geometry(
     TypeError, ValueError
         Naming the parameter and the allowed values.
     """
-    weight_shape = tuple(_check_int(v, "weight.shape", minimum=1) for v in weight_shape)
-    input_shape = _check_shape(input_shape, "input_shape")
-    if len(weight_shape) < 3 or len(weight_shape) > 5:
-        raise ValueError(
-            f"weight must have shape (C_out, C_in/groups, *kernel) with 1, 2 or 3 kernel "
-            f"axes; got shape {weight_shape}"
-        )
+    weight_shape, input_shape = _check_shapes(weight_shape, input_shape, "C_out, C_in/groups")
     d = len(weight_shape) - 2
-    if len(input_shape) != d + 1:
-        raise ValueError(
-            f"input_shape must be (C_in, *spatial) with {d} spatial axes to match the "
-            f"{d}-D kernel of weight shape {weight_shape}; got input_shape {input_shape}"
-        )
     c_out, c_in_per_group, kernel = weight_shape[0], weight_shape[1], weight_shape[2:]
     c_in, spatial = input_shape[0], input_shape[1:]
     groups = _check_int(groups, "groups", minimum=1)
@@ -346,6 +346,26 @@ def _check_pads_for_mode(
             )
 
 
+def _check_shapes(
+    weight_shape: Sequence[int], input_shape: Sequence[int], weight_layout: str
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Validate a weight shape ``(weight_layout, *kernel)`` against ``(C_in, *spatial)``."""
+    weight_shape = tuple(_check_int(v, "weight.shape", minimum=1) for v in weight_shape)
+    input_shape = _check_shape(input_shape, "input_shape")
+    if len(weight_shape) < 3 or len(weight_shape) > 5:
+        raise ValueError(
+            f"weight must have shape ({weight_layout}, *kernel) with 1, 2 or 3 kernel "
+            f"axes; got shape {weight_shape}"
+        )
+    d = len(weight_shape) - 2
+    if len(input_shape) != d + 1:
+        raise ValueError(
+            f"input_shape must be (C_in, *spatial) with {d} spatial axes to match the "
+            f"{d}-D kernel of weight shape {weight_shape}; got input_shape {input_shape}"
+        )
+    return weight_shape, input_shape
+
+
 def _check_int(value: object, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}")
@@ -399,19 +419,8 @@ def transpose_geometry(
     Geometry
         The forward conv: its ``output_shape`` is ``input_shape`` here.
     """
-    weight_shape = tuple(_check_int(v, "weight.shape", minimum=1) for v in weight_shape)
-    input_shape = _check_shape(input_shape, "input_shape")
-    if len(weight_shape) < 3 or len(weight_shape) > 5:
-        raise ValueError(
-            f"weight must have shape (C_in, C_out/groups, *kernel) with 1, 2 or 3 kernel "
-            f"axes; got shape {weight_shape}"
-        )
+    weight_shape, input_shape = _check_shapes(weight_shape, input_shape, "C_in, C_out/groups")
     d = len(weight_shape) - 2
-    if len(input_shape) != d + 1:
-        raise ValueError(
-            f"input_shape must be (C_in, *spatial) with {d} spatial axes to match the "
-            f"{d}-D kernel of weight shape {weight_shape}; got input_shape {input_shape}"
-        )
     c_in, spatial = input_shape[0], input_shape[1:]
     groups = _check_int(groups, "groups", minimum=1)
     if weight_shape[0] != c_in:
