@@ -157,17 +157,15 @@ def _random(rng: np.random.Generator, n: int, dtype: np.dtype) -> np.ndarray:
 def _partner(op: Conv | ConvTranspose) -> Conv | ConvTranspose:
     """The other layer with the same weight, built from the public constructor."""
     g, weight = op.geometry, op._layer.weight
-    common = dict(
-        stride=g.stride,
-        padding=g.pads,
-        dilation=g.dilation,
-        groups=g.groups,
-        padding_mode=g.padding_mode,
-        dtype=op.dtype,
-    )
     if isinstance(op, Conv):
-        return ConvTranspose(weight, op.output_shape, output_padding=op.H.output_padding, **common)
-    return Conv(weight, op.output_shape, **common)
+        return ConvTranspose(
+            weight,
+            op.output_shape,
+            output_padding=op.H.output_padding,
+            dtype=op.dtype,
+            **g.layer_kwargs(),
+        )
+    return Conv(weight, op.output_shape, dtype=op.dtype, **g.layer_kwargs())
 
 
 def _matrix_identity_error(op: Conv | ConvTranspose) -> float:

@@ -41,20 +41,12 @@ def _split(total: int, parts: int, index: int) -> tuple[int, int]:
 
 def _local_conv(op: Conv, rank: int, size: int, layout: str) -> Conv:
     g, weight = op.geometry, op._layer.weight
-    common = dict(
-        stride=g.stride,
-        padding=g.pads,
-        dilation=g.dilation,
-        padding_mode=g.padding_mode,
-        dtype=op.dtype,
-        engine=op.engine,
-    )
+    common = {**g.layer_kwargs(), "dtype": op.dtype, "engine": op.engine}
     if layout == "groups":
         lo, hi = _split(g.groups, size, rank)
         rows = slice(lo * g.out_per_group, hi * g.out_per_group)
-        return Conv(
-            weight[rows], ((hi - lo) * g.in_per_group, *g.input_spatial), groups=hi - lo, **common
-        )
+        local_input = ((hi - lo) * g.in_per_group, *g.input_spatial)
+        return Conv(weight[rows], local_input, **{**common, "groups": hi - lo})
     lo, hi = _split(g.out_channels, size, rank)
     # fewer groups than ranks: this rank's output channels read the whole input, with
     # the other groups' kernels as zero blocks
@@ -62,7 +54,7 @@ def _local_conv(op: Conv, rank: int, size: int, layout: str) -> Conv:
     for group in range(g.groups):
         out = slice(group * g.out_per_group, (group + 1) * g.out_per_group)
         dense[out, group * g.in_per_group : (group + 1) * g.in_per_group] = weight[out]
-    return Conv(dense[lo:hi], g.input_shape, groups=1, **common)
+    return Conv(dense[lo:hi], g.input_shape, **{**common, "groups": 1})
 
 
 def distribute(
