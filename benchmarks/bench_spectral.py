@@ -6,21 +6,11 @@ Run: python benchmarks/bench_spectral.py [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from run import median_time  # benchmarks/run.py, beside this script
 
 import toeplitz_conv as tc
-
-
-def median_time(fn, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def main() -> None:
@@ -34,13 +24,16 @@ def main() -> None:
         def norm(mode=mode):
             return tc.spectral_norm(tc.Conv(weight, (64, 32, 32), padding=1, padding_mode=mode))
 
-        t, value = median_time(norm, args.repeats)
+        value = norm()  # the warm-up run gives the value printed
+        t = median_time(norm, args.repeats, warmup=0)
         print(f"{'spectral_norm, ' + mode + ' (build + solve)':<44}{t:>10.2f}  {value:.10f}")
     circular = tc.Conv(weight, (64, 32, 32), padding=1, padding_mode="circular")
-    t, values = median_time(lambda: tc.singular_values(circular), args.repeats)
+    values = tc.singular_values(circular)
+    t = median_time(lambda: tc.singular_values(circular), args.repeats, warmup=0)
     print(f"{'all singular values, circular (FFT)':<44}{t:>10.2f}  {values.size} values")
     zeros = tc.Conv(weight, (64, 32, 32), padding=1)
-    t, top = median_time(lambda: tc.singular_values(zeros, k=5), args.repeats)
+    top = tc.singular_values(zeros, k=5)
+    t = median_time(lambda: tc.singular_values(zeros, k=5), args.repeats, warmup=0)
     print(f"{'top 5 singular values, zeros (svds)':<44}{t:>10.2f}  {np.round(top, 6)}")
 
 

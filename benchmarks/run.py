@@ -47,8 +47,10 @@ def make_op(spec, dtype=np.float64, engine="auto", spatial=None, seed=0):
     )
 
 
-def median_time(fn, repeats):
-    fn()  # warm-up
+def median_time(fn, repeats, warmup=3):
+    # the first large fresh allocations of a process are several times slower: warm up
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
