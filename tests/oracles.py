@@ -59,12 +59,6 @@ def conv_vjp(v, x_shape, w, *, stride, pads, dilation, groups, mode) -> np.ndarr
     return grad.numpy()
 
 
-def dense_by_columns(apply, n: int, dtype) -> np.ndarray:
-    """Dense matrix of a linear map by applying it to the identity (tests only)."""
-    eye = np.eye(n, dtype=dtype)
-    return np.stack([apply(e) for e in eye], axis=1)
-
-
 def tolerance(dtype) -> float:
     return 2e-4 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-10
 
