@@ -161,7 +161,7 @@ def _partner(op: Conv | ConvTranspose) -> Conv | ConvTranspose:
         return ConvTranspose(
             weight,
             op.output_shape,
-            output_padding=op.H.output_padding,
+            output_padding=g.transpose_output_padding,
             dtype=op.dtype,
             **g.layer_kwargs(),
         )

@@ -124,6 +124,29 @@ class Geometry:
             padding_mode=self.padding_mode,
         )
 
+    @property
+    def transpose_output_padding(self) -> tuple[int, ...]:
+        """``output_padding`` of the conv-transpose that is this conv's adjoint.
+
+        .. math::
+
+            n - \\left((m - 1)\\,s - p_b - p_a + \\delta (k - 1) + 1\\right)
+
+        per axis: the input samples beyond the last stride that no output reads
+        (or, for a truncated geometry, beyond the outputs kept).
+        """
+        return tuple(
+            n - ((m - 1) * s - pb - pa + dil * (k - 1) + 1)
+            for n, m, s, (pb, pa), dil, k in zip(
+                self.input_spatial,
+                self.output_spatial,
+                self.stride,
+                self.pads,
+                self.dilation,
+                self.kernel,
+            )
+        )
+
     def axis_index_map(self, axis: int) -> np.ndarray:
         """Input index read by each (output position, tap) along one axis.
 

@@ -375,13 +375,7 @@ class ConvTranspose(_ConvOperator):
     @property
     def output_padding(self) -> tuple[int, ...]:
         """Per-axis ``output_padding`` that makes up the stride's remainder."""
-        g = self.geometry
-        return tuple(
-            n - ((m - 1) * s - pb - pa + dil * (k - 1) + 1)
-            for n, m, s, (pb, pa), dil, k in zip(
-                g.input_spatial, g.output_spatial, g.stride, g.pads, g.dilation, g.kernel
-            )
-        )
+        return self.geometry.transpose_output_padding
 
     def _adjoint(self) -> Conv:
         return Conv._from_layer(self._layer.conj(), engine=self.engine)

@@ -144,17 +144,7 @@ def torch_conv_transpose(geometry: Geometry, weight: np.ndarray, x: np.ndarray) 
     if geometry.padding_mode != "zeros":
         raise ValueError("PyTorch's conv_transpose has zero padding only")
     conv_t = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[geometry.ndim - 1]
-    output_padding = tuple(
-        n + pb + pa - ((m - 1) * s + dil * (k - 1) + 1)
-        for n, m, s, (pb, pa), dil, k in zip(
-            geometry.input_spatial,
-            geometry.output_spatial,
-            geometry.stride,
-            geometry.pads,
-            geometry.dilation,
-            geometry.kernel,
-        )
-    )
+    output_padding = geometry.transpose_output_padding
     full = conv_t(
         torch.as_tensor(x),
         torch.as_tensor(weight),
