@@ -159,12 +159,9 @@ def spectral_norm(op: Conv | ConvTranspose, *, rtol: float = 1e-8) -> float:
     n = min(op.shape)
     if n <= SMALL_DENSE:  # ARPACK breaks down on tiny Gram matrices; a dense SVD is exact
         return float(singular_values(op, method="dense")[0])
-    small_side = op if op.shape[1] <= op.shape[0] else op.H
-    gram = spla.LinearOperator(
-        (n, n),
-        matvec=lambda x: small_side.rmatvec(small_side.matvec(x)),
-        dtype=op.dtype,
-    )
+    # the Gram matrix of the smaller side: A^H A, or A A^H
+    first, then = (op.matvec, op.rmatvec) if op.shape[1] <= op.shape[0] else (op.rmatvec, op.matvec)
+    gram = spla.LinearOperator((n, n), matvec=lambda x: then(first(x)), dtype=op.dtype)
     # a seeded random start: a constant vector is shift-invariant, and for shift-invariant
     # (circular) layers its Krylov space would never leave the zero-frequency subspace
     start = np.random.default_rng(0).standard_normal(n).astype(op.dtype)
@@ -202,12 +199,7 @@ def _choose_method(op: _ConvOperator, k: int | None, method: str) -> str:
             "method='fft' needs padding_mode='circular' with each spatial size divisible by "
             "the stride and output size n / stride"
         )
-    if method != "auto":
-        if method == "dense":
-            check_budget(
-                op.shape[0] * op.shape[1] * op.dtype.itemsize,
-                f"dense matrix of shape {op.shape} for the SVD",
-            )
+    if method != "auto":  # "dense" is memory-guarded by op.todense()
         return method
     if fft_applicable(op.geometry):
         return "fft"
