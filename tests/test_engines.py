@@ -51,6 +51,51 @@ def test_engines_agree_on_conv_transpose_layers(case):
     assert_close(direct.H.matvec(y[1].ravel()), sparse.H.matvec(y[1].ravel()), case.dtype, scale)
 
 
+@pytest.mark.parametrize(
+    "input_shape, kernel, stride, padding, dilation, groups, mode, path",
+    [
+        ((16, 70, 40), (3, 3), 1, 1, 1, 1, "zeros", "wide, tiled"),
+        ((4, 9, 11, 10), (3, 2, 3), 1, 2, (1, 2, 1), 2, "reflect", "wide"),
+        ((4, 300), (5,), 1, 4, 3, 2, "circular", "wide"),
+        ((4, 3, 3), (5, 5), 1, 4, 1, 1, "replicate", "taps"),  # too wide a grid
+        ((16, 140, 80), (3, 3), 2, 1, 1, 2, "zeros", "taps, tiled"),  # strided
+    ],
+)
+def test_direct_im2col_paths_match_torch(
+    input_shape, kernel, stride, padding, dilation, groups, mode, path
+):
+    """The wide-grid im2col (stride 1) and the per-tap one, pinned to their cases."""
+    rng = np.random.default_rng(2)
+    weight = rng.standard_normal((6, input_shape[0] // groups, *kernel))
+    op = tc.Conv(
+        weight,
+        input_shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=mode,
+        engine="direct",
+    )
+    engine = op._layer.direct()
+    assert (engine._wide_grid is not None) == path.startswith("wide")
+    assert (len(engine._tiles(2, np.float64)) > 1) == path.endswith("tiled")
+    d = len(kernel)
+    oracle = dict(
+        stride=(stride,) * d,
+        pads=op.geometry.pads,
+        dilation=op.geometry.dilation,
+        groups=groups,
+        mode=mode,
+    )
+    x = rng.standard_normal((2, *input_shape))
+    v = rng.standard_normal((1, *op.output_shape))
+    scale = float(np.abs(weight).sum())
+    assert_close(op.apply(x), conv(x, weight, **oracle), np.float64, scale)
+    adjoint = conv_vjp(v, (1, *input_shape), weight, **oracle)
+    assert_close(op.rmatvec(v.ravel()), adjoint.ravel(), np.float64, scale)
+
+
 def test_auto_uses_the_matrix_once_it_is_assembled():
     from toeplitz_conv.engines import resolve_engine
 

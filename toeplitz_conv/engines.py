@@ -14,10 +14,13 @@
         W_g \\in \\mathbb{C}^{C_\\text{out}/G \\times (C_\\text{in}/G)\\,K},
 
     one GEMM per group: the Kronecker structure :math:`\\sum_t W_t \\otimes S_t`
-    with the shifts :math:`S_t` applied as strided slices. The adjoint runs
-    backwards: a GEMM with :math:`W_g^H`, a strided slice-add per tap
-    (col2im), and :math:`P^T`, a scatter-add of the pads back onto the samples
-    they were read from (this is where reflect/replicate/circular fold).
+    with the shifts :math:`S_t` applied as strided slices. With stride 1 all taps
+    are one strided view of the flattened padded input (see
+    :meth:`DirectEngine.forward`), and the adjoint of :math:`C` is again a valid
+    conv, with the flipped kernel. Otherwise the adjoint runs backwards: a GEMM
+    with :math:`W_g^H` and a strided slice-add per tap (col2im). Last comes
+    :math:`P^T`, a scatter-add of the pads back onto the samples they were read
+    from (this is where reflect/replicate/circular fold).
 ``"auto"``
     ``"sparse"`` when the matrix is already assembled, otherwise ``"direct"``:
     no assembly time, memory of the order of the data, and on these layers
@@ -27,6 +30,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,7 +39,11 @@ from .geometry import Geometry, _fold_boundary, conv_geometry
 
 ENGINES = ("auto", "sparse", "direct")
 WORKSPACE_LIMIT = 64 * 2**20  # bytes: larger workspaces are allocated per call
-TILE_BYTES = 4 * 2**20  # im2col works on tiles of the first output axis of about this size
+# im2col works on tiles of whole rows of the first output axis of about TILE_BYTES: with
+# few output channels the GEMM is bound by reading its tile, which then stays in cache
+TILE_BYTES = 2**20
+MIN_TILE_COLUMNS = 2048  # narrower GEMMs lose more than the cache gains
+WIDE_GRID_WASTE = 1.5  # largest share of extra columns the wide grid may compute (see forward)
 
 
 def check_engine(engine: str) -> str:
@@ -76,6 +84,7 @@ class DirectEngine:
         self._interior = tuple(slice(pb, pb + n) for (pb, _), n in zip(g.pads, g.input_spatial))
         self._workspace = threading.local()
         self._adjoint: DirectEngine | None = None
+        self._wide_grid = _wide_grid(g, self._padded_spatial)
         # stride 1 and every output kept (not so for a conv-transpose with
         # output_padding >= stride, whose conv has outputs cut off)
         self._adjoint_is_a_conv = all(
@@ -87,17 +96,60 @@ class DirectEngine:
 
     # x: (B, C_in, *n) -> (B, C_out, *m)
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """:math:`A x` for a batch ``x`` of shape ``(B, C_in, *input_spatial)``."""
-        g = self.geometry
-        batch = x.shape[0]
+        """:math:`A x` for a batch ``x`` of shape ``(B, C_in, *input_spatial)``.
+
+        With stride 1 the im2col rows of a tap are one contiguous run of the
+        flattened padded input (the "wide grid": outputs are computed at every
+        padded column and the ones past the output's edge are dropped), so
+        im2col is a single strided copy. Other strides copy one window per tap.
+        """
         padded = self._pad(x)
-        weight = self._weight.astype(x.dtype, copy=False)
-        y = np.empty((batch, g.out_channels, *g.output_spatial), dtype=x.dtype)
-        for tile in self._tiles(batch, x.dtype):
+        if self._wide_grid is not None:
+            return self._forward_wide(padded)
+        return self._forward_taps(padded)
+
+    def _forward_wide(self, padded: np.ndarray) -> np.ndarray:
+        g, wide = self.geometry, self._wide_grid
+        batch, dtype = padded.shape[0], padded.dtype
+        flat = np.ascontiguousarray(padded).reshape(batch, g.in_channels, -1)
+        weight = self._weight.astype(dtype, copy=False)
+        y = np.empty((batch, g.out_channels, wide.rows * wide.row_length), dtype=dtype)
+        for start, stop in self._wide_tiles(batch, dtype):
+            cols = self._buffer(
+                f"wide{stop - start}", (batch, g.in_channels, *g.kernel, stop - start), dtype
+            )
+            tap_strides = (t * flat.itemsize for t in wide.tap_strides)
+            cols[...] = np.ndarray(  # the taps' windows as one strided view
+                cols.shape,
+                dtype,
+                buffer=flat,
+                offset=start * flat.itemsize,
+                strides=(*flat.strides[:2], *tap_strides, flat.itemsize),
+            )
+            columns = cols.reshape(batch, g.groups, g.in_per_group * g.taps, -1)
+            out = y[..., start:stop].reshape(batch, g.groups, g.out_per_group, -1)
+            np.matmul(weight, columns, out=out)
+        y = y.reshape(batch, g.out_channels, wide.rows, *self._padded_spatial[1:])
+        return y[(slice(None), slice(None), slice(None), *map(slice, g.output_spatial[1:]))]
+
+    def _wide_tiles(self, batch: int, dtype) -> list[tuple[int, int]]:
+        """Column ranges of the wide grid: whole rows of the first axis, cache-sized."""
+        wide = self._wide_grid
+        return [
+            (tile.start * wide.row_length, min(tile.stop * wide.row_length, wide.columns))
+            for tile in self._tiles(batch, dtype, wide.row_length)
+        ]
+
+    def _forward_taps(self, padded: np.ndarray) -> np.ndarray:
+        g = self.geometry
+        batch, dtype = padded.shape[0], padded.dtype
+        weight = self._weight.astype(dtype, copy=False)
+        y = np.empty((batch, g.out_channels, *g.output_spatial), dtype=dtype)
+        for tile in self._tiles(batch, dtype):
             cols = self._buffer(
                 f"cols{tile.stop - tile.start}",
                 (batch, g.in_channels, g.taps, *self._tile_shape(tile)),
-                x.dtype,
+                dtype,
             )
             for t, window in enumerate(self._windows):
                 cols[:, :, t] = padded[(slice(None), slice(None), *_in_tile(window, tile))]
@@ -128,11 +180,18 @@ class DirectEngine:
                 padded[(slice(None), slice(None), *_in_tile(window, tile))] += cols[:, :, t]
         return self._unpad(padded)
 
-    def _tiles(self, batch: int, dtype) -> list[slice]:
-        """Ranges of the first output axis whose im2col block stays cache-sized."""
+    def _tiles(self, batch: int, dtype, row_length: int | None = None) -> list[slice]:
+        """Ranges of the first output axis whose im2col block stays cache-sized.
+
+        ``row_length`` is the number of im2col columns per output row (default:
+        the outputs of one row).
+        """
         g = self.geometry
-        per_row = batch * g.in_channels * g.taps * int(np.prod(g.output_spatial[1:]))
-        rows = max(1, TILE_BYTES // (per_row * np.dtype(dtype).itemsize))
+        if row_length is None:
+            row_length = int(np.prod(g.output_spatial[1:]))
+        per_column = batch * g.in_channels * g.taps * np.dtype(dtype).itemsize
+        columns = max(TILE_BYTES // per_column, MIN_TILE_COLUMNS)
+        rows = max(1, columns // row_length)
         m = g.output_spatial[0]
         return [slice(lo, min(lo + rows, m)) for lo in range(0, m, rows)]
 
@@ -201,6 +260,37 @@ class DirectEngine:
             buffers[key] = buffer
             self._workspace.buffers = buffers
         return buffer
+
+
+@dataclass(frozen=True)
+class _WideGrid:
+    """Stride-1 outputs indexed by their first padded input sample (flat, C order).
+
+    Output ``(i_1, .., i_d)`` sits at column :math:`\\sum_a i_a s_a` of the wide
+    grid, :math:`s_a` the flat strides of the padded input; tap ``t`` reads
+    column plus :math:`\\sum_a t_a \\delta_a s_a`.
+    """
+
+    rows: int  # outputs along the first axis
+    row_length: int  # padded samples per step of the first axis
+    columns: int  # wide-grid columns up to and including the last output's
+    tap_strides: tuple[int, ...]  # flat input step per kernel index, per axis
+
+
+def _wide_grid(g: Geometry, padded_spatial: tuple[int, ...]) -> _WideGrid | None:
+    """The wide grid of a stride-1 layer, unless it computes too many dropped columns."""
+    if any(s != 1 for s in g.stride):
+        return None
+    flat_strides = [int(np.prod(padded_spatial[a + 1 :])) for a in range(g.ndim)]
+    row_length = flat_strides[0]
+    if row_length > WIDE_GRID_WASTE * np.prod(g.output_spatial[1:]):
+        return None
+    return _WideGrid(
+        rows=g.output_spatial[0],
+        row_length=row_length,
+        columns=1 + sum((m - 1) * s for m, s in zip(g.output_spatial, flat_strides)),
+        tap_strides=tuple(dil * s for dil, s in zip(g.dilation, flat_strides)),
+    )
 
 
 def _in_tile(window: tuple[slice, ...], tile: slice) -> tuple[slice, ...]:
