@@ -57,6 +57,8 @@ def test_engines_agree_on_conv_transpose_layers(case):
         ((16, 70, 40), (3, 3), 1, 1, 1, 1, "zeros", "wide, tiled"),
         ((4, 9, 11, 10), (3, 2, 3), 1, 2, (1, 2, 1), 2, "reflect", "wide"),
         ((4, 300), (5,), 1, 4, 3, 2, "circular", "wide"),
+        ((6, 20, 30), (3, 3), 1, 1, 1, 6, "zeros", "wide, depthwise"),
+        ((6, 5, 12, 14), (2, 3, 3), 1, 2, (1, 1, 2), 6, "replicate", "wide, depthwise"),
         ((4, 3, 3), (5, 5), 1, 4, 1, 1, "replicate", "taps"),  # too wide a grid
         ((16, 140, 80), (3, 3), 2, 1, 1, 2, "zeros", "taps, tiled"),  # strided
     ],
@@ -94,6 +96,23 @@ def test_direct_im2col_paths_match_torch(
     assert_close(op.apply(x), conv(x, weight, **oracle), np.float64, scale)
     adjoint = conv_vjp(v, (1, *input_shape), weight, **oracle)
     assert_close(op.rmatvec(v.ravel()), adjoint.ravel(), np.float64, scale)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.float32])
+def test_depthwise_direct_equals_the_matrix(dtype):
+    """The depthwise path (no GEMM) against the assembled matrix, both directions."""
+    rng = np.random.default_rng(3)
+    weight = random_array(rng, (5, 1, 3, 4), dtype)
+    sparse, direct = (
+        tc.Conv(weight, (5, 11, 9), padding="same", groups=5, engine=e)
+        for e in ("sparse", "direct")
+    )
+    assert direct._layer.direct()._wide_grid is not None
+    x = random_array(rng, (direct.shape[1],), dtype)
+    y = random_array(rng, (direct.shape[0],), dtype)
+    scale = float(np.abs(weight).sum())
+    assert_close(direct.matvec(x), sparse.tosparse() @ x, dtype, scale)
+    assert_close(direct.rmatvec(y), sparse.tosparse().conj().T @ y, dtype, scale)
 
 
 def test_auto_uses_the_matrix_once_it_is_assembled():

@@ -43,6 +43,7 @@ WORKSPACE_LIMIT = 64 * 2**20  # bytes: larger workspaces are allocated per call
 # few output channels the GEMM is bound by reading its tile, which then stays in cache
 TILE_BYTES = 2**20
 MIN_TILE_COLUMNS = 2048  # narrower GEMMs lose more than the cache gains
+DEPTHWISE_BLOCK_BYTES = 2**19  # accumulator of the depthwise path, per block of channels
 WIDE_GRID_WASTE = 1.5  # largest share of extra columns the wide grid may compute (see forward)
 
 
@@ -112,8 +113,19 @@ class DirectEngine:
         g, wide = self.geometry, self._wide_grid
         batch, dtype = padded.shape[0], padded.dtype
         flat = np.ascontiguousarray(padded).reshape(batch, g.in_channels, -1)
-        weight = self._weight.astype(dtype, copy=False)
         y = np.empty((batch, g.out_channels, wide.rows * wide.row_length), dtype=dtype)
+        if g.in_per_group == g.out_per_group == 1:
+            self._wide_depthwise(flat, y)
+        else:
+            self._wide_gemm(flat, y)
+        y = y.reshape(batch, g.out_channels, wide.rows, *self._padded_spatial[1:])
+        return y[(slice(None), slice(None), slice(None), *map(slice, g.output_spatial[1:]))]
+
+    def _wide_gemm(self, flat: np.ndarray, y: np.ndarray) -> None:
+        """im2col tile by tile, then one GEMM per group into ``y``."""
+        g, wide = self.geometry, self._wide_grid
+        batch, dtype = flat.shape[0], flat.dtype
+        weight = self._weight.astype(dtype, copy=False)
         for start, stop in self._wide_tiles(batch, dtype):
             cols = self._buffer(
                 f"wide{stop - start}", (batch, g.in_channels, *g.kernel, stop - start), dtype
@@ -129,8 +141,28 @@ class DirectEngine:
             columns = cols.reshape(batch, g.groups, g.in_per_group * g.taps, -1)
             out = y[..., start:stop].reshape(batch, g.groups, g.out_per_group, -1)
             np.matmul(weight, columns, out=out)
-        y = y.reshape(batch, g.out_channels, wide.rows, *self._padded_spatial[1:])
-        return y[(slice(None), slice(None), slice(None), *map(slice, g.output_spatial[1:]))]
+
+    def _wide_depthwise(self, flat: np.ndarray, y: np.ndarray) -> None:
+        """Depthwise (one input and one output channel per group): no im2col, no GEMM.
+
+        A 1 x K GEMM per channel wastes the BLAS; instead each tap's window is
+        multiplied by its weight and accumulated, a few channels at a time so
+        that the accumulator stays in cache.
+        """
+        g, wide = self.geometry, self._wide_grid
+        batch, dtype = flat.shape[0], flat.dtype
+        weight = self._weight.reshape(g.out_channels, g.taps, 1).astype(dtype, copy=False)
+        n = wide.columns
+        block = max(1, DEPTHWISE_BLOCK_BYTES // (batch * n * flat.itemsize))
+        scratch = self._buffer("depthwise", (batch, block, n), dtype)
+        for lo in range(0, g.out_channels, block):
+            hi = min(lo + block, g.out_channels)
+            acc, tmp = y[:, lo:hi, :n], scratch[:, : hi - lo]
+            for t, offset in enumerate(wide.tap_offsets):
+                window = flat[:, lo:hi, offset : offset + n]
+                np.multiply(window, weight[lo:hi, t], out=acc if t == 0 else tmp)
+                if t:
+                    acc += tmp
 
     def _wide_tiles(self, batch: int, dtype) -> list[tuple[int, int]]:
         """Column ranges of the wide grid: whole rows of the first axis, cache-sized."""
@@ -271,10 +303,16 @@ class _WideGrid:
     column plus :math:`\\sum_a t_a \\delta_a s_a`.
     """
 
+    kernel: tuple[int, ...]
     rows: int  # outputs along the first axis
     row_length: int  # padded samples per step of the first axis
     columns: int  # wide-grid columns up to and including the last output's
     tap_strides: tuple[int, ...]  # flat input step per kernel index, per axis
+
+    @property
+    def tap_offsets(self) -> list[int]:
+        """Flat input offset of each tap, in C order of the kernel."""
+        return [int(np.dot(tap, self.tap_strides)) for tap in np.ndindex(*self.kernel)]
 
 
 def _wide_grid(g: Geometry, padded_spatial: tuple[int, ...]) -> _WideGrid | None:
@@ -286,6 +324,7 @@ def _wide_grid(g: Geometry, padded_spatial: tuple[int, ...]) -> _WideGrid | None
     if row_length > WIDE_GRID_WASTE * np.prod(g.output_spatial[1:]):
         return None
     return _WideGrid(
+        kernel=g.kernel,
         rows=g.output_spatial[0],
         row_length=row_length,
         columns=1 + sum((m - 1) * s for m, s in zip(g.output_spatial, flat_strides)),
