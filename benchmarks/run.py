@@ -185,11 +185,23 @@ def _torch_layer_times(names, repeats, threads):
             xt = torch.as_tensor(_vector(1, op.shape[1], dtype).reshape(1, *op.input_shape))
             yt = torch.as_tensor(_vector(2, op.shape[0], dtype).reshape(1, *op.output_shape))
             g = spec["groups"]
+            w_gemm, cols = (torch.as_tensor(a) for a in _im2col_gemm_operands(op))
             times[name, np.dtype(dtype).name] = (
                 median_time(lambda: conv(xt, w, padding=pads, groups=g), repeats),
                 median_time(lambda: conv_t(yt, w, padding=pads, groups=g), repeats),
+                median_time(lambda: torch.matmul(w_gemm, cols), repeats),
             )
     return times
+
+
+def _im2col_gemm_operands(op):
+    """Random operands of the forward's GEMM: (G, C_out/G, C_in/G K) @ (G, C_in/G K, pixels)."""
+    g = op.geometry
+    rng = np.random.default_rng(3)
+    shape = (g.groups, g.in_per_group * g.taps)
+    weight = rng.standard_normal((g.groups, g.out_per_group, shape[1])).astype(op.dtype)
+    cols = rng.standard_normal((*shape, int(np.prod(g.output_spatial)))).astype(op.dtype)
+    return weight, cols
 
 
 def _vector(seed, n, dtype):
@@ -211,7 +223,9 @@ def direct_vs_torch(names, repeats):
             x, y = _vector(1, op.shape[1], dtype), _vector(2, op.shape[0], dtype)
             t_fwd = median_time(lambda: op.matvec(x), repeats)
             t_adj = median_time(lambda: op.rmatvec(y), repeats)
-            t_tfwd, t_tadj = torch_times[name, np.dtype(dtype).name]
+            w_gemm, cols = _im2col_gemm_operands(op)
+            t_gemm = median_time(lambda: np.matmul(w_gemm, cols), repeats)
+            t_tfwd, t_tadj, t_tgemm = torch_times[name, np.dtype(dtype).name]
             rows.append(
                 (
                     name,
@@ -222,12 +236,28 @@ def direct_vs_torch(names, repeats):
                     f"{t_adj * 1e3:.2f}",
                     f"{t_tadj * 1e3:.2f}",
                     f"{t_adj / t_tadj:.2f}",
+                    f"{t_gemm * 1e3:.2f}",
+                    f"{t_tgemm * 1e3:.2f}",
+                    f"{t_gemm / t_tfwd:.2f}",
                 )
             )
     table(
         f"Direct engine vs PyTorch conv / conv_transpose ({threads} threads each, PyTorch in "
-        "its own process); ratio = ours / torch",
-        ("layer", "dtype", "fwd ms", "torch", "ratio", "adj ms", "torch", "ratio"),
+        "its own process); ratio = ours / torch.\nGEMM: the im2col GEMM alone in numpy and in "
+        "torch; floor = numpy GEMM / torch conv, the ratio our engine cannot go below",
+        (
+            "layer",
+            "dtype",
+            "fwd ms",
+            "torch",
+            "ratio",
+            "adj ms",
+            "torch",
+            "ratio",
+            "GEMM np",
+            "torch",
+            "floor",
+        ),
         rows,
     )
 

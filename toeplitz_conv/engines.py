@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -220,11 +221,12 @@ class DirectEngine:
         """
         g = self.geometry
         if row_length is None:
-            row_length = int(np.prod(g.output_spatial[1:]))
+            row_length = math.prod(g.output_spatial[1:])
         per_column = batch * g.in_channels * g.taps * np.dtype(dtype).itemsize
         columns = max(TILE_BYTES // per_column, MIN_TILE_COLUMNS)
-        rows = max(1, columns // row_length)
         m = g.output_spatial[0]
+        count = -(-m // max(1, columns // row_length))
+        rows = -(-m // count)  # tiles of equal size, none left small
         return [slice(lo, min(lo + rows, m)) for lo in range(0, m, rows)]
 
     def _tile_shape(self, tile: slice) -> tuple[int, ...]:
@@ -319,9 +321,9 @@ def _wide_grid(g: Geometry, padded_spatial: tuple[int, ...]) -> _WideGrid | None
     """The wide grid of a stride-1 layer, unless it computes too many dropped columns."""
     if any(s != 1 for s in g.stride):
         return None
-    flat_strides = [int(np.prod(padded_spatial[a + 1 :])) for a in range(g.ndim)]
+    flat_strides = [math.prod(padded_spatial[a + 1 :]) for a in range(g.ndim)]
     row_length = flat_strides[0]
-    if row_length > WIDE_GRID_WASTE * np.prod(g.output_spatial[1:]):
+    if row_length > WIDE_GRID_WASTE * math.prod(g.output_spatial[1:]):
         return None
     return _WideGrid(
         kernel=g.kernel,

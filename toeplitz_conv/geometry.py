@@ -18,6 +18,7 @@ and the padding mode says which input sample (if any) a padded position is.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -96,17 +97,17 @@ class Geometry:
     @property
     def input_pixels(self) -> int:
         """Number of spatial positions of one input channel, :math:`N`."""
-        return int(np.prod(self.input_spatial))
+        return math.prod(self.input_spatial)
 
     @property
     def output_pixels(self) -> int:
         """Number of spatial positions of one output channel, :math:`M`."""
-        return int(np.prod(self.output_spatial))
+        return math.prod(self.output_spatial)
 
     @property
     def taps(self) -> int:
         """Number of kernel taps, :math:`K = \\prod_i k_i`."""
-        return int(np.prod(self.kernel))
+        return math.prod(self.kernel)
 
     @property
     def matrix_shape(self) -> tuple[int, int]:
