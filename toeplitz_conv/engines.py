@@ -18,7 +18,9 @@
     are one strided view of the flattened padded input (see
     :meth:`DirectEngine.forward`), and the adjoint of :math:`C` is again a valid
     conv, with the flipped kernel. Otherwise the adjoint runs backwards: a GEMM
-    with :math:`W_g^H` and a strided slice-add per tap (col2im). Last comes
+    with :math:`W_g^H` and a strided slice-add per tap (col2im). Depthwise
+    layers (one input and one output channel per group) with stride 1 skip
+    im2col and GEMM: each tap's window is scaled and accumulated. Last comes
     :math:`P^T`, a scatter-add of the pads back onto the samples they were read
     from (this is where reflect/replicate/circular fold).
 ``"auto"``
