@@ -47,7 +47,7 @@ WORKSPACE_LIMIT = 64 * 2**20  # bytes: larger workspaces are allocated per call
 TILE_BYTES = 2**20
 MIN_TILE_COLUMNS = 2048  # narrower GEMMs lose more than the cache gains
 DEPTHWISE_BLOCK_BYTES = 2**19  # accumulator of the depthwise path, per block of channels
-WIDE_GRID_WASTE = 1.5  # largest share of extra columns the wide grid may compute (see forward)
+WIDE_GRID_WASTE = 1.5  # most wide-grid columns computed per output kept (see forward)
 
 
 def check_engine(engine: str) -> str:
@@ -307,16 +307,11 @@ class _WideGrid:
     column plus :math:`\\sum_a t_a \\delta_a s_a`.
     """
 
-    kernel: tuple[int, ...]
     rows: int  # outputs along the first axis
     row_length: int  # padded samples per step of the first axis
     columns: int  # wide-grid columns up to and including the last output's
     tap_strides: tuple[int, ...]  # flat input step per kernel index, per axis
-
-    @property
-    def tap_offsets(self) -> list[int]:
-        """Flat input offset of each tap, in C order of the kernel."""
-        return [int(np.dot(tap, self.tap_strides)) for tap in np.ndindex(*self.kernel)]
+    tap_offsets: tuple[int, ...]  # flat input offset of each tap, kernel in C order
 
 
 def _wide_grid(g: Geometry, padded_spatial: tuple[int, ...]) -> _WideGrid | None:
@@ -327,12 +322,15 @@ def _wide_grid(g: Geometry, padded_spatial: tuple[int, ...]) -> _WideGrid | None
     row_length = flat_strides[0]
     if row_length > WIDE_GRID_WASTE * math.prod(g.output_spatial[1:]):
         return None
+    tap_strides = tuple(dil * s for dil, s in zip(g.dilation, flat_strides))
     return _WideGrid(
-        kernel=g.kernel,
         rows=g.output_spatial[0],
         row_length=row_length,
         columns=1 + sum((m - 1) * s for m, s in zip(g.output_spatial, flat_strides)),
-        tap_strides=tuple(dil * s for dil, s in zip(g.dilation, flat_strides)),
+        tap_strides=tap_strides,
+        tap_offsets=tuple(
+            sum(t * s for t, s in zip(tap, tap_strides)) for tap in np.ndindex(*g.kernel)
+        ),
     )
 
 
