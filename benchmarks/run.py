@@ -48,15 +48,29 @@ def make_op(spec, dtype=np.float64, engine="auto", spatial=None, seed=0):
 
 
 def median_time(fn, repeats, warmup=3):
+    return median_times([(fn, repeats)], warmup)[0]
+
+
+def median_times(runs, warmup=3):
+    """Medians of several timings taken in turn (A B A B ...), not one after the other.
+
+    ``runs`` holds ``(fn, repeats)`` pairs; a function with fewer repeats is spread
+    over the rounds. This machine has noisy spells of several times the usual
+    cost: taken in turn, the timings of one ratio all see the same spells.
+    """
     # the first large fresh allocations of a process are several times slower: warm up
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    for fn, _ in runs:
+        for _ in range(warmup):
+            fn()
+    rounds = max(repeats for _, repeats in runs)
+    times = [[] for _ in runs]
+    for r in range(rounds):
+        for (fn, repeats), spent in zip(runs, times):
+            if len(spent) < repeats * (r + 1) / rounds:
+                start = time.perf_counter()
+                fn()
+                spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) for spent in times]
 
 
 def peak_bytes(fn):
@@ -106,10 +120,11 @@ def assembly(names, repeats):
         def build(op=op):
             return tc.block_matrix.assemble_csr(op.geometry, op._layer.weight, op.dtype)
 
-        t_ours = median_time(build, repeats)
+        t_ours, t_kron = median_times(
+            [(build, repeats), (lambda op=op: kron_sum_matrix(op), max(3, repeats // 2))]
+        )
         peak, matrix = peak_bytes(build)
         final = matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
-        t_kron = median_time(lambda op=op: kron_sum_matrix(op), max(1, repeats // 3))
         assert abs(kron_sum_matrix(op) - matrix).max() < 1e-9, name
         rows.append(
             (
@@ -138,11 +153,15 @@ def spmv(names, repeats):
         nbytes = csr_nbytes(op.geometry, op.dtype, matrix.nnz)
         src = np.ones(nbytes // 8)
         dst = np.empty_like(src)
-        t_copy = median_time(lambda: np.copyto(dst, src), repeats)
         x = np.ones(op.shape[1])
         y = np.ones(op.shape[0])
-        t_mv = median_time(lambda: op.matvec(x), repeats)
-        t_rmv = median_time(lambda: op.rmatvec(y), repeats)
+        t_copy, t_mv, t_rmv = median_times(
+            [
+                (lambda: np.copyto(dst, src), repeats),
+                (lambda: op.matvec(x), repeats),
+                (lambda: op.rmatvec(y), repeats),
+            ]
+        )
         rows.append(
             (
                 name,
@@ -221,6 +240,7 @@ def direct_vs_torch(names, repeats):
         for dtype in (np.float32, np.float64):
             op = make_op(LAYERS[name], dtype, engine="direct")
             x, y = _vector(1, op.shape[1], dtype), _vector(2, op.shape[0], dtype)
+            # one after the other, as PyTorch's are timed
             t_fwd = median_time(lambda: op.matvec(x), repeats)
             t_adj = median_time(lambda: op.rmatvec(y), repeats)
             w_gemm, cols = _im2col_gemm_operands(op)
@@ -280,7 +300,8 @@ def versus_pylops(repeats):
     block = pylops.Block(blocks)
     x = np.random.default_rng(3).standard_normal(op.shape[1])
     assert np.allclose(block @ x, op @ x), "the pylops composition is a different layer"
-    t_block = median_time(lambda: block.matvec(x), max(1, repeats // 3))
+    # not taken in turn: after a slow pure-Python call, BLAS threads have gone to sleep
+    t_block = median_time(lambda: block.matvec(x), max(3, repeats // 2))
     t_direct = median_time(lambda: op.matvec(x), repeats)
     table(
         "L1 direct engine vs a pylops Block of 256 Convolve2D (float64 matvec)",
