@@ -20,6 +20,7 @@ canonical CSR (sorted, no duplicates), with int32 indices when they fit.
 from __future__ import annotations
 
 import os
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -189,6 +190,7 @@ class LayerMatrix:
         self._csr: sp.csr_array | None = None
         self._nnz: int | None = None
         self._direct = None
+        self._conjugate: weakref.ref[LayerMatrix] | None = None
 
     @property
     def nnz(self) -> int:
@@ -232,10 +234,22 @@ class LayerMatrix:
         return self._direct
 
     def conj(self) -> LayerMatrix:
-        """The same layer with conjugated weights (itself when real)."""
+        """The same layer with conjugated weights (itself when real).
+
+        Repeated calls return the same object while it is in use (``op.H`` in a
+        loop does not copy an assembled matrix each time), and its ``conj()`` is
+        this layer again.
+        """
         if self.dtype.kind != "c":
             return self
-        other = LayerMatrix(self.geometry, self.weight.conj(), self.dtype)
-        if self._csr is not None:
-            other._csr = self._csr.conj()
+        other = self._conjugate() if self._conjugate is not None else None
+        if other is None:
+            other = LayerMatrix(self.geometry, self.weight.conj(), self.dtype)
+            if self._csr is not None:  # the (read-only) index arrays are shared
+                csr = self._csr
+                other._csr = sp.csr_array((np.conj(csr.data), csr.indices, csr.indptr), csr.shape)
+                other._csr.has_canonical_format = True
+                other._csr.data.flags.writeable = False
+            # weak both ways: an unused conjugate (maybe a matrix copy) is freed
+            self._conjugate, other._conjugate = weakref.ref(other), weakref.ref(self)
         return other
