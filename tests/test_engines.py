@@ -115,21 +115,36 @@ def test_depthwise_direct_equals_the_matrix(dtype):
     assert_close(direct.rmatvec(y), sparse.tosparse().conj().T @ y, dtype, scale)
 
 
-def test_auto_uses_the_matrix_once_it_is_assembled():
-    from toeplitz_conv.engines import resolve_engine
+def test_auto_uses_the_matrix_once_it_is_assembled_while_it_is_small():
+    from toeplitz_conv.engines import AUTO_SPARSE_NNZ, AUTO_SPARSE_NNZ_DEPTHWISE, resolve_engine
 
     op = tc.Conv(np.ones((2, 2, 3)), (2, 9), padding=1)
     assert op.engine == "auto" and resolve_engine(op.engine, op._layer) == "direct"
     x = np.arange(18.0)
     before = op.matvec(x)
     assert not op._layer.is_assembled  # matrix-free products build nothing
+    assert "engine auto (now direct)" in op.summary()
     op.tosparse()
     assert resolve_engine(op.engine, op._layer) == "sparse"
+    assert "engine auto (now sparse)" in op.summary()
     np.testing.assert_allclose(op.matvec(x), before)
     assert (
         op.H.engine == "auto"
         and tc.Conv(np.ones((1, 1, 1)), (1, 2), engine="direct").T.engine == "direct"
     )
+    # past the thresholds an assembled matrix is left aside: the direct engine is faster
+    cases = [  # (weight shape, input shape, groups, nonzeros limit)
+        ((4, 4, 3), (4, 4096), 1, AUTO_SPARSE_NNZ),
+        ((8, 1, 3, 3), (8, 128, 128), 8, AUTO_SPARSE_NNZ_DEPTHWISE),
+    ]
+    for weight_shape, input_shape, groups, limit in cases:
+        big = tc.Conv(np.ones(weight_shape), input_shape, padding=1, groups=groups)
+        big.tosparse()
+        assert big.nnz > limit and resolve_engine(big.engine, big._layer) == "direct"
+        small_shape = (input_shape[0], *(8 for _ in input_shape[1:]))
+        small = tc.Conv(np.ones(weight_shape), small_shape, padding=1, groups=groups)
+        small.tosparse()
+        assert small.nnz <= limit and resolve_engine(small.engine, small._layer) == "sparse"
 
 
 def test_unknown_engine():

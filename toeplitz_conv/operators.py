@@ -197,7 +197,7 @@ class _ConvOperator(LinearOperator):
         return y if batched else y[0]
 
     def summary(self) -> str:
-        """Shapes, nonzeros, density, CSR bytes, block pattern and padding rules, as text.
+        """Shapes, nonzeros, density, CSR bytes, engine, block pattern and padding rules.
 
         Nothing is assembled to compute it.
         """
@@ -260,8 +260,9 @@ class Conv(_ConvOperator):
     engine : {"auto", "sparse", "direct"}
         How products are computed: SpMV with the assembled matrix, or
         matrix-free (gather + one GEMM per group); ``"auto"`` uses the matrix
-        when it is already assembled, else the matrix-free engine
-        (:mod:`toeplitz_conv.engines`). All give the same results to rounding.
+        when it is already assembled and small, else the matrix-free engine
+        (the rule: :mod:`toeplitz_conv.engines`). All give the same results to
+        rounding.
 
     Attributes
     ----------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .block_matrix import csr_nbytes
+from .engines import resolve_engine
 from .geometry import Geometry
 from .memory import format_bytes
 
@@ -66,8 +67,9 @@ def summary(op) -> str:
     Returns
     -------
     str
-        Shapes, groups, nonzeros, density, CSR bytes (all without assembling),
-        the block pattern as a text grid, and the padding rule of each axis.
+        Shapes, groups, nonzeros, density, CSR bytes (all without assembling), the
+        engine (for ``"auto"``, the one it picks now), the block pattern as a text
+        grid, and the padding rule of each axis.
     """
     g, transposed = op.geometry, op._transposed
     rows, cols = op.shape
@@ -81,6 +83,8 @@ def summary(op) -> str:
         f"  matrix {rows} x {cols}, {nnz:,} nonzeros, density {nnz / (rows * cols):.3g}, "
         f"CSR {format_bytes(csr_nbytes(g, op.dtype, nnz))}"
         + (" (assembled)" if op._layer.is_assembled else " (not assembled)"),
+        f"  engine {op.engine}"
+        + (f" (now {resolve_engine(op.engine, op._layer)})" if op.engine == "auto" else ""),
     ]
     lines += ["  " + line for line in block_pattern_text(g, transposed).splitlines()]
     lines += ["  " + line for line in padding_rules(g, transposed)]
