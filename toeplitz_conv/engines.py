@@ -19,8 +19,9 @@
     :meth:`DirectEngine.forward`), and the adjoint of :math:`C` is again a valid
     conv, with the flipped kernel. Otherwise the adjoint runs backwards: a GEMM
     with :math:`W_g^H` and a strided slice-add per tap (col2im). Depthwise
-    layers (one input and one output channel per group) with stride 1 skip
-    im2col and GEMM: each tap's window is scaled and accumulated. Last comes
+    layers (one input and one output channel per group) with stride 1, on
+    images of ``DEPTHWISE_MIN_COLUMNS`` pixels or more, skip im2col and GEMM:
+    each tap's window is scaled and accumulated. Last comes
     :math:`P^T`, a scatter-add of the pads back onto the samples they were read
     from (this is where reflect/replicate/circular fold).
 ``"auto"``
@@ -55,6 +56,7 @@ WORKSPACE_LIMIT = 64 * 2**20  # bytes: larger workspaces are allocated per call
 TILE_BYTES = 2**20
 MIN_TILE_COLUMNS = 2048  # narrower GEMMs lose more than the cache gains
 DEPTHWISE_BLOCK_BYTES = 2**19  # accumulator of the depthwise path, per block of channels
+DEPTHWISE_MIN_COLUMNS = 2048  # smaller images: the 1 x K GEMMs cost less than per-tap passes
 WIDE_GRID_WASTE = 1.5  # most wide-grid columns computed per output kept (see forward)
 
 
@@ -83,6 +85,14 @@ class DirectEngine:
     geometry : Geometry
     weight : numpy.ndarray
         ``geometry.weight_shape``.
+
+    Attributes
+    ----------
+    path : {"wide", "depthwise", "taps"}
+        How :meth:`forward` runs: with stride 1, im2col as one strided view of
+        the "wide grid" then GEMM, or for depthwise layers on images of at least
+        ``DEPTHWISE_MIN_COLUMNS`` pixels a multiply-add per tap; otherwise an
+        im2col window per tap, then GEMM.
     """
 
     def __init__(self, geometry: Geometry, weight: np.ndarray) -> None:
@@ -100,6 +110,7 @@ class DirectEngine:
         self._workspace = threading.local()
         self._adjoint: DirectEngine | None = None
         self._wide_grid = _wide_grid(g, self._padded_spatial)
+        self.path = _forward_path(g, self._wide_grid)
         # stride 1 and every output kept (not so for a conv-transpose with
         # output_padding >= stride, whose conv has outputs cut off)
         self._adjoint_is_a_conv = all(
@@ -119,16 +130,16 @@ class DirectEngine:
         im2col is a single strided copy. Other strides copy one window per tap.
         """
         padded = self._pad(x)
-        if self._wide_grid is not None:
-            return self._forward_wide(padded)
-        return self._forward_taps(padded)
+        if self.path == "taps":
+            return self._forward_taps(padded)
+        return self._forward_wide(padded)
 
     def _forward_wide(self, padded: np.ndarray) -> np.ndarray:
         g, wide = self.geometry, self._wide_grid
         batch, dtype = padded.shape[0], padded.dtype
         flat = np.ascontiguousarray(padded).reshape(batch, g.in_channels, -1)
         y = np.empty((batch, g.out_channels, wide.rows * wide.row_length), dtype=dtype)
-        if g.in_per_group == g.out_per_group == 1:
+        if self.path == "depthwise":
             self._wide_depthwise(flat, y)
         else:
             self._wide_gemm(flat, y)
@@ -343,6 +354,16 @@ def _wide_grid(g: Geometry, padded_spatial: tuple[int, ...]) -> _WideGrid | None
             sum(t * s for t, s in zip(tap, tap_strides)) for tap in np.ndindex(*g.kernel)
         ),
     )
+
+
+def _forward_path(g: Geometry, wide: _WideGrid | None) -> str:
+    """How the forward runs: ``"taps"`` (an im2col window per tap, then GEMM),
+    ``"wide"`` (the wide grid's one strided im2col, then GEMM) or ``"depthwise"``
+    (the wide grid, a multiply-add per tap)."""
+    if wide is None:
+        return "taps"
+    depthwise = g.in_per_group == g.out_per_group == 1
+    return "depthwise" if depthwise and wide.columns >= DEPTHWISE_MIN_COLUMNS else "wide"
 
 
 def _in_tile(window: tuple[slice, ...], tile: slice) -> tuple[slice, ...]:
