@@ -264,7 +264,8 @@ def direct_vs_torch(names, repeats):
     table(
         f"Direct engine vs PyTorch conv / conv_transpose ({threads} threads each, PyTorch in "
         "its own process); ratio = ours / torch.\nGEMM: the im2col GEMM alone in numpy and in "
-        "torch; floor = numpy GEMM / torch conv, the ratio our engine cannot go below",
+        "torch; floor = numpy GEMM / torch conv, the lowest ratio an engine built on that GEMM "
+        "can reach (L4's depthwise path has no GEMM)",
         (
             "layer",
             "dtype",
