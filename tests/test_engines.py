@@ -149,6 +149,16 @@ def test_auto_uses_the_matrix_once_it_is_assembled_while_it_is_small():
         assert small.nnz <= limit and resolve_engine(small.engine, small._layer) == "sparse"
 
 
+@pytest.mark.parametrize("engine", ["sparse", "direct"])
+def test_empty_batches(engine):
+    weight, bias = np.ones((4, 2, 3, 3)), np.ones(4)
+    op = tc.Conv(weight, (4, 9, 9), padding=1, stride=2, groups=2, bias=bias, engine=engine)
+    assert op.apply(np.zeros((0, 4, 9, 9))).shape == (0, *op.output_shape)
+    assert op.matmat(np.zeros((op.shape[1], 0))).shape == (op.shape[0], 0)
+    assert op.rmatmat(np.zeros((op.shape[0], 0))).shape == (op.shape[1], 0)
+    assert op.H.matmat(np.zeros((op.shape[0], 0))).shape == (op.shape[1], 0)
+
+
 def test_unknown_engine():
     with pytest.raises(ValueError, match="engine must be one of"):
         tc.Conv(np.ones((1, 1, 3)), (1, 5), engine="gpu")

@@ -76,6 +76,8 @@ class _ConvOperator(LinearOperator):
         """``A x`` (or ``A^H x``) for flat ``x`` of shape ``(L,)`` or ``(L, B)``."""
         x = np.asarray(x)
         x = x.astype(working_dtype(self.dtype, x.dtype), copy=False)
+        if x.ndim == 2 and x.shape[1] == 0:  # no columns: nothing to compute
+            return np.zeros((self.shape[1] if adjoint else self.shape[0], 0), dtype=x.dtype)
         if resolve_engine(self.engine, self._layer) == "direct":
             shape = self.output_shape if adjoint else self.input_shape
             y = self._direct_product(_to_batch(x, shape), adjoint)
@@ -187,7 +189,9 @@ class _ConvOperator(LinearOperator):
             )
         x = x.astype(working_dtype(self.dtype, x.dtype), copy=False)
         batch = x.reshape(-1, *self.input_shape)
-        if resolve_engine(self.engine, self._layer) == "direct":
+        if batch.shape[0] == 0:
+            y = np.zeros((0, *self.output_shape), dtype=x.dtype)
+        elif resolve_engine(self.engine, self._layer) == "direct":
             y = self._direct_product(batch, adjoint=False)
         else:
             y = (self._matrix() @ batch.reshape(batch.shape[0], -1).T).T
