@@ -127,7 +127,8 @@ class DirectEngine:
         With stride 1 the im2col rows of a tap are one contiguous run of the
         flattened padded input (the "wide grid": outputs are computed at every
         padded column and the ones past the output's edge are dropped), so
-        im2col is a single strided copy. Other strides copy one window per tap.
+        im2col is a single strided copy; depthwise layers scale and add those
+        runs directly. Other strides copy one window per tap (see :attr:`path`).
         """
         padded = self._pad(x)
         if self.path == "taps":
