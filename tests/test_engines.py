@@ -67,7 +67,7 @@ def test_engines_agree_on_conv_transpose_layers(case):
 def test_direct_im2col_paths_match_torch(
     input_shape, kernel, stride, padding, dilation, groups, mode, path
 ):
-    """The wide-grid im2col (stride 1) and the per-tap one, pinned to their cases."""
+    """Each forward path (wide grid, depthwise, window per tap), pinned to its cases."""
     rng = np.random.default_rng(2)
     weight = rng.standard_normal((6, input_shape[0] // groups, *kernel))
     op = tc.Conv(
