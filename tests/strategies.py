@@ -115,19 +115,11 @@ def layer_cases(draw, modes=MODES, dtypes=DTYPES, max_dim=3, padding_forms=None)
 
 
 @dataclass
-class TransposeCase:
-    weight: np.ndarray  # (C_in, C_out/groups, *kernel)
-    input_shape: tuple
-    stride: tuple
-    dilation: tuple
-    groups: int
-    padding: object
-    pads: tuple
+class TransposeCase(LayerCase):
+    """A conv-transpose layer: ``weight`` is ``(C_in, C_out/groups, *kernel)``."""
+
     output_padding: tuple
     output_size: tuple | None
-    mode: str
-    dtype: type
-    bias: np.ndarray | None
 
     def kwargs(self) -> dict:
         extra = (
@@ -135,16 +127,7 @@ class TransposeCase:
             if self.output_size is not None
             else {"output_padding": self.output_padding}
         )
-        return dict(
-            bias=self.bias,
-            stride=self.stride,
-            padding=self.padding,
-            dilation=self.dilation,
-            groups=self.groups,
-            padding_mode=self.mode,
-            dtype=self.dtype,
-            **extra,
-        )
+        return {**super().kwargs(), **extra}
 
     def oracle_kwargs(self) -> dict:
         return dict(
@@ -215,9 +198,9 @@ def transpose_cases(draw, modes=MODES, dtypes=DTYPES, max_dim=3):
         groups,
         padding,
         pads,
-        output_padding,
-        output_size,
         mode,
         dtype,
         bias,
+        output_padding=output_padding,
+        output_size=output_size,
     )
