@@ -219,7 +219,7 @@ def _im2col_gemm_operands(op):
     rng = np.random.default_rng(3)
     shape = (g.groups, g.in_per_group * g.taps)
     weight = rng.standard_normal((g.groups, g.out_per_group, shape[1])).astype(op.dtype)
-    cols = rng.standard_normal((*shape, int(np.prod(g.output_spatial)))).astype(op.dtype)
+    cols = rng.standard_normal((*shape, g.output_pixels)).astype(op.dtype)
     return weight, cols
 
 
