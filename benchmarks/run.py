@@ -26,7 +26,6 @@ import numpy as np
 import scipy.sparse as sp
 
 import toeplitz_conv as tc
-from toeplitz_conv.block_matrix import csr_nbytes
 
 LAYERS = {
     "L1": dict(c_out=16, c_in=16, groups=1, kernel=(3, 3), spatial=(64, 64)),
@@ -84,7 +83,7 @@ def peak_bytes(fn):
 def kron_sum_matrix(op):
     """Baseline: sum over taps of scipy.sparse.kron(W_t, S_t), zero padding."""
     g = op.geometry
-    weight = op._layer.weight
+    weight = op.weight
     mask = np.kron(np.eye(g.groups), np.ones((g.out_per_group, g.in_per_group)))
     total = None
     for tap in np.ndindex(*g.kernel):
@@ -118,7 +117,7 @@ def assembly(names, repeats):
         op = make_op(LAYERS[name])
 
         def build(op=op):
-            return tc.block_matrix.assemble_csr(op.geometry, op._layer.weight, op.dtype)
+            return op.layer.assemble()
 
         t_ours, t_kron = median_times(
             [(build, repeats), (lambda op=op: kron_sum_matrix(op), max(3, repeats // 2))]
@@ -150,7 +149,7 @@ def spmv(names, repeats):
     for name in names:
         op = make_op(LAYERS[name], engine="sparse")
         matrix = op.tosparse()
-        nbytes = csr_nbytes(op.geometry, op.dtype, matrix.nnz)
+        nbytes = op.nbytes
         src = np.ones(nbytes // 8)
         dst = np.empty_like(src)
         x = np.ones(op.shape[1])
@@ -200,7 +199,7 @@ def _torch_layer_times(names, repeats, threads):
         for dtype in (np.float32, np.float64):
             op = make_op(spec, dtype, engine="direct")
             pads = tuple(pb for pb, _ in op.geometry.pads)
-            w = torch.as_tensor(op._layer.weight)
+            w = torch.as_tensor(op.weight)
             xt = torch.as_tensor(_vector(1, op.shape[1], dtype).reshape(1, *op.input_shape))
             yt = torch.as_tensor(_vector(2, op.shape[0], dtype).reshape(1, *op.output_shape))
             g = spec["groups"]
@@ -289,7 +288,7 @@ def versus_pylops(repeats):
 
     spec = LAYERS["L1"]
     op = make_op(spec, engine="direct")
-    w = op._layer.weight
+    w = op.weight
     n = spec["spatial"]
     blocks = [
         [
@@ -318,7 +317,7 @@ def scaling(repeats):
         x = np.ones(op.shape[1])
         t_mv = median_time(lambda: op.matvec(x), repeats)
         t_asm = median_time(
-            lambda: tc.block_matrix.assemble_csr(op.geometry, op._layer.weight, op.dtype),
+            lambda: op.layer.assemble(),
             max(1, repeats // 2),
         )
         per_pixel = t_mv / size**2
@@ -356,7 +355,7 @@ def big_layer(repeats):
         refused = str(error).split(":")[0]
     table(
         "64->64, 3x3, float32 on 256x256, direct engine (explicit matrix: "
-        f"{op.nnz:,} nonzeros, {csr_nbytes(op.geometry, op.dtype) / 1e9:.1f} GB)",
+        f"{op.nnz:,} nonzeros, {op.nbytes / 1e9:.1f} GB)",
         ("", "ms", "peak MB"),
         [
             ("matvec", f"{t_mv * 1e3:.0f}", f"{peak_mv / 1e6:.0f}"),

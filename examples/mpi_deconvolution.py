@@ -36,7 +36,7 @@ tc.set_memory_budget(budget)
 if rank == 0:
     print(
         f"{layer}\nexplicit matrix: {layer.nnz:,} nonzeros, "
-        f"{tc.block_matrix.csr_nbytes(layer.geometry, layer.dtype) / 1e6:.0f} MB; "
+        f"{layer.nbytes / 1e6:.0f} MB; "
         f"budget per rank {budget / 1e6:.0f} MB"
     )
     try:

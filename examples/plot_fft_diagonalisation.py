@@ -40,7 +40,7 @@ axes[1].imshow(np.abs(B), cmap="viridis")
 axes[1].set_title("|F A F^H|: a 3 x 2 grid of diagonal blocks")
 
 singular = np.sort(
-    np.linalg.svd(frequency_matrices(layer.geometry, layer._layer.weight), compute_uv=False).ravel()
+    np.linalg.svd(frequency_matrices(layer.geometry, layer.weight), compute_uv=False).ravel()
 )[::-1]
 print(
     "per-frequency SVDs give the matrix's singular values:",

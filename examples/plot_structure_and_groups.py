@@ -47,7 +47,7 @@ fig.tight_layout()
 # Every block is the scalar block of its kernel (``kernel_block``).
 dense = layer.todense()
 block = dense[64:128, :64]  # output channel 2, input channel 1
-expected = tc.kernel_block(layer._layer.weight[1, 0], (8, 8), padding=1).toarray()
+expected = tc.kernel_block(layer.weight[1, 0], (8, 8), padding=1).toarray()
 print("block (2, 1) equals kernel_block(h_21):", np.array_equal(block, expected))
 print("block (3, 1) is zero (other group):", not dense[128:192, :64].any())
 plt.show()

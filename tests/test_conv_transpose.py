@@ -118,19 +118,25 @@ def test_h_and_t_return_the_other_class():
     np.testing.assert_array_equal(public.H.todense(), A.conj())
 
 
-def test_h_of_a_complex_assembled_layer_is_built_once():
-    """``op.H`` in a loop shares one conjugated matrix; ``op.H.H`` is the layer itself."""
+def test_h_of_a_complex_layer_is_a_view_of_the_same_layer():
+    """``op.H`` in a loop shares the layer and its engines; ``op.H.H`` is the layer itself."""
     rng = np.random.default_rng(4)
     w = (rng.standard_normal((3, 2, 3)) + 1j * rng.standard_normal((3, 2, 3))).astype(np.complex64)
-    conv = tc.Conv(w, (2, 12), padding=1)
+    conv = tc.Conv(w, (2, 12), padding=1, engine="sparse")
     A = conv.tosparse()
-    adjoint = conv.H
-    assert conv.H._layer is adjoint._layer and adjoint.H._layer is conv._layer
-    conjugate = adjoint._layer.csr()  # conj(A), ready without assembling again
-    assert not conjugate.data.flags.writeable and np.shares_memory(conjugate.indices, A.indices)
-    np.testing.assert_array_equal(adjoint.tosparse().toarray(), A.toarray().conj().T)
     y = rng.standard_normal(conv.shape[0]) + 1j * rng.standard_normal(conv.shape[0])
+    conv.rmatvec(y)
+    engine = conv.layer.engine("sparse")
+    adjoint = conv.H
+    assert adjoint.layer is conv.layer and adjoint.H.layer is conv.layer
+    assert adjoint.conjugated and not adjoint.H.conjugated
+    assert adjoint.layer.engine("sparse") is engine  # nothing assembled again
+    np.testing.assert_array_equal(adjoint.weight, w.conj())
+    np.testing.assert_array_equal(adjoint.tosparse().toarray(), A.toarray().conj().T)
     np.testing.assert_allclose(adjoint @ y, A.toarray().conj().T @ y, rtol=1e-5)
+    x = rng.standard_normal(conv.shape[1]) + 1j * rng.standard_normal(conv.shape[1])
+    np.testing.assert_allclose(adjoint.H @ x, A.toarray() @ x, rtol=1e-5)
+
 
 
 @pytest.mark.parametrize(

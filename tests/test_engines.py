@@ -80,10 +80,10 @@ def test_direct_im2col_paths_match_torch(
         padding_mode=mode,
         engine="direct",
     )
-    engine = op._layer.direct()
+    engine = op.layer.engine("direct")
     assert engine.path == path.split(",")[0]
     if engine.path != "depthwise":  # which blocks channels, not im2col tiles
-        assert (len(engine._tiles(2, np.float64)) > 1) == path.endswith("tiled")
+        assert (len(engine.tiles(2, np.float64)) > 1) == path.endswith("tiled")
     d = len(kernel)
     oracle = dict(
         stride=(stride,) * d,
@@ -109,7 +109,7 @@ def test_depthwise_direct_equals_the_matrix(dtype):
         tc.Conv(weight, (5, 40, 60), padding="same", groups=5, engine=e)
         for e in ("sparse", "direct")
     )
-    assert direct._layer.direct().path == "depthwise"
+    assert direct.layer.engine("direct").path == "depthwise"
     x = random_array(rng, (direct.shape[1],), dtype)
     y = random_array(rng, (direct.shape[0],), dtype)
     scale = float(np.abs(weight).sum())
@@ -117,36 +117,34 @@ def test_depthwise_direct_equals_the_matrix(dtype):
     assert_close(direct.rmatvec(y), sparse.tosparse().conj().T @ y, dtype, scale)
 
 
-def test_auto_uses_the_matrix_once_it_is_assembled_while_it_is_small():
-    from toeplitz_conv.engines import AUTO_SPARSE_NNZ, AUTO_SPARSE_NNZ_DEPTHWISE, resolve_engine
+def test_auto_uses_the_matrix_while_it_is_small_whatever_was_called_before():
+    from toeplitz_conv.engines import AUTO_SPARSE_NNZ, AUTO_SPARSE_NNZ_DEPTHWISE
 
     op = tc.Conv(np.ones((2, 2, 3)), (2, 9), padding=1)
-    assert op.engine == "auto" and resolve_engine(op.engine, op._layer) == "direct"
+    assert op.engine == "auto" and op.engine_in_use == "sparse"
+    assert "engine auto (sparse)" in op.summary()
     x = np.arange(18.0)
     before = op.matvec(x)
-    assert not op._layer.is_assembled  # matrix-free products build nothing
-    assert "engine auto (now direct)" in op.summary()
     op.tosparse()
-    assert resolve_engine(op.engine, op._layer) == "sparse"
-    assert "engine auto (now sparse)" in op.summary()
+    assert op.engine_in_use == "sparse"
     np.testing.assert_allclose(op.matvec(x), before)
     assert (
         op.H.engine == "auto"
         and tc.Conv(np.ones((1, 1, 1)), (1, 2), engine="direct").T.engine == "direct"
     )
-    # past the thresholds an assembled matrix is left aside: the direct engine is faster
     cases = [  # (weight shape, input shape, groups, nonzeros limit)
         ((4, 4, 3), (4, 4096), 1, AUTO_SPARSE_NNZ),
         ((8, 1, 3, 3), (8, 128, 128), 8, AUTO_SPARSE_NNZ_DEPTHWISE),
     ]
     for weight_shape, input_shape, groups, limit in cases:
         big = tc.Conv(np.ones(weight_shape), input_shape, padding=1, groups=groups)
-        big.tosparse()
-        assert big.nnz > limit and resolve_engine(big.engine, big._layer) == "direct"
+        big.tosparse()  # past the thresholds the direct engine is faster, assembled or not
+        assert big.nnz > limit and big.engine_in_use == "direct"
+        big.matvec(np.ones(big.shape[1]))
+        assert not big.layer.has_engine("sparse")
         small_shape = (input_shape[0], *(8 for _ in input_shape[1:]))
         small = tc.Conv(np.ones(weight_shape), small_shape, padding=1, groups=groups)
-        small.tosparse()
-        assert small.nnz <= limit and resolve_engine(small.engine, small._layer) == "sparse"
+        assert small.nnz <= limit and small.engine_in_use == "sparse"
 
 
 @pytest.mark.parametrize("engine", ["sparse", "direct"])

@@ -3,27 +3,38 @@
 The package follows the picture of a conv layer as a channel-wise
 matrix-vector product of convolutions, module by module:
 
+- :mod:`~toeplitz_conv.padding`: the table of padding modes and their boundary rules;
 - :mod:`~toeplitz_conv.geometry`: shapes, paddings and index maps of a layer;
 - :mod:`~toeplitz_conv.blocks`: one scalar kernel as a sparse Toeplitz/circulant block;
 - :mod:`~toeplitz_conv.block_matrix`: the ``C_out x C_in`` grid of blocks as one matrix;
+- :mod:`~toeplitz_conv.layer`: a layer's state and caches, owned in one place;
+- :mod:`~toeplitz_conv.engines`: how products are computed (sparse, direct);
 - :mod:`~toeplitz_conv.operators`: :class:`Conv` and :class:`ConvTranspose` operators.
 """
 
 from .adjoint import AdjointCheck, check_adjoint
 from .blocks import kernel_block
+from .errors import ParameterError, ParameterTypeError
 from .geometry import Geometry, conv_geometry, transpose_geometry
+from .layer import Layer
 from .memory import MatrixTooLargeError, memory_budget, set_memory_budget
-from .operators import Conv, ConvTranspose
+from .operators import Conv, ConvOperator, ConvTranspose
+from .padding import PADDING_MODES
 from .spectral import singular_values, spectral_norm
 from .torch_interop import from_torch
 
 __all__ = [
+    "PADDING_MODES",
     "AdjointCheck",
     "Conv",
+    "ConvOperator",
     "ConvTranspose",
     "Geometry",
-    "check_adjoint",
+    "Layer",
     "MatrixTooLargeError",
+    "ParameterError",
+    "ParameterTypeError",
+    "check_adjoint",
     "conv_geometry",
     "from_torch",
     "kernel_block",

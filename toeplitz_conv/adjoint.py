@@ -16,13 +16,23 @@ conv, its conv-transpose (zero padding) and autograd's vector-Jacobian product.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .memory import MatrixTooLargeError
-from .operators import Conv, ConvTranspose, _ConvOperator
+from .block_matrix import assembly_workspace_nbytes
+from .errors import ParameterTypeError
+from .memory import MatrixTooLargeError, check_budget
+from .operators import Conv, ConvOperator, ConvTranspose
+
+__all__ = ["AdjointCheck", "check_adjoint"]
+
+# vectors of the operator's input or output size alive at once in the check (the test
+# vectors, their images, both engines' results, PyTorch's copies and autograd's)
+VECTOR_COPIES = 12
+CHUNK = 1 << 20  # entries compared per step of the matrix identity
 
 
 @dataclass
@@ -91,11 +101,12 @@ class AdjointCheck:
 
 
 def check_adjoint(
-    op: Conv | ConvTranspose,
+    op: ConvOperator,
     *,
     rtol: float | None = None,
     seed: int | None = None,
     raise_on_failure: bool = False,
+    max_bytes: int | None = None,
 ) -> AdjointCheck:
     """Check that a layer's ``rmatvec`` is its adjoint, and agrees with PyTorch.
 
@@ -109,15 +120,24 @@ def check_adjoint(
         Seed of the random test vectors.
     raise_on_failure : bool
         Raise :class:`AssertionError` with the report when a check fails.
+    max_bytes : int, optional
+        Memory budget (default :func:`toeplitz_conv.memory_budget`): the test
+        vectors must fit (else :class:`MatrixTooLargeError`); the matrix identity
+        and the engine agreement, which hold two matrices at a time, run when
+        those fit too and are skipped with a note otherwise.
 
     Returns
     -------
     AdjointCheck
     """
-    if not isinstance(op, _ConvOperator):
-        raise TypeError(f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op)}")
+    if not isinstance(op, ConvOperator):
+        raise ParameterTypeError(
+            "op", f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op)}"
+        )
     single = op.dtype in (np.float32, np.complex64)
     rtol = (1e-4 if single else 1e-10) if rtol is None else float(rtol)
+    vectors = VECTOR_COPIES * (op.shape[0] + op.shape[1]) * 16
+    check_budget(vectors, f"test vectors of the adjoint check on {op.shape}", max_bytes=max_bytes)
     rng = np.random.default_rng(seed)
     x = _random(rng, op.shape[1], op.dtype)
     y = _random(rng, op.shape[0], op.dtype)
@@ -134,6 +154,11 @@ def check_adjoint(
         rtol=rtol,
     )
     try:
+        check_budget(
+            vectors + _matrices_nbytes(op),
+            f"two {op.shape} matrices for the matrix identity",
+            max_bytes=max_bytes,
+        )
         report.matrix_identity = _matrix_identity_error(op)
         report.engine_agreement = _engine_disagreement(op, x, y)
     except MatrixTooLargeError as error:
@@ -154,35 +179,71 @@ def _random(rng: np.random.Generator, n: int, dtype: np.dtype) -> np.ndarray:
     return v.astype(dtype)
 
 
-def _partner(op: Conv | ConvTranspose) -> Conv | ConvTranspose:
+def _partner(op: ConvOperator) -> ConvOperator:
     """The other layer with the same weight, built from the public constructor."""
-    g, weight = op.geometry, op._layer.weight
-    if isinstance(op, Conv):
+    g = op.geometry
+    if not op.transposed:
         return ConvTranspose(
-            weight,
+            op.weight,
             op.output_shape,
             output_padding=g.transpose_output_padding,
             dtype=op.dtype,
             **g.layer_kwargs(),
         )
-    return Conv(weight, op.output_shape, dtype=op.dtype, **g.layer_kwargs())
+    return Conv(op.weight, op.output_shape, dtype=op.dtype, **g.layer_kwargs())
 
 
-def _matrix_identity_error(op: Conv | ConvTranspose) -> float:
+def _truncated(op: ConvOperator) -> bool:
+    """A conv-transpose whose partner conv has outputs it never reads."""
+    return op.transposed and any(
+        o >= s for o, s in zip(op.geometry.transpose_output_padding, op.geometry.stride)
+    )
+
+
+def _matrices_nbytes(op: ConvOperator) -> int:
+    """Peak of the matrix identity: two matrices (three when rows must be selected)."""
+    return (3 if _truncated(op) else 2) * op.nbytes + assembly_workspace_nbytes(op.geometry)
+
+
+def _matrix_identity_error(op: ConvOperator) -> float:
+    """Largest entry difference between the conv's matrix and the conv-transpose's, transposed.
+
+    The conv-transpose's CSR matrix comes from the transposed assembly; scipy's own
+    conversion transposes it back, and the result is compared with the conv's,
+    array by array (both are canonical CSR).
+    """
     partner = _partner(op)
-    mine, theirs = op.tosparse(), partner.tosparse()
-    if isinstance(op, ConvTranspose):
+    transposed, straight = (op, partner) if op.transposed else (partner, op)
+    conversion = transposed.tosparse().T.tocsr()
+    conversion.sort_indices()
+    matrix = straight.tosparse()
+    if _truncated(op):
         # with output_padding >= stride the conv has extra outputs this layer never reads
         keep = np.zeros(partner.output_shape, dtype=bool)
         keep[(slice(None), *(slice(0, m) for m in op.input_shape[1:]))] = True
-        theirs = theirs[np.flatnonzero(keep)]
-    difference = mine - theirs.T
-    return float(np.abs(difference.data).max(initial=0.0))
+        matrix = matrix[np.flatnonzero(keep)]
+    same_pattern = (
+        matrix.shape == conversion.shape
+        and np.array_equal(matrix.indptr, conversion.indptr)
+        and np.array_equal(matrix.indices, conversion.indices)
+    )
+    if not same_pattern:
+        return float(np.abs((matrix - conversion).data).max(initial=np.inf))
+    largest = 0.0
+    for lo in range(0, matrix.nnz, CHUNK):
+        part = matrix.data[lo : lo + CHUNK] - conversion.data[lo : lo + CHUNK]
+        largest = max(largest, float(np.abs(part).max(initial=0.0)))
+    return largest
 
 
-def _engine_disagreement(op: Conv | ConvTranspose, x: np.ndarray, y: np.ndarray) -> float:
-    """Largest relative difference between the sparse and direct engines, both directions."""
-    sparse, direct = (type(op)._from_layer(op._layer, engine=e) for e in ("sparse", "direct"))
+def _engine_disagreement(op: ConvOperator, x: np.ndarray, y: np.ndarray) -> float:
+    """Largest relative difference between the sparse and direct engines, both directions.
+
+    A copy of the operator runs them, so the sparse engine's matrix is freed with it
+    instead of staying in the caller's layer.
+    """
+    fresh = copy.deepcopy(op)
+    sparse, direct = (fresh.with_engine(e) for e in ("sparse", "direct"))
     return max(
         _relative(direct.matvec(x), sparse.matvec(x)),
         _relative(direct.rmatvec(y), sparse.rmatvec(y)),
@@ -197,8 +258,8 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
 def _compare_with_torch(op, x, y, ax, ahy, report: AdjointCheck) -> None:
     from .torch_interop import torch_conv, torch_conv_transpose, torch_conv_vjp
 
-    g, weight = op.geometry, op._layer.weight
-    if isinstance(op, Conv):  # A x and A^H y
+    g, weight = op.geometry, op.weight
+    if not op.transposed:  # A x and A^H y
         report.torch_forward = _relative(
             ax, torch_conv(g, weight, x.reshape(1, *op.input_shape)).ravel()
         )

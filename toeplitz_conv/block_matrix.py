@@ -14,27 +14,42 @@ so block :math:`(i, j)` is the scalar block of kernel :math:`h_{ij}` and the
 ``groups`` make :math:`W_t` block-diagonal. Rows are ordered ``(c_out, pixel)``
 and columns ``(c_in, pixel)`` (NCHW flattening). The assembly builds the
 scalar pattern once and broadcasts it over channel pairs; its output is
-canonical CSR (sorted, no duplicates), with int32 indices when they fit.
+canonical CSR (sorted, no duplicates), with int32 indices when they fit. The
+transpose :math:`A^T = \\sum_t W_t^T \\otimes S_t^T` is assembled the same way
+from the transposed scalar pattern, so a conv-transpose's CSR matrix (or a
+conv's CSC matrix) costs no conversion.
 """
 
 from __future__ import annotations
 
 import os
-import weakref
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from .blocks import ScalarPattern, scalar_pattern
 from .geometry import Geometry
-from .memory import check_budget
 from .progress import progress_bar
 
+__all__ = [
+    "SPARSE_FORMATS",
+    "assemble_csr",
+    "assembly_workspace_nbytes",
+    "csr_nbytes",
+    "index_dtype",
+    "sparse_nbytes",
+]
+
+SPARSE_FORMATS = ("csr", "csc", "coo", "bsr")
 INT32_MAX = np.iinfo(np.int32).max
 CHUNK_NNZ = 1 << 22  # values gathered per step of the assembly
 PROGRESS_NNZ = 10**8  # assemblies larger than this show a progress bar
 THREADED_NNZ = 1 << 21  # assemblies larger than this fill output-channel chunks in threads
+# bytes per (output pixel, tap) pair of the scalar pattern's temporaries (index maps,
+# masks, sort order and the per-channel layout; measured peak about 50)
+PATTERN_BYTES_PER_READ = 64
 
 
 def index_dtype(geometry: Geometry, nnz: int) -> np.dtype:
@@ -43,22 +58,83 @@ def index_dtype(geometry: Geometry, nnz: int) -> np.dtype:
     return np.dtype(np.int32 if fits else np.int64)
 
 
-def csr_nbytes(geometry: Geometry, dtype: np.dtype, nnz: int | None = None) -> int:
-    """Bytes of the layer's CSR matrix (data, indices and row pointer)."""
-    nnz = geometry.nnz() if nnz is None else nnz
+def sparse_nbytes(
+    geometry: Geometry, dtype: np.dtype, format: str = "csr", *, transposed: bool = False
+) -> int:
+    """Bytes of the layer's matrix (or its transpose) in a scipy sparse format.
+
+    Closed form from :attr:`Geometry.nnz`: ``csr``/``bsr`` (1x1 blocks) hold
+    values, column indices and a row pointer; ``csc`` the same by columns;
+    ``coo`` values and two index arrays.
+    """
+    nnz = geometry.nnz
     index_size = index_dtype(geometry, nnz).itemsize
-    rows = geometry.matrix_shape[0]
-    return nnz * (np.dtype(dtype).itemsize + index_size) + (rows + 1) * index_size
+    rows, cols = geometry.matrix_shape[::-1] if transposed else geometry.matrix_shape
+    entries = nnz * (np.dtype(dtype).itemsize + index_size)
+    if format in ("csr", "bsr"):
+        return entries + (rows + 1) * index_size
+    if format == "csc":
+        return entries + (cols + 1) * index_size
+    if format == "coo":
+        return entries + nnz * index_size
+    raise ValueError(f"format must be one of {SPARSE_FORMATS}; got {format!r}")
 
 
-def assemble_csr(geometry: Geometry, weight: np.ndarray, dtype: np.dtype) -> sp.csr_array:
-    """Assemble the layer's block matrix in canonical CSR form.
+def csr_nbytes(geometry: Geometry, dtype: np.dtype) -> int:
+    """Bytes of the layer's CSR matrix (data, indices and row pointer)."""
+    return sparse_nbytes(geometry, dtype, "csr")
 
-    The scalar pattern and the CSR layout of one output channel's rows are
-    computed once; the values and column indices of all output channels are
-    then gathered into preallocated arrays, a chunk of output channels at a
-    time (no temporaries of the matrix's size; a progress bar above
-    ``PROGRESS_NNZ`` nonzeros).
+
+def assembly_workspace_nbytes(geometry: Geometry) -> int:
+    """Bytes of the assembly's temporaries beyond the matrix: the scalar pattern's.
+
+    They scale with one block (``M K`` reads), not with the channels: they matter
+    for layers with few channels pairs only.
+    """
+    return PATTERN_BYTES_PER_READ * geometry.output_pixels * geometry.taps
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """The block grid to assemble: ``A`` or ``A^T`` as rows of blocks.
+
+    ``weight`` is ``(block rows, blocks per row, K)``; block row ``r`` belongs to
+    group ``r // rows_per_group`` and its blocks start at that group's first
+    block column of ``column_pixels`` columns each.
+    """
+
+    pattern: ScalarPattern
+    weight: np.ndarray
+    rows_per_group: int
+    column_pixels: int
+    shape: tuple[int, int]
+
+
+def _blocks(geometry: Geometry, weight: np.ndarray, transposed: bool) -> _Blocks:
+    g = geometry
+    pattern = scalar_pattern(g)
+    weight = weight.reshape(g.out_channels, g.in_per_group, g.taps)
+    if not transposed:
+        return _Blocks(pattern, weight, g.out_per_group, g.input_pixels, g.matrix_shape)
+    # block (j, i) of A^T is S_t^T weighted by w[i, j]: channel roles swap within each group
+    weight = weight.reshape(g.groups, g.out_per_group, g.in_per_group, g.taps)
+    weight = np.swapaxes(weight, 1, 2).reshape(g.in_channels, g.out_per_group, g.taps)
+    return _Blocks(
+        pattern.transpose(), weight, g.in_per_group, g.output_pixels, g.matrix_shape[::-1]
+    )
+
+
+def assemble_csr(
+    geometry: Geometry, weight: np.ndarray, dtype: np.dtype, *, transposed: bool = False
+) -> sp.csr_array:
+    """Assemble the layer's block matrix (or its transpose) in canonical CSR form.
+
+    The scalar pattern and the CSR layout of one block row are computed once;
+    the values and column indices of all block rows are then gathered into
+    preallocated arrays, a chunk of block rows at a time (no temporaries of the
+    matrix's size; a progress bar above ``PROGRESS_NNZ`` nonzeros). The caller
+    checks the memory budget first (:func:`sparse_nbytes`,
+    :func:`assembly_workspace_nbytes`).
 
     Parameters
     ----------
@@ -68,50 +144,52 @@ def assemble_csr(geometry: Geometry, weight: np.ndarray, dtype: np.dtype) -> sp.
         Shape ``geometry.weight_shape``.
     dtype : numpy.dtype
         Value type of the matrix.
+    transposed : bool
+        Assemble :math:`A^T` (the conv-transpose layer's matrix) instead of :math:`A`.
 
     Returns
     -------
     scipy.sparse.csr_array
-        Shape ``geometry.matrix_shape``.
+        Shape ``geometry.matrix_shape`` (reversed when ``transposed``); its arrays
+        are new and the caller's.
     """
-    pattern = scalar_pattern(geometry)
-    c_out, c_group = geometry.out_channels, geometry.in_per_group
-    per_channel = c_group * pattern.nnz
-    nnz = c_out * per_channel
+    blocks = _blocks(geometry, weight, transposed)
+    pattern = blocks.pattern
+    n_block_rows, c_group, taps = blocks.weight.shape
+    per_row = c_group * pattern.nnz
+    nnz = n_block_rows * per_row
     idx_dtype = index_dtype(geometry, nnz)
     layout = _RowLayout(pattern, c_group)
     if pattern.single_tap is not None:  # each entry is one tap: gather from the weight
-        source_args = (pattern.single_tap, geometry.taps, np.intp)
+        source_args = (pattern.single_tap, taps, np.intp)
     else:  # folded boundaries: gather from the per-entry sums of taps
         source_args = (np.arange(pattern.nnz), pattern.nnz, np.intp)
-    column_args = (pattern.columns, geometry.input_pixels, idx_dtype)
+    column_args = (pattern.columns, blocks.column_pixels, idx_dtype)
     workers = _cores() if nnz > THREADED_NNZ else 1
     with ThreadPoolExecutor(workers) as pool:
         source, within_group = pool.map(
             lambda args: layout.expand(*args), (source_args, column_args)
         )
-    group = np.arange(c_out) // geometry.out_per_group
-    group_start = (group * c_group * geometry.input_pixels).astype(idx_dtype)
-    weight = weight.astype(dtype, copy=False).reshape(c_out, c_group, -1)
-    data = np.empty((c_out, per_channel), dtype=dtype)
-    indices = np.empty((c_out, per_channel), dtype=idx_dtype)
+    group = np.arange(n_block_rows) // blocks.rows_per_group
+    group_start = (group * c_group * blocks.column_pixels).astype(idx_dtype)
+    weight = blocks.weight.astype(dtype, copy=False)
+    data = np.empty((n_block_rows, per_row), dtype=dtype)
+    indices = np.empty((n_block_rows, per_row), dtype=idx_dtype)
 
     def fill(rows: slice) -> int:
         _fill_values(pattern, weight[rows], source, data[rows])
         np.add(group_start[rows, None], within_group[None, :], out=indices[rows])
         return data[rows].size
 
-    step = max(1, CHUNK_NNZ // max(per_channel, 1))
-    chunks = [slice(lo, min(lo + step, c_out)) for lo in range(0, c_out, step)]
+    step = max(1, CHUNK_NNZ // max(per_row, 1))
+    chunks = [slice(lo, min(lo + step, n_block_rows)) for lo in range(0, n_block_rows, step)]
     with progress_bar(nnz if nnz > PROGRESS_NNZ else 0, "assembling", "nz") as bar:
-        # numpy's take and add release the GIL: chunks of output channels fill in parallel
+        # numpy's take and add release the GIL: chunks of block rows fill in parallel
         with ThreadPoolExecutor(workers) as pool:
             for done in pool.map(fill, chunks):
                 bar.update(done)
-    matrix = sp.csr_array(
-        (data.reshape(-1), indices.reshape(-1), _row_pointer(geometry, pattern, idx_dtype)),
-        shape=geometry.matrix_shape,
-    )
+    indptr = _row_pointer(pattern, c_group, n_block_rows, idx_dtype)
+    matrix = sp.csr_array((data.reshape(-1), indices.reshape(-1), indptr), shape=blocks.shape)
     matrix.has_canonical_format = True
     return matrix
 
@@ -162,94 +240,10 @@ def _fill_values(
     np.take(weight.reshape(c, -1), source, axis=1, out=out, mode="clip")
 
 
-def _row_pointer(geometry: Geometry, pattern: ScalarPattern, idx_dtype: np.dtype) -> np.ndarray:
-    row_nnz = geometry.in_per_group * np.diff(pattern.indptr)
-    counts = np.tile(row_nnz, geometry.out_channels)
+def _row_pointer(
+    pattern: ScalarPattern, c_group: int, n_block_rows: int, idx_dtype: np.dtype
+) -> np.ndarray:
+    counts = np.tile(c_group * np.diff(pattern.indptr), n_block_rows)
     indptr = np.zeros(counts.size + 1, dtype=idx_dtype)
     np.cumsum(counts, out=indptr[1:])
     return indptr
-
-
-class LayerMatrix:
-    """A layer's weight and geometry, with its CSR matrix built on first need.
-
-    Parameters
-    ----------
-    geometry : Geometry
-        The (forward) conv layer.
-    weight : numpy.ndarray
-        Shape ``geometry.weight_shape`` and type ``dtype``.
-    dtype : numpy.dtype
-        Value type.
-    """
-
-    def __init__(self, geometry: Geometry, weight: np.ndarray, dtype: np.dtype) -> None:
-        self.geometry = geometry
-        self.weight = weight
-        self.dtype = np.dtype(dtype)
-        self._csr: sp.csr_array | None = None
-        self._nnz: int | None = None
-        self._direct = None
-        self._conjugate: weakref.ref[LayerMatrix] | None = None
-
-    @property
-    def nnz(self) -> int:
-        """Structural nonzeros, known without assembling."""
-        if self._nnz is None:
-            self._nnz = self.geometry.nnz()
-        return self._nnz
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the CSR matrix, known without assembling."""
-        return csr_nbytes(self.geometry, self.dtype, self.nnz)
-
-    @property
-    def is_assembled(self) -> bool:
-        """Whether the CSR matrix is already built."""
-        return self._csr is not None
-
-    def csr(self, *, max_bytes: int | None = None) -> sp.csr_array:
-        """The CSR matrix, assembled once (after a memory-budget check) and cached."""
-        if self._csr is None:
-            check_budget(
-                self.nbytes,
-                f"CSR matrix of shape {self.geometry.matrix_shape} with {self.nnz} nonzeros",
-                max_bytes=max_bytes,
-            )
-            csr = assemble_csr(self.geometry, self.weight, self.dtype)
-            # shared with every operator on this layer and returned by tosparse():
-            # read-only so that nobody can change the operator through it
-            for array in (csr.data, csr.indices, csr.indptr):
-                array.flags.writeable = False
-            self._csr = csr
-        return self._csr
-
-    def direct(self):
-        """The matrix-free :class:`~toeplitz_conv.engines.DirectEngine` of this layer (cached)."""
-        if self._direct is None:
-            from .engines import DirectEngine
-
-            self._direct = DirectEngine(self.geometry, self.weight)
-        return self._direct
-
-    def conj(self) -> LayerMatrix:
-        """The same layer with conjugated weights (itself when real).
-
-        Repeated calls return the same object while it is in use (``op.H`` in a
-        loop does not copy an assembled matrix each time), and its ``conj()`` is
-        this layer again.
-        """
-        if self.dtype.kind != "c":
-            return self
-        other = self._conjugate() if self._conjugate is not None else None
-        if other is None:
-            other = LayerMatrix(self.geometry, self.weight.conj(), self.dtype)
-            if self._csr is not None:  # the (read-only) index arrays are shared
-                csr = self._csr
-                other._csr = sp.csr_array((np.conj(csr.data), csr.indices, csr.indptr), csr.shape)
-                other._csr.has_canonical_format = True
-                other._csr.data.flags.writeable = False
-            # weak both ways: an unused conjugate (maybe a matrix copy) is freed
-            self._conjugate, other._conjugate = weakref.ref(other), weakref.ref(self)
-        return other

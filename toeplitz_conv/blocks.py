@@ -24,8 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, DTypeLike
 
+from .errors import ParameterError
 from .geometry import Geometry, PaddingLike, conv_geometry
 from .weights import as_weight
+
+__all__ = ["ScalarPattern", "kernel_block", "scalar_pattern"]
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,28 @@ class ScalarPattern:
     columns: np.ndarray
     tap_incidence: sp.csr_array
     single_tap: np.ndarray | None
+    n_columns: int
 
     @property
     def nnz(self) -> int:
         """Stored entries of one scalar block."""
         return int(self.columns.size)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the block."""
+        return int(self.indptr.size - 1)
+
+    def transpose(self) -> ScalarPattern:
+        """The pattern of the transposed block (rows become columns), in CSR order."""
+        rows = np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
+        order = np.argsort(self.columns, kind="stable")  # by column, then row
+        indptr = np.zeros(self.n_columns + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.columns, minlength=self.n_columns), out=indptr[1:])
+        single = None if self.single_tap is None else self.single_tap[order]
+        return ScalarPattern(
+            indptr, rows[order], self.tap_incidence[order], single, self.n_rows
+        )
 
     def entry_values(self, kernels: np.ndarray) -> np.ndarray:
         """Entry values of many kernels at once.
@@ -82,13 +102,14 @@ def scalar_pattern(geometry: Geometry) -> ScalarPattern:
     """
     columns, valid = _pixel_tap_columns(geometry)
     n_rows, n_taps = columns.shape
-    if geometry.padding_mode == "zeros":
+    n_columns = geometry.input_pixels
+    if geometry.mode.drops_reads:
         rows, taps = np.nonzero(valid)  # row-major: sorted by column within a row
         cols = columns[rows, taps]
         incidence = sp.csr_array(
             (np.ones(rows.size), taps, np.arange(rows.size + 1)), shape=(rows.size, n_taps)
         )
-        return ScalarPattern(_row_pointer(rows, n_rows), cols, incidence, taps)
+        return ScalarPattern(_row_pointer(rows, n_rows), cols, incidence, taps, n_columns)
     order = np.argsort(columns, axis=1, kind="stable")
     sorted_cols = np.take_along_axis(columns, order, axis=1)
     starts = np.ones(sorted_cols.shape, dtype=bool)
@@ -100,7 +121,7 @@ def scalar_pattern(geometry: Geometry) -> ScalarPattern:
     )
     single = order.ravel() if n_entries == entry.size else None
     indptr = np.concatenate(([0], np.cumsum(starts.sum(axis=1))))
-    return ScalarPattern(indptr, sorted_cols[starts], incidence, single)
+    return ScalarPattern(indptr, sorted_cols[starts], incidence, single, n_columns)
 
 
 def _pixel_tap_columns(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
@@ -174,10 +195,12 @@ def kernel_block(
         Shape ``(prod(output_size), prod(input_size))``.
     """
     if convention not in ("correlate", "convolve"):
-        raise ValueError(f"convention must be 'correlate' or 'convolve'; got {convention!r}")
+        raise ParameterError(
+            "convention", f"convention must be 'correlate' or 'convolve'; got {convention!r}"
+        )
     h, dtype = as_weight(kernel, dtype, name="kernel")
     if h.ndim not in (1, 2, 3):
-        raise ValueError(f"kernel must have 1, 2 or 3 axes; got shape {h.shape}")
+        raise ParameterError("kernel", f"kernel must have 1, 2 or 3 axes; got shape {h.shape}")
     size = (input_size,) if np.isscalar(input_size) else tuple(input_size)
     if convention == "convolve":
         h = np.flip(h)

@@ -7,7 +7,6 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from . import demo as demo_module
-from .geometry import PADDING_MODES
+from .errors import ParameterError, ParameterTypeError
 from .memory import MatrixTooLargeError
 from .operators import Conv, ConvTranspose
+from .padding import PADDING_MODES
 from .weights import SUPPORTED_DTYPES
 
 PROG = "toeplitz-conv"
@@ -33,7 +33,10 @@ PARAMETER_FLAGS = {
     "groups": "--groups",
     "dtype": "--dtype",
     "weight": "--weight/--random",
+    "kernel": "--weight/--random",
 }
+
+__all__ = ["build_layer", "main", "make_parser"]
 
 
 class UsageError(Exception):
@@ -100,7 +103,7 @@ def _add_layer_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dilation", type=_int_list, default=(1,), metavar="D[,D...]")
     parser.add_argument("--groups", type=int, default=1)
-    parser.add_argument("--padding-mode", choices=PADDING_MODES, default="zeros")
+    parser.add_argument("--padding-mode", choices=tuple(PADDING_MODES), default="zeros")
     parser.add_argument(
         "--transpose", action="store_true", help="a conv-transpose layer (the adjoint of the conv)"
     )
@@ -147,15 +150,9 @@ def build_layer(args: argparse.Namespace) -> Conv | ConvTranspose:
                 **common,
             )
         return Conv(weight, args.input_shape, **common)
-    except (ValueError, TypeError) as error:
-        raise UsageError(_name_the_flag(str(error))) from error
-
-
-def _name_the_flag(message: str) -> str:
-    for name, flag in PARAMETER_FLAGS.items():
-        if re.search(rf"\b{name}\b", message):
-            return f"argument {flag}: {message}"
-    return message
+    except (ParameterError, ParameterTypeError) as error:
+        flag = PARAMETER_FLAGS.get(error.parameter)
+        raise UsageError(f"argument {flag}: {error}" if flag else str(error)) from error
 
 
 def _command_demo(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ from .operators import Conv
 from .progress import progress_bar
 from .summary import block_pattern_text
 
+__all__ = ["DemoResult", "cross_channel_blur", "psnr", "run_demo", "sample_image"]
+
 IMAGE = "grace_hopper.jpg"
 
 

@@ -19,17 +19,26 @@ and the padding mode says which input sample (if any) a padded position is.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from functools import cached_property
 
 import numpy as np
 
-PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
-PADDING_STRINGS = ("valid", "same")
-PaddingMode = Literal["zeros", "circular", "reflect", "replicate"]
-PaddingLike = int | str | Sequence[int] | Sequence[Sequence[int]]
+from .errors import ParameterError, ParameterTypeError
+from .padding import (
+    PaddingLike,
+    PaddingMode,
+    axis_nnz,
+    check_int,
+    output_size,
+    resolve_padding,
+)
+from .padding import (
+    padding_mode as mode_named,
+)
+
+__all__ = ["Geometry", "PaddingLike", "conv_geometry", "transpose_geometry", "truncate_output"]
 
 
 @dataclass(frozen=True)
@@ -167,37 +176,34 @@ class Geometry:
         before = self.pads[axis][0]
         m = self.output_spatial[axis]
         q = np.arange(m)[:, None] * s + np.arange(k)[None, :] * dil - before
-        return _fold_boundary(q, n, self.padding_mode)
+        return self.mode.fold(q, n)
+
+    @property
+    def mode(self) -> PaddingMode:
+        """The padding mode's entry in :data:`toeplitz_conv.padding.PADDING_MODES`."""
+        return mode_named(self.padding_mode)
 
     def axis_pattern_size(self, axis: int) -> int:
-        """Distinct (output position, input position) pairs along one axis."""
-        index = self.axis_index_map(axis)
-        if self.padding_mode == "zeros":
-            return int(np.count_nonzero(index >= 0))
-        ordered = np.sort(index, axis=1)
-        return int(index.shape[0] + np.count_nonzero(np.diff(ordered, axis=1)))
+        """Distinct (output position, input position) pairs along one axis (closed form)."""
+        return axis_nnz(
+            self.output_spatial[axis],
+            self.stride[axis],
+            self.kernel[axis],
+            self.dilation[axis],
+            self.pads[axis][0],
+            self.input_spatial[axis],
+            self.mode,
+        )
 
+    @cached_property
     def scalar_pattern_size(self) -> int:
         """Structural nonzeros of one scalar block (product over axes)."""
-        return int(np.prod([self.axis_pattern_size(a) for a in range(self.ndim)]))
+        return math.prod(self.axis_pattern_size(a) for a in range(self.ndim))
 
+    @property
     def nnz(self) -> int:
-        """Structural nonzeros of the whole block matrix, computed without assembly."""
-        return self.out_channels * self.in_per_group * self.scalar_pattern_size()
-
-
-def _fold_boundary(q: np.ndarray, n: int, mode: str) -> np.ndarray:
-    """Map padded positions ``q`` to input positions by the padding mode's rule."""
-    if mode == "zeros":
-        return np.where((q >= 0) & (q < n), q, -1)
-    if mode == "circular":
-        return np.mod(q, n)
-    if mode == "replicate":
-        return np.clip(q, 0, n - 1)
-    # reflect (PyTorch / numpy "reflect"): the edge sample is not repeated;
-    # validation guarantees pads < n, so a single reflection suffices.
-    q = np.abs(q)
-    return np.where(q > n - 1, 2 * (n - 1) - q, q)
+        """Structural nonzeros of the whole block matrix, without index arrays."""
+        return self.out_channels * self.in_per_group * self.scalar_pattern_size
 
 
 def conv_geometry(
@@ -244,17 +250,16 @@ def conv_geometry(
     d = len(weight_shape) - 2
     c_out, c_in_per_group, kernel = weight_shape[0], weight_shape[1], weight_shape[2:]
     c_in, spatial = input_shape[0], input_shape[1:]
-    groups = _check_int(groups, "groups", minimum=1)
+    groups = check_int(groups, "groups", minimum=1)
     _check_groups(c_in, c_out, c_in_per_group, groups)
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}; got {padding_mode!r}")
+    mode = mode_named(padding_mode)
     stride = _per_axis(stride, d, "stride", minimum=1)
     dilation = _per_axis(dilation, d, "dilation", minimum=1)
     pads = resolve_padding(padding, spatial, kernel, stride, dilation)
-    _check_pads_for_mode(pads, spatial, padding_mode)
+    mode.check_pads(pads, spatial)
     per_axis = zip(spatial, kernel, stride, dilation, pads)
     output = tuple(
-        _output_size(n, k, s, dil, pb + pa, axis)
+        output_size(n, k, s, dil, pb + pa, axis)
         for axis, (n, k, s, dil, (pb, pa)) in enumerate(per_axis)
     )
     return Geometry(
@@ -279,137 +284,67 @@ def truncate_output(geometry: Geometry, output_spatial: Sequence[int]) -> Geomet
     """
     output_spatial = tuple(int(m) for m in output_spatial)
     if any(m > full for m, full in zip(output_spatial, geometry.output_spatial)):
-        raise ValueError("output_spatial cannot exceed the geometry's own output size")
+        raise ParameterError(
+            "output_spatial", "output_spatial cannot exceed the geometry's own output size"
+        )
     return replace(geometry, output_spatial=output_spatial)
-
-
-def resolve_padding(
-    padding: PaddingLike,
-    spatial: Sequence[int],
-    kernel: Sequence[int],
-    stride: Sequence[int],
-    dilation: Sequence[int],
-) -> tuple[tuple[int, int], ...]:
-    """Turn any accepted ``padding`` form into ``(before, after)`` pairs per axis."""
-    d = len(spatial)
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0),) * d
-        if padding == "same":
-            return tuple(
-                same_pads(n, k, s, dil) for n, k, s, dil in zip(spatial, kernel, stride, dilation)
-            )
-        raise ValueError(
-            f"padding must be an int, a per-axis tuple, per-axis (before, after) pairs, "
-            f"or one of {PADDING_STRINGS}; got {padding!r}"
-        )
-    if isinstance(padding, numbers.Integral) and not isinstance(padding, bool):
-        p = _check_int(padding, "padding", minimum=0)
-        return ((p, p),) * d
-    if not isinstance(padding, Sequence) or len(padding) != d:
-        raise ValueError(
-            f"padding must be an int, {d} per-axis ints, {d} (before, after) pairs, "
-            f"'valid' or 'same'; got {padding!r}"
-        )
-    pairs = []
-    for item in padding:
-        if isinstance(item, Sequence) and not isinstance(item, str):
-            if len(item) != 2:
-                raise ValueError(f"each padding pair must be (before, after); got {item!r}")
-            pairs.append(tuple(_check_int(v, "padding", minimum=0) for v in item))
-        else:
-            p = _check_int(item, "padding", minimum=0)
-            pairs.append((p, p))
-    return tuple(pairs)
-
-
-def same_pads(n: int, k: int, s: int, dil: int) -> tuple[int, int]:
-    """``(before, after)`` pads of ``padding="same"`` for one axis.
-
-    Stride 1: total :math:`\\delta (k - 1)`, ``total // 2`` before (PyTorch).
-    Stride > 1: ONNX ``SAME_UPPER``, output :math:`\\lceil n / s \\rceil`.
-    """
-    m = -(-n // s)
-    total = max(0, (m - 1) * s + dil * (k - 1) + 1 - n)
-    return (total // 2, total - total // 2)
-
-
-def _output_size(n: int, k: int, s: int, dil: int, total_pad: int, axis: int) -> int:
-    span = dil * (k - 1) + 1
-    if span > n + total_pad:
-        raise ValueError(
-            f"kernel (dilated size {span}) is larger than the padded input "
-            f"({n} + padding {total_pad}) along spatial axis {axis}; "
-            f"use a smaller kernel or dilation, or more padding"
-        )
-    return (n + total_pad - span) // s + 1
 
 
 def _check_groups(c_in: int, c_out: int, c_in_per_group: int, groups: int) -> None:
     if c_in % groups:
-        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in}")
+        raise ParameterError(
+            "groups", f"groups={groups} must divide the input channels C_in={c_in}"
+        )
     if c_out % groups:
-        raise ValueError(f"groups={groups} must divide the output channels C_out={c_out}")
+        raise ParameterError(
+            "groups", f"groups={groups} must divide the output channels C_out={c_out}"
+        )
     if c_in != c_in_per_group * groups:
-        raise ValueError(
+        raise ParameterError(
+            "input_shape",
             f"weight shape says C_in/groups = {c_in_per_group}, so input_shape must have "
             f"C_in = {c_in_per_group * groups} channels with groups={groups}; got C_in={c_in}"
         )
-
-
-def _check_pads_for_mode(
-    pads: Sequence[tuple[int, int]], spatial: Sequence[int], mode: str
-) -> None:
-    if mode != "reflect":
-        return
-    for axis, ((pb, pa), n) in enumerate(zip(pads, spatial)):
-        if max(pb, pa) >= n:
-            raise ValueError(
-                f"padding_mode='reflect' needs each pad < input size (as PyTorch); "
-                f"spatial axis {axis} has size {n} and pads ({pb}, {pa})"
-            )
 
 
 def _check_shapes(
     weight_shape: Sequence[int], input_shape: Sequence[int], weight_layout: str
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Validate a weight shape ``(weight_layout, *kernel)`` against ``(C_in, *spatial)``."""
-    weight_shape = tuple(_check_int(v, "weight.shape", minimum=1) for v in weight_shape)
+    weight_shape = tuple(check_int(v, "weight", minimum=1) for v in weight_shape)
     input_shape = _check_shape(input_shape, "input_shape")
     if len(weight_shape) < 3 or len(weight_shape) > 5:
-        raise ValueError(
+        raise ParameterError(
+            "weight",
             f"weight must have shape ({weight_layout}, *kernel) with 1, 2 or 3 kernel "
             f"axes; got shape {weight_shape}"
         )
     d = len(weight_shape) - 2
     if len(input_shape) != d + 1:
-        raise ValueError(
+        raise ParameterError(
+            "input_shape",
             f"input_shape must be (C_in, *spatial) with {d} spatial axes to match the "
             f"{d}-D kernel of weight shape {weight_shape}; got input_shape {input_shape}"
         )
     return weight_shape, input_shape
 
 
-def _check_int(value: object, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
-
-
 def _check_shape(shape: Sequence[int], name: str) -> tuple[int, ...]:
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
-        raise TypeError(f"{name} must be a tuple of ints (C, *spatial); got {shape!r}")
-    return tuple(_check_int(v, name, minimum=1) for v in shape)
+        raise ParameterTypeError(
+            name, f"{name} must be a tuple of ints (C, *spatial); got {shape!r}"
+        )
+    return tuple(check_int(v, name, minimum=1) for v in shape)
 
 
 def _per_axis(value: int | Sequence[int], d: int, name: str, *, minimum: int) -> tuple[int, ...]:
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != d:
-            raise ValueError(f"{name} must be an int or {d} per-axis ints; got {value!r}")
-        return tuple(_check_int(v, name, minimum=minimum) for v in value)
-    return (_check_int(value, name, minimum=minimum),) * d
+            raise ParameterError(
+                name, f"{name} must be an int or {d} per-axis ints; got {value!r}"
+            )
+        return tuple(check_int(v, name, minimum=minimum) for v in value)
+    return (check_int(value, name, minimum=minimum),) * d
 
 
 def transpose_geometry(
@@ -446,20 +381,24 @@ def transpose_geometry(
     weight_shape, input_shape = _check_shapes(weight_shape, input_shape, "C_in, C_out/groups")
     d = len(weight_shape) - 2
     c_in, spatial = input_shape[0], input_shape[1:]
-    groups = _check_int(groups, "groups", minimum=1)
+    groups = check_int(groups, "groups", minimum=1)
     if weight_shape[0] != c_in:
-        raise ValueError(
+        raise ParameterError(
+            "input_shape",
             f"conv-transpose weight is (C_in, C_out/groups, *kernel), so input_shape must have "
             f"C_in = weight.shape[0] = {weight_shape[0]} channels; got C_in={c_in}"
         )
     if c_in % groups:
-        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in}")
+        raise ParameterError(
+            "groups", f"groups={groups} must divide the input channels C_in={c_in}"
+        )
     kernel = weight_shape[2:]
     stride = _per_axis(stride, d, "stride", minimum=1)
     dilation = _per_axis(dilation, d, "dilation", minimum=1)
     if isinstance(padding, str):
         if padding != "valid":
-            raise ValueError(
+            raise ParameterError(
+                "padding",
                 f"padding for conv-transpose must be an int, per-axis ints, per-axis "
                 f"(before, after) pairs or 'valid'; got {padding!r}"
             )
@@ -473,7 +412,8 @@ def transpose_geometry(
         extra = _per_axis(output_padding, d, "output_padding", minimum=0)
         for axis, (op, s, dil) in enumerate(zip(extra, stride, dilation)):
             if op >= max(s, dil):
-                raise ValueError(
+                raise ParameterError(
+                    "output_padding",
                     f"output_padding must be smaller than max(stride, dilation) = "
                     f"{max(s, dil)} along spatial axis {axis}; got {op}"
                 )
@@ -482,7 +422,8 @@ def transpose_geometry(
     sizes = [b + op for b, op in zip(base, extra)]
     for axis, n in enumerate(sizes):
         if n < 1:
-            raise ValueError(
+            raise ParameterError(
+                "padding",
                 f"conv-transpose output size along spatial axis {axis} would be {n} < 1; "
                 f"reduce padding (pads {pads[axis]}) or enlarge the input"
             )
@@ -507,10 +448,13 @@ def _output_padding_for_size(
     if len(size) in (d + 1, d + 2):
         size = size[-d:]  # PyTorch accepts (N, C, *spatial) and (C, *spatial)
     if len(size) != d:
-        raise ValueError(f"output_size must have {d} spatial sizes; got {tuple(output_size)}")
+        raise ParameterError(
+            "output_size", f"output_size must have {d} spatial sizes; got {tuple(output_size)}"
+        )
     for axis, (n, low, s) in enumerate(zip(size, base, stride)):
         if not low <= n <= low + s - 1:
-            raise ValueError(
+            raise ParameterError(
+                "output_size",
                 f"output_size {tuple(size)} is not reachable: along spatial axis {axis} "
                 f"the output size must be between {low} and {low + s - 1} (stride {s})"
             )

@@ -10,6 +10,15 @@ from __future__ import annotations
 
 import os
 
+__all__ = [
+    "MatrixTooLargeError",
+    "available_memory",
+    "check_budget",
+    "format_bytes",
+    "memory_budget",
+    "set_memory_budget",
+]
+
 DEFAULT_FRACTION = 0.5
 _budget_override: int | None = None
 

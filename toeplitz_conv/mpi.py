@@ -6,8 +6,11 @@ its output and input channels are contiguous slices of the NCHW vectors, and
 ``pylops_mpi.MPIBlockDiag`` applies it with no communication. Otherwise the
 output channels (block rows) are split over ranks: ``pylops_mpi.MPIVStack``
 broadcasts the input, and the adjoint sums the ranks' contributions
-(one allreduce). Each rank builds only its own part (lazily, as any operator),
-so memory per rank is about the total divided by the number of ranks.
+(one allreduce); a rank's output channels may cut through groups, so its part
+is a stack of per-group layers, each reading only its group's input channels.
+Each rank builds only its own part (lazily, as any operator), with no zero
+blocks, so the ranks' nonzeros add up to the layer's and memory per rank is
+about the total divided by the number of ranks.
 
 .. math::
 
@@ -26,8 +29,12 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from pylops import LinearOperator
 
-from .operators import Conv, ConvTranspose, _ConvOperator
+from .errors import ParameterError, ParameterTypeError
+from .operators import Conv, ConvOperator
+
+__all__ = ["GroupSlices", "distribute", "scatter"]
 
 LAYOUTS = ("groups", "output_channels")
 
@@ -39,8 +46,48 @@ def _split(total: int, parts: int, index: int) -> tuple[int, int]:
     return lo, lo + base + (index < extra)
 
 
-def _local_conv(op: Conv, rank: int, size: int, layout: str) -> Conv:
-    g, weight = op.geometry, op._layer.weight
+class GroupSlices(LinearOperator):
+    """Output channels ``[lo, hi)`` of a grouped conv: one :class:`Conv` per group touched.
+
+    .. math::
+
+        A_r x = \\begin{bmatrix} A_{g_0} x_{g_0} \\\\ \\vdots \\\\ A_{g_1} x_{g_1}
+        \\end{bmatrix}, \\qquad
+        A_r^H y = \\sum_g E_g A_g^H y_g,
+
+    with :math:`x_g` the input channels of group :math:`g` and :math:`E_g` their
+    embedding in the whole input. Each piece holds only its own kernels.
+
+    Attributes
+    ----------
+    pieces : list of (slice, Conv)
+        The input slice each piece reads, and the piece.
+    """
+
+    def __init__(self, pieces: list[tuple[slice, Conv]], n_inputs: int, dtype) -> None:
+        self.pieces = pieces
+        rows = sum(piece.shape[0] for _, piece in pieces)
+        super().__init__(dtype=np.dtype(dtype), shape=(rows, n_inputs), name="GroupSlices")
+
+    @property
+    def nnz(self) -> int:
+        """Nonzeros of this rank's part (the pieces' sum)."""
+        return sum(piece.nnz for _, piece in self.pieces)
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([piece.matvec(x[cols]) for cols, piece in self.pieces])
+
+    def _rmatvec(self, y: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.shape[1], dtype=np.result_type(self.dtype, y.dtype))
+        start = 0
+        for cols, piece in self.pieces:
+            out[cols] += piece.rmatvec(y[start : start + piece.shape[0]])
+            start += piece.shape[0]
+        return out
+
+
+def _local_conv(op: Conv, rank: int, size: int, layout: str) -> Conv | GroupSlices:
+    g, weight = op.geometry, op.weight
     common = {**g.layer_kwargs(), "dtype": op.dtype, "engine": op.engine}
     if layout == "groups":
         lo, hi = _split(g.groups, size, rank)
@@ -48,13 +95,18 @@ def _local_conv(op: Conv, rank: int, size: int, layout: str) -> Conv:
         local_input = ((hi - lo) * g.in_per_group, *g.input_spatial)
         return Conv(weight[rows], local_input, **{**common, "groups": hi - lo})
     lo, hi = _split(g.out_channels, size, rank)
-    # fewer groups than ranks: this rank's output channels read the whole input, with
-    # the other groups' kernels as zero blocks
-    dense = np.zeros((g.out_channels, g.in_channels, *g.kernel), dtype=weight.dtype)
-    for group in range(g.groups):
-        out = slice(group * g.out_per_group, (group + 1) * g.out_per_group)
-        dense[out, group * g.in_per_group : (group + 1) * g.in_per_group] = weight[out]
-    return Conv(dense[lo:hi], g.input_shape, **{**common, "groups": 1})
+    pixels = g.input_pixels * g.in_per_group  # input entries of one group
+    pieces = []
+    for group in range(lo // g.out_per_group, (hi - 1) // g.out_per_group + 1):
+        first = max(lo, group * g.out_per_group)
+        last = min(hi, (group + 1) * g.out_per_group)
+        local = Conv(
+            weight[first:last], (g.in_per_group, *g.input_spatial), **{**common, "groups": 1}
+        )
+        pieces.append((slice(group * pixels, (group + 1) * pixels), local))
+    if len(pieces) == 1 and g.groups == 1:
+        return pieces[0][1]
+    return GroupSlices(pieces, op.shape[1], op.dtype)
 
 
 def distribute(
@@ -80,16 +132,18 @@ def distribute(
     Returns
     -------
     pylops_mpi.MPIBlockDiag or pylops_mpi.MPIVStack
-        With attributes ``layout`` and ``local_operator`` (this rank's ``Conv``);
+        With attributes ``layout`` and ``local_operator`` (this rank's ``Conv``, or
+        a :class:`GroupSlices` when its output channels span several groups);
         use :func:`scatter` for its vectors.
     """
     from mpi4py import MPI
     from pylops_mpi import MPIBlockDiag, MPIVStack
 
-    if isinstance(op, ConvTranspose) or not isinstance(op, _ConvOperator):
-        raise TypeError(
+    if not isinstance(op, ConvOperator) or op.transposed:
+        raise ParameterTypeError(
+            "op",
             f"op must be a toeplitz_conv Conv; got {type(op).__name__} "
-            "(distribute a conv-transpose as distribute(conv).H)"
+            "(distribute a conv-transpose as distribute(conv).H)",
         )
     comm = MPI.COMM_WORLD if comm is None else comm
     size, rank = comm.Get_size(), comm.Get_rank()
@@ -97,14 +151,18 @@ def distribute(
     if layout == "auto":
         layout = "groups" if groups >= size else "output_channels"
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be 'auto' or one of {LAYOUTS}; got {layout!r}")
+        raise ParameterError(
+            "layout", f"layout must be 'auto' or one of {LAYOUTS}; got {layout!r}"
+        )
     if layout == "groups" and groups < size:
-        raise ValueError(
+        raise ParameterError(
+            "layout",
             f"layout='groups' needs groups >= ranks; got groups={groups} on "
             f"{size} ranks (use layout='output_channels')"
         )
     if layout == "output_channels" and op.geometry.out_channels < size:
-        raise ValueError(
+        raise ParameterError(
+            "layout",
             f"layout='output_channels' needs C_out >= ranks; got "
             f"{op.geometry.out_channels} output channels on {size} ranks"
         )

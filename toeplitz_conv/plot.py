@@ -15,13 +15,16 @@ import numpy as np
 
 from .geometry import Geometry
 from .memory import check_budget
-from .operators import _ConvOperator
+from .operators import ConvOperator
+
+__all__ = ["plot_block", "plot_block_pattern", "plot_matrix", "plot_singular_values"]
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 RASTER_LIMIT = 2048  # a spy plot bins the matrix into at most this many pixels a side
+RASTER_CHUNK = 1 << 20  # stored entries binned per step
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -41,7 +44,7 @@ def _block_colors(n: int):
 
 
 def plot_block_pattern(
-    layer: _ConvOperator | Geometry, ax: Axes | None = None, *, annotate: bool = True
+    layer: ConvOperator | Geometry, ax: Axes | None = None, *, annotate: bool = True
 ) -> Figure:
     """The ``C_out x C_in`` grid of scalar kernels; non-zero blocks coloured by group.
 
@@ -59,7 +62,7 @@ def plot_block_pattern(
         Write :math:`h_{ij}` in the non-zero blocks (small grids only).
     """
     geometry = layer if isinstance(layer, Geometry) else layer.geometry
-    transposed = isinstance(layer, _ConvOperator) and layer._transposed
+    transposed = isinstance(layer, ConvOperator) and layer.transposed
     grid = _group_grid(geometry)
     if transposed:
         grid = grid.T
@@ -95,7 +98,7 @@ def _group_grid(geometry: Geometry) -> np.ndarray:
 
 
 def plot_matrix(
-    op: _ConvOperator, ax: Axes | None = None, *, max_bytes: int | None = None
+    op: ConvOperator, ax: Axes | None = None, *, max_bytes: int | None = None
 ) -> Figure:
     """Spy plot of the whole matrix, each non-zero coloured by its channel block.
 
@@ -114,9 +117,12 @@ def plot_matrix(
     out_pixels, in_pixels = rows // op.output_shape[0], cols // op.input_shape[0]
     bins = (min(rows, RASTER_LIMIT), min(cols, RASTER_LIMIT))
     check_budget(bins[0] * bins[1] * 8, "spy-plot raster", max_bytes=max_bytes)
-    block = (matrix.row // out_pixels) * op.input_shape[0] + matrix.col // in_pixels
     raster = np.full(bins, -1, dtype=np.int64)
-    raster[matrix.row * bins[0] // rows, matrix.col * bins[1] // cols] = block
+    for lo in range(0, matrix.nnz, RASTER_CHUNK):  # bounded temporaries: a chunk at a time
+        row = matrix.row[lo : lo + RASTER_CHUNK].astype(np.int64)
+        col = matrix.col[lo : lo + RASTER_CHUNK].astype(np.int64)
+        block = (row // out_pixels) * op.input_shape[0] + col // in_pixels
+        raster[row * bins[0] // rows, col * bins[1] // cols] = block
     n_blocks = op.output_shape[0] * op.input_shape[0]
     colors = np.array(_block_colors(n_blocks))
     image = np.ones((*bins, 4))
@@ -134,7 +140,7 @@ def plot_matrix(
 
 
 def plot_block(
-    op: _ConvOperator,
+    op: ConvOperator,
     i: int = 0,
     j: int = 0,
     ax: Axes | None = None,
@@ -173,8 +179,8 @@ def plot_block(
     image = ax.imshow(shown, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
     fig.colorbar(image, ax=ax, shrink=0.8)
     g = op.geometry
-    kind = {"zeros": "Toeplitz", "circular": "circulant"}.get(
-        g.padding_mode, f"Toeplitz, {g.padding_mode} boundary folded in"
+    kind = g.mode.block if g.mode.name in ("zeros", "circular") else (
+        f"{g.mode.block} ({g.padding_mode})"
     )
     levels = f"{g.ndim}-level " if g.ndim > 1 else ""
     part = "" if (rows, cols) == (out_pixels, in_pixels) else f", top-left {rows} x {cols}"

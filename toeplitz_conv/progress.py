@@ -6,6 +6,8 @@ import sys
 
 from tqdm.auto import tqdm
 
+__all__ = ["progress_bar", "progress_enabled", "set_progress"]
+
 _enabled: bool | None = None
 
 

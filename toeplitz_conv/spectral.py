@@ -26,10 +26,22 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse.linalg as spla
 
+from .errors import ParameterError, ParameterTypeError
 from .geometry import Geometry
 from .memory import check_budget
-from .operators import Conv, ConvTranspose, _ConvOperator
+from .operators import ConvOperator
 
+__all__ = [
+    "fft_applicable",
+    "frequency_matrices",
+    "frequency_matrices_nbytes",
+    "singular_values",
+    "spectral_norm",
+]
+
+# complex arrays of the spectrum's size alive at once on the FFT path (the placed taps,
+# the transform, its reordering, and LAPACK's copy in the batched SVD)
+FFT_COPIES = 4
 DENSE_LIMIT = 4096  # largest min(shape) for a dense SVD when k is not given
 SMALL_DENSE = 64  # spectral_norm of layers with min(shape) up to this uses a dense SVD
 
@@ -42,7 +54,15 @@ def fft_applicable(geometry: Geometry) -> bool:
     )
 
 
-def frequency_matrices(geometry: Geometry, weight: np.ndarray) -> np.ndarray:
+def frequency_matrices_nbytes(geometry: Geometry) -> int:
+    """Peak bytes of :func:`frequency_matrices` and the SVD of its result."""
+    channels = geometry.out_channels * geometry.in_per_group
+    return FFT_COPIES * 16 * channels * geometry.input_pixels
+
+
+def frequency_matrices(
+    geometry: Geometry, weight: np.ndarray, *, max_bytes: int | None = None
+) -> np.ndarray:
     """The per-frequency channel matrices :math:`\\hat W(f)` of a circular layer.
 
     Parameters
@@ -51,6 +71,9 @@ def frequency_matrices(geometry: Geometry, weight: np.ndarray) -> np.ndarray:
         A layer for which :func:`fft_applicable` holds.
     weight : numpy.ndarray
         ``geometry.weight_shape``.
+    max_bytes : int, optional
+        Memory budget (default :func:`toeplitz_conv.memory_budget`), checked
+        against :func:`frequency_matrices_nbytes` before anything is allocated.
 
     Returns
     -------
@@ -59,7 +82,14 @@ def frequency_matrices(geometry: Geometry, weight: np.ndarray) -> np.ndarray:
         ``n_freq = prod(n / stride)``.
     """
     if not fft_applicable(geometry):
-        raise ValueError("the FFT method needs circular padding with output size n / stride")
+        raise ParameterError(
+            "op", "the FFT method needs circular padding with output size n / stride"
+        )
+    check_budget(
+        frequency_matrices_nbytes(geometry),
+        f"per-frequency channel matrices of a {geometry.matrix_shape} layer",
+        max_bytes=max_bytes,
+    )
     d, s = geometry.ndim, geometry.stride
     coarse = tuple(n // si for n, si in zip(geometry.input_spatial, s))
     phases = int(np.prod(s))
@@ -79,11 +109,12 @@ def frequency_matrices(geometry: Geometry, weight: np.ndarray) -> np.ndarray:
 
 
 def singular_values(
-    op: Conv | ConvTranspose,
+    op: ConvOperator,
     k: int | None = None,
     *,
     method: str = "auto",
     tol: float = 0.0,
+    max_bytes: int | None = None,
 ) -> np.ndarray:
     """Singular values of a conv layer's matrix, in descending order.
 
@@ -103,6 +134,9 @@ def singular_values(
         not given, else ``"iterative"``.
     tol : float
         Tolerance of the iterative method (0: machine precision).
+    max_bytes : int, optional
+        Memory budget of the FFT and dense methods (default
+        :func:`toeplitz_conv.memory_budget`).
 
     Returns
     -------
@@ -112,24 +146,30 @@ def singular_values(
     _check_operator(op)
     size = min(op.shape)
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= size):
-        raise ValueError(f"k must be an int between 1 and min(op.shape) = {size}; got {k!r}")
-    method = _choose_method(op, k, method)
+        raise ParameterError(
+            "k", f"k must be an int between 1 and min(op.shape) = {size}; got {k!r}"
+        )
+    method = _choose_method(op, k, method, max_bytes)
     if method == "fft":
-        matrices = frequency_matrices(op.geometry, op._layer.weight)
+        matrices = frequency_matrices(op.geometry, op.weight, max_bytes=max_bytes)
         values = np.linalg.svd(matrices, compute_uv=False).ravel()
         values = np.sort(values)[::-1]
     elif method == "dense":
-        values = np.linalg.svd(op.todense(), compute_uv=False)
+        values = np.linalg.svd(op.todense(max_bytes=max_bytes), compute_uv=False)
     else:
         if k is None or k >= size:
-            raise ValueError(f"the iterative method needs k < min(op.shape) = {size}; got k={k}")
+            raise ParameterError(
+                "k", f"the iterative method needs k < min(op.shape) = {size}; got k={k}"
+            )
         values = spla.svds(op, k=k, tol=tol, return_singular_vectors=False)
         values = np.sort(values)[::-1]
     values = np.asarray(values, dtype=np.float64)
     return values if k is None else values[:k]
 
 
-def spectral_norm(op: Conv | ConvTranspose, *, rtol: float = 1e-8) -> float:
+def spectral_norm(
+    op: ConvOperator, *, rtol: float = 1e-8, max_bytes: int | None = None
+) -> float:
     """Operator 2-norm (largest singular value, the Lipschitz constant) of a layer.
 
     .. math::
@@ -146,6 +186,8 @@ def spectral_norm(op: Conv | ConvTranspose, *, rtol: float = 1e-8) -> float:
     op : Conv or ConvTranspose
     rtol : float
         Relative tolerance of the iterative method.
+    max_bytes : int, optional
+        Memory budget of the exact (FFT, dense) paths.
 
     Returns
     -------
@@ -153,12 +195,12 @@ def spectral_norm(op: Conv | ConvTranspose, *, rtol: float = 1e-8) -> float:
     """
     _check_operator(op)
     if not rtol > 0:
-        raise ValueError(f"rtol must be > 0; got {rtol}")
+        raise ParameterError("rtol", f"rtol must be > 0; got {rtol}")
     if fft_applicable(op.geometry):
-        return float(singular_values(op, k=1, method="fft")[0])
+        return float(singular_values(op, k=1, method="fft", max_bytes=max_bytes)[0])
     n = min(op.shape)
     if n <= SMALL_DENSE:  # ARPACK breaks down on tiny Gram matrices; a dense SVD is exact
-        return float(singular_values(op, method="dense")[0])
+        return float(singular_values(op, method="dense", max_bytes=max_bytes)[0])
     # the Gram matrix of the smaller side: A^H A, or A A^H
     first, then = (op.matvec, op.rmatvec) if op.shape[1] <= op.shape[0] else (op.rmatvec, op.matvec)
     gram = spla.LinearOperator((n, n), matvec=lambda x: then(first(x)), dtype=op.dtype)
@@ -172,7 +214,7 @@ def spectral_norm(op: Conv | ConvTranspose, *, rtol: float = 1e-8) -> float:
         # ARPACK cannot restart once Lanczos has spanned the range of a rank-deficient
         # Gram matrix ("starting vector is zero"): dense when it fits, else power iteration
         if n <= DENSE_LIMIT:
-            return float(singular_values(op, method="dense")[0])
+            return float(singular_values(op, method="dense", max_bytes=max_bytes)[0])
         largest = _power_iteration(gram.matvec, start, rtol)
     return float(np.sqrt(max(largest, 0.0)))
 
@@ -190,12 +232,13 @@ def _power_iteration(gram, start: np.ndarray, rtol: float, max_iterations: int =
     raise RuntimeError(f"power iteration did not reach rtol={rtol} in {max_iterations} steps")
 
 
-def _choose_method(op: _ConvOperator, k: int | None, method: str) -> str:
+def _choose_method(op: ConvOperator, k: int | None, method: str, max_bytes: int | None) -> str:
     methods = ("auto", "fft", "dense", "iterative")
     if method not in methods:
-        raise ValueError(f"method must be one of {methods}; got {method!r}")
+        raise ParameterError("method", f"method must be one of {methods}; got {method!r}")
     if method == "fft" and not fft_applicable(op.geometry):
-        raise ValueError(
+        raise ParameterError(
+            "method",
             "method='fft' needs padding_mode='circular' with each spatial size divisible by "
             "the stride and output size n / stride"
         )
@@ -207,11 +250,14 @@ def _choose_method(op: _ConvOperator, k: int | None, method: str) -> str:
         check_budget(
             op.shape[0] * op.shape[1] * op.dtype.itemsize,
             f"dense matrix of shape {op.shape} for the SVD (pass k for the top k)",
+            max_bytes=max_bytes,
         )
         return "dense"
     return "iterative"
 
 
 def _check_operator(op: object) -> None:
-    if not isinstance(op, _ConvOperator):
-        raise TypeError(f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op)}")
+    if not isinstance(op, ConvOperator):
+        raise ParameterTypeError(
+            "op", f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op)}"
+        )

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .block_matrix import csr_nbytes
-from .engines import resolve_engine
 from .geometry import Geometry
 from .memory import format_bytes
 
-BOUNDARY_RULES = {
-    "zeros": "Toeplitz: reads outside the input are zero",
-    "circular": "circulant: reads wrap around to the other side",
-    "reflect": "Toeplitz with reads outside mirrored back in (edge not repeated), folded in",
-    "replicate": "Toeplitz with reads outside clamped to the edge sample, folded in",
-}
+__all__ = ["block_pattern_text", "padding_rules", "summary"]
+
 GRID_LIMIT = 16  # channel grids up to this size are drawn channel by channel
 
 
@@ -52,7 +46,7 @@ def padding_rules(geometry: Geometry, transposed: bool = False) -> list[str]:
         lines.append(
             f"axis {axis}: {n} -> {m}, kernel {geometry.kernel[axis]}, stride "
             f"{geometry.stride[axis]}, dilation {geometry.dilation[axis]}, pads "
-            f"{geometry.pads[axis]}; {BOUNDARY_RULES[geometry.padding_mode]}"
+            f"{geometry.pads[axis]}; {geometry.mode.block}: {geometry.mode.description}"
         )
     return lines
 
@@ -71,7 +65,7 @@ def summary(op) -> str:
         engine (for ``"auto"``, the one it picks now), the block pattern as a text
         grid, and the padding rule of each axis.
     """
-    g, transposed = op.geometry, op._transposed
+    g, transposed = op.geometry, op.transposed
     rows, cols = op.shape
     nnz = op.nnz
     lines = [
@@ -81,10 +75,9 @@ def summary(op) -> str:
         f"  channels {op.input_shape[0]} -> {op.output_shape[0]}, groups {g.groups}, "
         f"bias {'yes' if op.bias is not None else 'no'}",
         f"  matrix {rows} x {cols}, {nnz:,} nonzeros, density {nnz / (rows * cols):.3g}, "
-        f"CSR {format_bytes(csr_nbytes(g, op.dtype, nnz))}"
-        + (" (assembled)" if op._layer.is_assembled else " (not assembled)"),
-        f"  engine {op.engine}"
-        + (f" (now {resolve_engine(op.engine, op._layer)})" if op.engine == "auto" else ""),
+        f"CSR {format_bytes(op.nbytes)}"
+        + (" (assembled)" if op.layer.has_engine("sparse") else " (not assembled)"),
+        f"  engine {op.engine}" + (f" ({op.engine_in_use})" if op.engine == "auto" else ""),
     ]
     lines += ["  " + line for line in block_pattern_text(g, transposed).splitlines()]
     lines += ["  " + line for line in padding_rules(g, transposed)]

@@ -7,23 +7,37 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import DTypeLike
 
+from .errors import ParameterTypeError
 from .geometry import Geometry
 from .operators import Conv, ConvTranspose
+from .weights import as_numeric
+
+__all__ = ["from_torch", "torch_conv", "torch_conv_transpose", "torch_conv_vjp"]
 
 
 def from_torch(
-    module: object, input_shape: Sequence[int], *, dtype: DTypeLike | None = None
+    module: object,
+    input_shape: Sequence[int],
+    *,
+    dtype: DTypeLike | None = None,
+    engine: str = "auto",
+    name: str | None = None,
 ) -> Conv | ConvTranspose:
     """The operator of a ``torch.nn`` conv or conv-transpose module.
 
     Parameters
     ----------
     module : torch.nn.Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d or ConvTranspose3d
-        The layer; its weight and bias are copied (detached, on the CPU).
+        The layer; its weight and bias are copied (detached, on the CPU; bfloat16
+        becomes float32), so a later optimizer step does not change the operator.
     input_shape : tuple of int
         ``(C_in, *spatial)`` of one sample.
     dtype : data-type, optional
         Default: the module's parameter type.
+    engine : {"auto", "sparse", "direct"}
+        As for :class:`~toeplitz_conv.Conv`.
+    name : str, optional
+        The operator's name (default the module's class name).
 
     Returns
     -------
@@ -35,13 +49,16 @@ def from_torch(
     conv_types = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
     transpose_types = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
     if not isinstance(module, conv_types + transpose_types):
-        raise TypeError(
+        raise ParameterTypeError(
+            "module",
             "module must be a torch.nn Conv1d/2d/3d or ConvTranspose1d/2d/3d; "
-            f"got {type(module).__name__}"
+            f"got {type(module).__name__}",
         )
-    weight = module.weight.detach().cpu().resolve_conj().numpy()
-    bias = None if module.bias is None else module.bias.detach().cpu().resolve_conj().numpy()
+    weight = as_numeric(module.weight, "weight")
+    bias = None if module.bias is None else as_numeric(module.bias, "bias")
     common = dict(
+        engine=engine,
+        name=type(module).__name__ if name is None else name,
         bias=bias,
         stride=tuple(module.stride),
         dilation=tuple(module.dilation),
@@ -111,12 +128,12 @@ def _torch_conv_tensor(geometry: Geometry, weight, t):
     import torch
     import torch.nn.functional as F
 
-    if geometry.padding_mode == "circular":
+    mode = geometry.mode.torch_pad_mode
+    if mode is None:
         # index_select wraps any number of periods (F.pad refuses more than one)
         for axis, ((pb, pa), n) in enumerate(zip(geometry.pads, geometry.input_spatial)):
             t = torch.index_select(t, 2 + axis, torch.as_tensor(np.mod(np.arange(-pb, n + pa), n)))
     else:
-        mode = "constant" if geometry.padding_mode == "zeros" else geometry.padding_mode
         t = F.pad(t, tuple(v for pair in reversed(geometry.pads) for v in pair), mode=mode)
     conv = (F.conv1d, F.conv2d, F.conv3d)[geometry.ndim - 1]
     y = conv(t, weight, stride=geometry.stride, dilation=geometry.dilation, groups=geometry.groups)
@@ -141,7 +158,7 @@ def torch_conv_transpose(geometry: Geometry, weight: np.ndarray, x: np.ndarray) 
     import torch
     import torch.nn.functional as F
 
-    if geometry.padding_mode != "zeros":
+    if not geometry.mode.drops_reads:
         raise ValueError("PyTorch's conv_transpose has zero padding only")
     conv_t = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[geometry.ndim - 1]
     output_padding = geometry.transpose_output_padding

@@ -5,7 +5,36 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from .errors import ParameterError, ParameterTypeError
+
+__all__ = ["SUPPORTED_DTYPES", "as_numeric", "as_weight", "working_dtype"]
+
 SUPPORTED_DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
+NUMERIC_KINDS = "biufc"  # bool, signed and unsigned int, float, complex
+
+
+def as_numeric(values: ArrayLike, name: str) -> np.ndarray:
+    """``values`` as a numpy array of numbers, or a :class:`ParameterTypeError` naming ``name``.
+
+    Lists, tuples and objects with ``__array__`` are accepted, as by scipy; a
+    PyTorch tensor is detached and moved to the CPU first (bfloat16 becomes
+    float32). Strings, dates and Python objects are refused.
+    """
+    if hasattr(values, "detach") and type(values).__module__.startswith("torch"):
+        values = values.detach().cpu().resolve_conj()
+        if str(values.dtype) == "torch.bfloat16":  # numpy has no bfloat16
+            values = values.float()
+        values = values.numpy()
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as error:
+        raise ParameterTypeError(name, f"{name} must be an array of numbers: {error}") from None
+    if array.dtype.kind not in NUMERIC_KINDS:
+        raise ParameterTypeError(
+            name,
+            f"{name} must hold numbers (bool, int, float or complex); got dtype {array.dtype}",
+        )
+    return array
 
 
 def as_weight(
@@ -16,8 +45,8 @@ def as_weight(
     Parameters
     ----------
     weight : array_like
-        Real or complex numbers (integers are promoted to float64). A torch
-        tensor is accepted when it converts with ``numpy.asarray``.
+        Real or complex numbers, all finite (integers are promoted to float64).
+        A PyTorch tensor is accepted, also one that requires grad.
     dtype : data-type, optional
         One of float32, float64, complex64, complex128. Default: the weight's
         own floating type (float16 becomes float32, integers float64).
@@ -27,23 +56,36 @@ def as_weight(
     Returns
     -------
     (numpy.ndarray, numpy.dtype)
-        The weight as an array of ``dtype`` and ``dtype`` itself.
+        The weight as an array of ``dtype`` (maybe the caller's own array: the
+        operators copy it) and ``dtype`` itself.
+
+    Raises
+    ------
+    ParameterError
+        For infinite or NaN entries: with zero padding the matrix has no entry
+        where a tap reads the padding, while any matrix-free product computes
+        ``inf * 0 = nan`` there, so no engine could stand for the matrix.
     """
-    array = np.asarray(weight)
-    kind = array.dtype.kind
-    if kind not in "iufc":
-        raise TypeError(
-            f"{name} must hold real or complex numbers (int, float, complex); "
-            f"got dtype {array.dtype}"
-        )
+    array = as_numeric(weight, name)
     natural = np.promote_types(array.dtype, np.float32)
-    resolved = natural if dtype is None else np.dtype(dtype)
+    try:
+        resolved = natural if dtype is None else np.dtype(dtype)
+    except TypeError as error:
+        raise ParameterTypeError("dtype", f"dtype is not a data type: {error}") from None
     if resolved.type not in SUPPORTED_DTYPES:
         allowed = ", ".join(np.dtype(t).name for t in SUPPORTED_DTYPES)
-        raise TypeError(f"dtype must be one of {allowed}; got {resolved}")
-    if kind == "c" and resolved.kind != "c":
-        raise TypeError(f"{name} is complex but dtype={resolved} is real; pass a complex dtype")
-    return np.ascontiguousarray(array, dtype=resolved), resolved
+        raise ParameterTypeError("dtype", f"dtype must be one of {allowed}; got {resolved}")
+    if array.dtype.kind == "c" and resolved.kind != "c":
+        raise ParameterTypeError(
+            name, f"{name} is complex but dtype={resolved} is real; pass a complex dtype"
+        )
+    array = np.ascontiguousarray(array, dtype=resolved)
+    bad = np.size(array) - np.count_nonzero(np.isfinite(array))
+    if bad:
+        raise ParameterError(
+            name, f"{name} must be finite; it has {bad} infinite or NaN entries"
+        )
+    return array, resolved
 
 
 def working_dtype(operator_dtype: np.dtype, x_dtype: np.dtype) -> np.dtype:

@@ -83,10 +83,9 @@ def test_both_layouts_and_each_rank_holds_its_share(layout, groups):
         D.rmatvec(scatter(D, y, "output")).asarray(), op.rmatvec(y), atol=1e-12
     )
     share = COMM.allgather(D.local_operator.nnz)
-    # split by output channels, a grouped layer's other groups are stored as zero blocks
-    stored = op.nnz * (groups if layout == "output_channels" else 1)
-    assert sum(share) == stored
-    assert max(share) <= -(-op.geometry.out_channels // SIZE) * stored // 8
+    # every layout stores each kernel once, on one rank: no zero blocks, total / ranks each
+    assert sum(share) == op.nnz
+    assert max(share) <= -(-op.geometry.out_channels // SIZE) * op.nnz // 8
 
 
 def test_pylops_mpi_dottest():
@@ -128,3 +127,17 @@ def test_errors():
         single = _op((4, 4, 3, 3), (4, 9, 8), dict(padding=1))
         with pytest.raises(ValueError, match="needs groups >= ranks"):
             distribute(single, layout="groups")
+
+
+def test_output_channels_cutting_through_groups_store_no_zero_blocks():
+    """6 output channels in 3 groups on 2 ranks: each rank holds one and a half groups."""
+    op = _op((6, 2, 3, 3), (6, 8, 8), dict(groups=3, padding=1, padding_mode="reflect"))
+    D = distribute(op, layout="output_channels")
+    x, y = _vectors(op)
+    np.testing.assert_allclose(D.matvec(scatter(D, x)).asarray(), op.matvec(x), atol=1e-12)
+    np.testing.assert_allclose(
+        D.rmatvec(scatter(D, y, "output")).asarray(), op.rmatvec(y), atol=1e-12
+    )
+    assert sum(COMM.allgather(D.local_operator.nnz)) == op.nnz
+    if SIZE == 2:
+        assert len(D.local_operator.pieces) == 2  # a whole group and half of the next

@@ -1,37 +1,26 @@
-"""Engines: how an operator computes ``A x`` and ``A^H y``.
+"""The matrix-free engine: pad, im2col by strided views, one GEMM per group.
 
-``"sparse"``
-    SpMV with the assembled CSR matrix (built once, cached, memory-guarded).
-``"direct"``
-    Matrix-free, from the same index maps. The layer is
-    :math:`A = C \\circ P`: :math:`P` pads each axis by its boundary rule (a
-    gather through the map :math:`q \\mapsto` input index of
-    :mod:`toeplitz_conv.geometry`), and :math:`C` is the "valid" conv,
+The layer is :math:`A = C \\circ P`: :math:`P` pads each axis by its boundary
+rule (a gather through the padding mode's fold map, see
+:mod:`toeplitz_conv.padding`), and :math:`C` is the "valid" conv,
 
-    .. math::
+.. math::
 
-        (C z)_g = W_g \\, \\operatorname{im2col}(z_g), \\qquad
-        W_g \\in \\mathbb{C}^{C_\\text{out}/G \\times (C_\\text{in}/G)\\,K},
+    (C z)_g = W_g \\, \\operatorname{im2col}(z_g), \\qquad
+    W_g \\in \\mathbb{C}^{C_\\text{out}/G \\times (C_\\text{in}/G)\\,K},
 
-    one GEMM per group: the Kronecker structure :math:`\\sum_t W_t \\otimes S_t`
-    with the shifts :math:`S_t` applied as strided slices. With stride 1 all taps
-    are one strided view of the flattened padded input (see
-    :meth:`DirectEngine.forward`), and the adjoint of :math:`C` is again a valid
-    conv, with the flipped kernel. Otherwise the adjoint runs backwards: a GEMM
-    with :math:`W_g^H` and a strided slice-add per tap (col2im). Depthwise
-    layers (one input and one output channel per group) with stride 1, on
-    images of ``DEPTHWISE_MIN_COLUMNS`` pixels or more, skip im2col and GEMM:
-    each tap's window is scaled and accumulated. Last comes
-    :math:`P^T`, a scatter-add of the pads back onto the samples they were read
-    from (this is where reflect/replicate/circular fold).
-``"auto"``
-    ``"sparse"`` when the matrix is already assembled and small: at most
-    ``AUTO_SPARSE_NNZ`` nonzeros, or ``AUTO_SPARSE_NNZ_DEPTHWISE`` for layers
-    with one input and one output channel per group. Otherwise ``"direct"``: it
-    never assembles, its memory is of the order of the data, and past those
-    sizes it is faster than SpMV, by 2x to 40x as layers grow (SpMV reads about
-    12 bytes per nonzero, the GEMM reuses each input many times). Below them
-    SpMV's lower fixed cost per call wins.
+one GEMM per group: the Kronecker structure :math:`\\sum_t W_t \\otimes S_t`
+with the shifts :math:`S_t` applied as strided slices. With stride 1 all taps
+are one strided view of the flattened padded input (see
+:meth:`DirectEngine.forward`), and the adjoint of :math:`C` is again a valid
+conv, with the flipped kernel. Otherwise the adjoint runs backwards: a GEMM
+with :math:`W_g^H` and a strided slice-add per tap (col2im). Depthwise
+layers (one input and one output channel per group) with stride 1, on
+images of ``DEPTHWISE_MIN_COLUMNS`` pixels or more, skip im2col and GEMM:
+each tap's window is scaled and accumulated. Last comes
+:math:`P^T`, a scatter-add of the pads back onto the samples they were read
+from (this is where reflect/replicate/circular fold). Its memory is of the
+order of the data: it never builds the matrix.
 """
 
 from __future__ import annotations
@@ -42,14 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .block_matrix import LayerMatrix
-from .geometry import Geometry, _fold_boundary, conv_geometry
+from ..geometry import Geometry, conv_geometry
 
-ENGINES = ("auto", "sparse", "direct")
-# "auto" keeps an assembled matrix up to these sizes (crossovers measured on 2 cores: GEMM
-# layers 3e4-1e5 nonzeros, depthwise 3e5 (float32) to 1e6 (float64))
-AUTO_SPARSE_NNZ = 2**16
-AUTO_SPARSE_NNZ_DEPTHWISE = 2**19
+__all__ = ["DirectEngine"]
+
 WORKSPACE_LIMIT = 64 * 2**20  # bytes: larger workspaces are allocated per call
 # im2col works on tiles of whole rows of the first output axis of about TILE_BYTES: with
 # few output channels the GEMM is bound by reading its tile, which then stays in cache
@@ -60,23 +45,6 @@ DEPTHWISE_MIN_COLUMNS = 2048  # smaller images: the 1 x K GEMMs cost less than p
 WIDE_GRID_WASTE = 1.5  # most wide-grid columns computed per output kept (see forward)
 
 
-def check_engine(engine: str) -> str:
-    """Validate an ``engine`` argument."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}; got {engine!r}")
-    return engine
-
-
-def resolve_engine(engine: str, layer: LayerMatrix) -> str:
-    """The engine that ``"auto"`` stands for now (the rule in the module docstring)."""
-    if engine != "auto":
-        return engine
-    g = layer.geometry
-    depthwise = g.in_per_group == g.out_per_group == 1
-    small = AUTO_SPARSE_NNZ_DEPTHWISE if depthwise else AUTO_SPARSE_NNZ
-    return "sparse" if layer.is_assembled and layer.nnz <= small else "direct"
-
-
 class DirectEngine:
     """Matrix-free products of one layer (see the module docstring).
 
@@ -84,7 +52,9 @@ class DirectEngine:
     ----------
     geometry : Geometry
     weight : numpy.ndarray
-        ``geometry.weight_shape``.
+        ``geometry.weight_shape`` (read, never written).
+    dtype : numpy.dtype, optional
+        The layer's value type (products run in the batch's own type).
 
     Attributes
     ----------
@@ -95,13 +65,15 @@ class DirectEngine:
         im2col window per tap, then GEMM.
     """
 
-    def __init__(self, geometry: Geometry, weight: np.ndarray) -> None:
+    name = "direct"
+
+    def __init__(self, geometry: Geometry, weight: np.ndarray, dtype=None) -> None:
         self.geometry = geometry
         g = geometry
         self._weight = weight.reshape(g.groups, g.out_per_group, g.in_per_group * g.taps)
         self._weight_h = np.conj(np.swapaxes(self._weight, 1, 2))
         self._pad_index = [
-            _fold_boundary(np.arange(-pb, n + pa), n, g.padding_mode)
+            g.mode.fold(np.arange(-pb, n + pa), n)
             for (pb, pa), n in zip(g.pads, g.input_spatial)
         ]
         self._windows = _tap_windows(g)
@@ -195,7 +167,7 @@ class DirectEngine:
         wide = self._wide_grid
         return [
             (tile.start * wide.row_length, min(tile.stop * wide.row_length, wide.columns))
-            for tile in self._tiles(batch, dtype, wide.row_length)
+            for tile in self.tiles(batch, dtype, wide.row_length)
         ]
 
     def _forward_taps(self, padded: np.ndarray) -> np.ndarray:
@@ -203,7 +175,7 @@ class DirectEngine:
         batch, dtype = padded.shape[0], padded.dtype
         weight = self._weight.astype(dtype, copy=False)
         y = np.empty((batch, g.out_channels, *g.output_spatial), dtype=dtype)
-        for tile in self._tiles(batch, dtype):
+        for tile in self.tiles(batch, dtype):
             cols = self._buffer(
                 f"cols{tile.stop - tile.start}",
                 (batch, g.in_channels, g.taps, *self._tile_shape(tile)),
@@ -230,7 +202,7 @@ class DirectEngine:
         weight_h = self._weight_h.astype(y.dtype, copy=False)
         padded = self._buffer("padded", (batch, g.in_channels, *self._padded_spatial), y.dtype)
         padded.fill(0)
-        for tile in self._tiles(batch, y.dtype):
+        for tile in self.tiles(batch, y.dtype):
             y_tile = y[:, :, tile].reshape(batch, g.groups, g.out_per_group, -1)
             cols = np.matmul(weight_h, y_tile)
             cols = cols.reshape(batch, g.in_channels, g.taps, *self._tile_shape(tile))
@@ -238,7 +210,7 @@ class DirectEngine:
                 padded[(slice(None), slice(None), *_in_tile(window, tile))] += cols[:, :, t]
         return self._unpad(padded)
 
-    def _tiles(self, batch: int, dtype, row_length: int | None = None) -> list[slice]:
+    def tiles(self, batch: int, dtype, row_length: int | None = None) -> list[slice]:
         """Ranges of the first output axis whose im2col block stays cache-sized.
 
         ``row_length`` is the number of im2col columns per output row (default:
@@ -277,7 +249,7 @@ class DirectEngine:
 
     def _pad(self, x: np.ndarray) -> np.ndarray:
         g = self.geometry
-        if g.padding_mode == "zeros":
+        if g.mode.drops_reads:
             if not any(p for pair in g.pads for p in pair):
                 return x
             # the border of this buffer is written once (zeros) and never again
@@ -295,7 +267,7 @@ class DirectEngine:
 
     def _unpad(self, padded: np.ndarray) -> np.ndarray:
         g = self.geometry
-        if g.padding_mode == "zeros":
+        if g.mode.drops_reads:
             return padded[(slice(None), slice(None), *self._interior)].copy()
         per_axis = zip(self._pad_index, g.pads, g.input_spatial)
         for axis, (index, (before, _), n) in enumerate(per_axis):
