@@ -202,7 +202,8 @@ def _truncated(op: ConvOperator) -> bool:
 
 def _matrices_nbytes(op: ConvOperator) -> int:
     """Peak of the matrix identity: two matrices (three when rows must be selected)."""
-    return (3 if _truncated(op) else 2) * op.nbytes + assembly_workspace_nbytes(op.geometry)
+    workspace = assembly_workspace_nbytes(op.geometry, transposed=True)
+    return (3 if _truncated(op) else 2) * op.nbytes + workspace
 
 
 def _matrix_identity_error(op: ConvOperator) -> float:

@@ -50,6 +50,8 @@ THREADED_NNZ = 1 << 21  # assemblies larger than this fill output-channel chunks
 # bytes per (output pixel, tap) pair of the scalar pattern's temporaries (index maps,
 # masks, sort order and the per-channel layout; measured peak about 50)
 PATTERN_BYTES_PER_READ = 64
+TRANSPOSE_BYTES_PER_READ = 40  # the transposed pattern's sort order, rows and incidence
+FOLD_CHUNK = 1 << 18  # folded boundaries: entry sums formed per step of the fill
 
 
 def index_dtype(geometry: Geometry, nnz: int) -> np.dtype:
@@ -85,13 +87,18 @@ def csr_nbytes(geometry: Geometry, dtype: np.dtype) -> int:
     return sparse_nbytes(geometry, dtype, "csr")
 
 
-def assembly_workspace_nbytes(geometry: Geometry) -> int:
+def assembly_workspace_nbytes(geometry: Geometry, *, transposed: bool = False) -> int:
     """Bytes of the assembly's temporaries beyond the matrix: the scalar pattern's.
 
     They scale with one block (``M K`` reads), not with the channels: they matter
-    for layers with few channels pairs only.
+    for layers with few channels pairs only. Folded boundaries add the entry
+    sums of one step per thread (two copies: the product and its transpose).
     """
-    return PATTERN_BYTES_PER_READ * geometry.output_pixels * geometry.taps
+    per_read = PATTERN_BYTES_PER_READ + (TRANSPOSE_BYTES_PER_READ if transposed else 0)
+    pattern = per_read * geometry.output_pixels * geometry.taps
+    if geometry.mode.drops_reads:
+        return pattern
+    return pattern + 2 * _cores() * 2 * 16 * min(geometry.nnz, FOLD_CHUNK)
 
 
 @dataclass(frozen=True)
@@ -228,16 +235,22 @@ class _RowLayout:
 def _fill_values(
     pattern: ScalarPattern, weight: np.ndarray, source: np.ndarray, out: np.ndarray
 ) -> None:
-    """Values of some output channels' rows in CSR order, written into ``out``.
+    """Values of some block rows in CSR order, written into ``out``.
 
-    ``weight`` has shape ``(c, in_per_group, K)`` and ``out`` ``(c, in_per_group * nnz)``;
-    ``source`` indexes the flattened weight (one tap per entry) or the entry sums.
+    ``weight`` has shape ``(c, blocks per row, K)`` and ``out`` ``(c, blocks per row * nnz)``;
+    ``source`` indexes the flattened weight (one tap per entry) or the entry sums,
+    which are formed ``FOLD_CHUNK`` values at a time so that they stay small.
     """
     c, c_group, taps = weight.shape
-    if pattern.single_tap is None:
-        weight = pattern.entry_values(weight.reshape(c * c_group, taps))
     # the sources are in range by construction: mode="clip" skips numpy's bounds check (4x faster)
-    np.take(weight.reshape(c, -1), source, axis=1, out=out, mode="clip")
+    if pattern.single_tap is not None:
+        np.take(weight.reshape(c, -1), source, axis=1, out=out, mode="clip")
+        return
+    step = max(1, FOLD_CHUNK // max(c_group * pattern.nnz, 1))
+    for lo in range(0, c, step):
+        hi = min(lo + step, c)
+        sums = pattern.entry_values(weight[lo:hi].reshape((hi - lo) * c_group, taps))
+        np.take(sums.reshape(hi - lo, -1), source, axis=1, out=out[lo:hi], mode="clip")
 
 
 def _row_pointer(

@@ -238,11 +238,14 @@ class ConvOperator(LinearOperator):
         MatrixTooLargeError
             Before any allocation, when the matrix would exceed the budget.
         """
-        needed = self.sparse_nbytes(format) + assembly_workspace_nbytes(self.geometry)
-        check_budget(needed, self._describe(format), max_bytes=max_bytes)
+        transposed = self._transposed != (_check_format(format) == "csc")
+        workspace = assembly_workspace_nbytes(self.geometry, transposed=transposed)
+        check_budget(
+            self.sparse_nbytes(format) + workspace, self._describe(format), max_bytes=max_bytes
+        )
         if format == "csc":  # the CSR matrix of the transpose, seen by columns
-            return self._assemble(transposed=not self._transposed).T
-        matrix = self._assemble(transposed=self._transposed)
+            return self._assemble(transposed=transposed).T
+        matrix = self._assemble(transposed=transposed)
         if format == "coo":
             return matrix.tocoo(copy=False)
         if format == "bsr":
@@ -267,7 +270,8 @@ class ConvOperator(LinearOperator):
         """
         rows, cols = self.shape
         dense = rows * cols * self.dtype.itemsize
-        needed = dense + self.sparse_nbytes("csr") + assembly_workspace_nbytes(self.geometry)
+        workspace = assembly_workspace_nbytes(self.geometry, transposed=self._transposed)
+        needed = dense + self.sparse_nbytes("csr") + workspace
         check_budget(needed, f"dense matrix of shape {self.shape}", max_bytes=max_bytes)
         return self._assemble(transposed=self._transposed).toarray()
 
@@ -290,8 +294,7 @@ class ConvOperator(LinearOperator):
         if not batched and x.shape != self.input_shape:
             raise ParameterError(
                 "x",
-                f"x must have shape (N, *{self.input_shape}) or {self.input_shape}; "
-                f"got {x.shape}",
+                f"x must have shape (N, *{self.input_shape}) or {self.input_shape}; got {x.shape}",
             )
         x = x.astype(working_dtype(self.dtype, x.dtype), copy=False)
         y = self._apply_batch(x.reshape(-1, *self.input_shape), adjoint=False)
@@ -345,9 +348,7 @@ def _as_bias(bias: ArrayLike | None, channels: int, dtype: np.dtype) -> np.ndarr
         return None
     array = as_numeric(bias, "bias")
     if array.dtype.kind == "c" and dtype.kind != "c":
-        raise ParameterTypeError(
-            "bias", f"bias is complex but the operator dtype {dtype} is real"
-        )
+        raise ParameterTypeError("bias", f"bias is complex but the operator dtype {dtype} is real")
     if array.shape != (channels,):
         raise ParameterError(
             "bias",
@@ -373,7 +374,5 @@ def _check_length(x: np.ndarray, length: int, method: str, shape: tuple[int, ...
 def _as_columns(X: ArrayLike, length: int, method: str) -> np.ndarray:
     X = as_numeric(X, "X")
     if X.ndim != 2 or X.shape[0] != length:
-        raise ParameterError(
-            "X", f"{method}: X must have shape ({length}, B); got shape {X.shape}"
-        )
+        raise ParameterError("X", f"{method}: X must have shape ({length}, B); got shape {X.shape}")
     return X

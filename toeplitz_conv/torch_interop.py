@@ -98,7 +98,9 @@ def torch_conv(geometry: Geometry, weight: np.ndarray, z: np.ndarray) -> np.ndar
     """
     import torch
 
-    return _torch_conv_tensor(geometry, torch.as_tensor(weight), torch.as_tensor(z)).numpy()
+    return _torch_conv_tensor(
+        geometry, torch.from_numpy(np.array(weight)), torch.as_tensor(z)
+    ).numpy()
 
 
 def torch_conv_vjp(geometry: Geometry, weight: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -116,7 +118,7 @@ def torch_conv_vjp(geometry: Geometry, weight: np.ndarray, v: np.ndarray) -> np.
     """
     import torch
 
-    w = torch.as_tensor(weight)
+    w = torch.from_numpy(np.array(weight))
     z0 = torch.zeros((v.shape[0], *geometry.input_shape), dtype=w.dtype)
     _, grad = torch.autograd.functional.vjp(
         lambda t: _torch_conv_tensor(geometry, w, t), z0, torch.as_tensor(v)
@@ -164,7 +166,7 @@ def torch_conv_transpose(geometry: Geometry, weight: np.ndarray, x: np.ndarray) 
     output_padding = geometry.transpose_output_padding
     full = conv_t(
         torch.as_tensor(x),
-        torch.as_tensor(weight),
+        torch.from_numpy(np.array(weight)),
         stride=geometry.stride,
         output_padding=output_padding,
         dilation=geometry.dilation,
