@@ -199,7 +199,7 @@ def _torch_layer_times(names, repeats, threads):
         for dtype in (np.float32, np.float64):
             op = make_op(spec, dtype, engine="direct")
             pads = tuple(pb for pb, _ in op.geometry.pads)
-            w = torch.as_tensor(op.weight)
+            w = torch.from_numpy(np.array(op.weight))
             xt = torch.as_tensor(_vector(1, op.shape[1], dtype).reshape(1, *op.input_shape))
             yt = torch.as_tensor(_vector(2, op.shape[0], dtype).reshape(1, *op.output_shape))
             g = spec["groups"]

@@ -53,6 +53,7 @@ class ConvOperator(LinearOperator):
         self._transposed = transposed
         self._conjugated = conjugated and layer.dtype.kind == "c"
         self._engine = check_engine(engine)
+        self._engine_in_use = resolve_engine(engine, layer.geometry)  # the layer is immutable
         geometry = layer.geometry
         inputs, outputs = geometry.input_shape, geometry.output_shape
         self.input_shape, self.output_shape = (outputs, inputs) if transposed else (inputs, outputs)
@@ -126,7 +127,7 @@ class ConvOperator(LinearOperator):
     @property
     def engine_in_use(self) -> str:
         """The engine products run on (what ``"auto"`` stands for on this layer)."""
-        return resolve_engine(self._engine, self.geometry)
+        return self._engine_in_use
 
     @property
     def nnz(self) -> int:
@@ -156,7 +157,7 @@ class ConvOperator(LinearOperator):
         if batch.shape[0] == 0:
             shape = self.input_shape if adjoint else self.output_shape
             return np.zeros((0, *shape), dtype=batch.dtype)
-        engine = self._layer.engine(self._engine)
+        engine = self._layer.engine(self._engine_in_use)
         run = engine.forward if adjoint == self._transposed else engine.adjoint
         if self._transposed != self._conjugated and self.dtype.kind == "c":
             return np.conj(run(np.conj(batch)))  # A^T x = conj(A^H conj x), conj(A) likewise

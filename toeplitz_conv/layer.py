@@ -81,8 +81,10 @@ class Layer:
 
     def engine(self, name: str) -> Engine:
         """The engine ``name`` (``"auto"`` resolved) of this layer, built once and cached."""
-        name = resolve_engine(name, self._geometry)
-        engine = self._engines.get(name)
+        engine = self._engines.get(name)  # a resolved name: no rule to apply
+        if engine is None:
+            name = resolve_engine(name, self._geometry)
+            engine = self._engines.get(name)
         if engine is None:
             with self._lock:
                 engine = self._engines.get(name)
