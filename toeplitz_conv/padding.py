@@ -32,6 +32,8 @@ __all__ = [
     "PaddingMode",
     "axis_nnz",
     "check_int",
+    "count_in_range",
+    "output_size",
     "padding_mode",
     "resolve_padding",
     "same_pads",
