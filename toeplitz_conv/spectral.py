@@ -32,6 +32,7 @@ from .memory import check_budget
 from .operators import ConvOperator
 
 __all__ = [
+    "as_linear_operator",
     "fft_applicable",
     "frequency_matrices",
     "frequency_matrices_nbytes",
@@ -167,23 +168,25 @@ def singular_values(
     return values if k is None else values[:k]
 
 
-def spectral_norm(
-    op: ConvOperator, *, rtol: float = 1e-8, max_bytes: int | None = None
-) -> float:
-    """Operator 2-norm (largest singular value, the Lipschitz constant) of a layer.
+def spectral_norm(op, *, rtol: float = 1e-8, max_bytes: int | None = None) -> float:
+    """Operator 2-norm (largest singular value, the Lipschitz constant) of a linear operator.
 
     .. math::
 
         \\|A\\|_2 = \\max_{x \\neq 0} \\frac{\\|Ax\\|_2}{\\|x\\|_2} = \\sigma_1(A)
                   = \\sqrt{\\lambda_\\text{max}(A^H A)}.
 
-    Exact (FFT) for circular padding with stride dividing the size; otherwise
-    Lanczos (:func:`scipy.sparse.linalg.eigsh`) on :math:`A^H A`, matrix-free,
-    to relative tolerance ``rtol``.
+    Exact (FFT) for a conv layer with circular padding and stride dividing the
+    size; otherwise Lanczos (:func:`scipy.sparse.linalg.eigsh`) on :math:`A^H A`
+    (or :math:`A A^H`, the smaller), matrix-free, to relative tolerance ``rtol``,
+    and a dense SVD when the smaller side has at most 64 entries.
 
     Parameters
     ----------
-    op : Conv or ConvTranspose
+    op : Conv, ConvTranspose or any linear operator
+        A toeplitz_conv layer, or anything :func:`scipy.sparse.linalg.aslinearoperator`
+        accepts with ``matvec`` and ``rmatvec`` (a pylops operator, a composition
+        such as ``2 * op`` or ``op2 @ op1``, a matrix).
     rtol : float
         Relative tolerance of the iterative method.
     max_bytes : int, optional
@@ -193,20 +196,25 @@ def spectral_norm(
     -------
     float
     """
-    _check_operator(op)
     if not rtol > 0:
         raise ParameterError("rtol", f"rtol must be > 0; got {rtol}")
-    if fft_applicable(op.geometry):
+    if isinstance(op, ConvOperator) and fft_applicable(op.geometry):
         return float(singular_values(op, k=1, method="fft", max_bytes=max_bytes)[0])
-    n = min(op.shape)
+    linear = as_linear_operator(op)
+    n = min(linear.shape)
     if n <= SMALL_DENSE:  # ARPACK breaks down on tiny Gram matrices; a dense SVD is exact
-        return float(singular_values(op, method="dense", max_bytes=max_bytes)[0])
+        return _dense_norm(op, linear, max_bytes)
     # the Gram matrix of the smaller side: A^H A, or A A^H
-    first, then = (op.matvec, op.rmatvec) if op.shape[1] <= op.shape[0] else (op.rmatvec, op.matvec)
-    gram = spla.LinearOperator((n, n), matvec=lambda x: then(first(x)), dtype=op.dtype)
+    first, then = (
+        (linear.matvec, linear.rmatvec)
+        if linear.shape[1] <= linear.shape[0]
+        else (linear.rmatvec, linear.matvec)
+    )
+    dtype = np.result_type(linear.dtype, np.float32)
+    gram = spla.LinearOperator((n, n), matvec=lambda x: then(first(x)), dtype=dtype)
     # a seeded random start: a constant vector is shift-invariant, and for shift-invariant
     # (circular) layers its Krylov space would never leave the zero-frequency subspace
-    start = np.random.default_rng(0).standard_normal(n).astype(op.dtype)
+    start = np.random.default_rng(0).standard_normal(n).astype(dtype)
     try:
         top = spla.eigsh(gram, k=1, which="LA", tol=rtol, v0=start, return_eigenvectors=False)
         largest = float(np.real(top[0]))
@@ -214,9 +222,50 @@ def spectral_norm(
         # ARPACK cannot restart once Lanczos has spanned the range of a rank-deficient
         # Gram matrix ("starting vector is zero"): dense when it fits, else power iteration
         if n <= DENSE_LIMIT:
-            return float(singular_values(op, method="dense", max_bytes=max_bytes)[0])
+            return _dense_norm(op, linear, max_bytes)
         largest = _power_iteration(gram.matvec, start, rtol)
     return float(np.sqrt(max(largest, 0.0)))
+
+
+def as_linear_operator(op) -> spla.LinearOperator:
+    """``op`` as a :class:`scipy.sparse.linalg.LinearOperator` with an adjoint.
+
+    Parameters
+    ----------
+    op : linear operator, matrix or toeplitz_conv layer
+
+    Raises
+    ------
+    ParameterTypeError
+        When ``op`` is not a 2-D linear operator with ``matvec`` and ``rmatvec``.
+    """
+    try:
+        linear = spla.aslinearoperator(op)
+    except TypeError:
+        linear = None
+    if linear is None or len(linear.shape) != 2 or linear.dtype is None:
+        raise ParameterTypeError(
+            "op",
+            "op must be a linear operator with shape, dtype, matvec and rmatvec (a toeplitz_conv"
+            f" layer, a pylops or scipy LinearOperator, a matrix); got {type(op).__name__}",
+        )
+    return linear
+
+
+def _dense_norm(op, linear: spla.LinearOperator, max_bytes: int | None) -> float:
+    """Largest singular value from the dense matrix of the smaller side."""
+    if isinstance(op, ConvOperator):
+        return float(singular_values(op, method="dense", max_bytes=max_bytes)[0])
+    rows, cols = linear.shape
+    itemsize = np.dtype(np.result_type(linear.dtype, np.float32)).itemsize
+    check_budget(
+        rows * cols * itemsize, f"dense matrix of shape {linear.shape}", max_bytes=max_bytes
+    )
+    if cols <= rows:
+        dense = linear.matmat(np.eye(cols, dtype=linear.dtype))
+    else:
+        dense = linear.rmatmat(np.eye(rows, dtype=linear.dtype))
+    return float(np.linalg.norm(np.asarray(dense), 2))
 
 
 def _power_iteration(gram, start: np.ndarray, rtol: float, max_iterations: int = 100_000) -> float:
@@ -240,7 +289,7 @@ def _choose_method(op: ConvOperator, k: int | None, method: str, max_bytes: int 
         raise ParameterError(
             "method",
             "method='fft' needs padding_mode='circular' with each spatial size divisible by "
-            "the stride and output size n / stride"
+            "the stride and output size n / stride",
         )
     if method != "auto":  # "dense" is memory-guarded by op.todense()
         return method
