@@ -115,7 +115,7 @@ def test_bad_flags_give_one_line_naming_the_flag_and_exit_2(argv, flag, capsys):
 
 def test_matrix_over_budget_is_refused_with_its_size(capsys):
     try:
-        tc.set_memory_budget(1000)
+        tc.set_memory_budget(5000)  # the weight fits, the matrix does not
         assert main(["export", *LAYER, "-o", "never.npz"]) == 2
     finally:
         tc.set_memory_budget(None)

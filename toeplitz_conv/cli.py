@@ -1,182 +1,73 @@
 """Command line: ``toeplitz-conv demo | show | check | export``.
 
-Bad flags or shapes end with a one-line message naming the flag and exit
-status 2, never a traceback.
+Every failure is one line on stderr, never a traceback, and an exit status:
+0 done; 1 a failure while running (a check failed, a file could not be
+written, a missing optional dependency); 2 bad input (a flag, a weight file, a
+size over the memory budget); 130 interrupted (Ctrl-C). Outputs are written
+to a temporary file, checked, then renamed into place, and reported only then.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from . import demo as demo_module
+from . import __version__
+from .cli_flags import (
+    PARAMETER_FLAGS,
+    CommandParser,
+    UsageError,
+    add_layer_flags,
+    add_memory_flag,
+    build_layer,
+    integer_at_least,
+)
 from .errors import ParameterError, ParameterTypeError
-from .memory import MatrixTooLargeError
-from .operators import Conv, ConvTranspose
-from .padding import PADDING_MODES
-from .weights import SUPPORTED_DTYPES
+from .files import check_output_file
+from .memory import MatrixTooLargeError, using_memory_budget
 
 PROG = "toeplitz-conv"
-EXPORT_SUFFIXES = (".npz", ".mtx")
-# parameter names in the library's messages, and the flags that set them
-PARAMETER_FLAGS = {
-    "output_padding": "--output-padding",
-    "padding_mode": "--padding-mode",
-    "input_shape": "--input-shape",
-    "padding": "--padding",
-    "stride": "--stride",
-    "dilation": "--dilation",
-    "groups": "--groups",
-    "dtype": "--dtype",
-    "weight": "--weight/--random",
-    "kernel": "--weight/--random",
-}
+EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+TRACEBACK_VARIABLE = "TOEPLITZ_CONV_TRACEBACK"
+EPILOG = """\
+exit status: 0 done, 1 failure while running (or a failed check), 2 bad input,
+130 interrupted.
+
+examples:
+  toeplitz-conv demo
+  toeplitz-conv show --random 8,4,3,3 --input-shape 8,32,32 --padding 1 --groups 2 -o layer.png
+  toeplitz-conv check --random 8,4,3,3 --input-shape 4,32,32 --stride 2 --padding-mode reflect
+  toeplitz-conv export --weight w.npy --input-shape 16,32,32 --padding same -o layer.mtx
+"""
 
 __all__ = ["build_layer", "main", "make_parser"]
 
 
-class UsageError(Exception):
-    """A bad flag: reported on one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, no usage dump
-        raise UsageError(message)
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-    return values
-
-
-def _padding(text: str):
-    if text in ("same", "valid"):
-        return text
-    if ":" in text:  # (before, after) pairs: "1:2,0:1"
-        try:
-            return tuple(tuple(int(v) for v in pair.split(":")) for pair in text.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected pairs like 1:2,0:1, got {text!r}") from None
-    values = _int_list(text)
-    return values[0] if len(values) == 1 else values
-
-
-def _scalar_or_tuple(values: tuple[int, ...]):
-    return values[0] if len(values) == 1 else values
-
-
-def _add_layer_flags(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--weight",
-        type=Path,
-        metavar="FILE.npy",
-        help="weight array: (C_out, C_in/groups, *kernel), or "
-        "(C_in, C_out/groups, *kernel) with --transpose",
-    )
-    source.add_argument(
-        "--random",
-        type=_int_list,
-        metavar="COUT,CIN_PER_GROUP,K[,K...]",
-        help="a random weight of this shape (standard normal)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed for --random (default 0)")
-    parser.add_argument(
-        "--input-shape",
-        type=_int_list,
-        required=True,
-        metavar="C,N[,N...]",
-        help="input of one sample: channels, then spatial sizes",
-    )
-    parser.add_argument("--stride", type=_int_list, default=(1,), metavar="S[,S...]")
-    parser.add_argument(
-        "--padding", type=_padding, default=0, metavar="P[,P...]|B:A[,B:A...]|same|valid"
-    )
-    parser.add_argument("--dilation", type=_int_list, default=(1,), metavar="D[,D...]")
-    parser.add_argument("--groups", type=int, default=1)
-    parser.add_argument("--padding-mode", choices=tuple(PADDING_MODES), default="zeros")
-    parser.add_argument(
-        "--transpose", action="store_true", help="a conv-transpose layer (the adjoint of the conv)"
-    )
-    parser.add_argument(
-        "--output-padding",
-        type=_int_list,
-        default=(0,),
-        metavar="P[,P...]",
-        help="with --transpose",
-    )
-    parser.add_argument(
-        "--dtype", choices=[np.dtype(t).name for t in SUPPORTED_DTYPES], default="float64"
-    )
-
-
-def build_layer(args: argparse.Namespace) -> Conv | ConvTranspose:
-    """The operator described by the layer flags."""
-    if args.weight is not None:
-        try:
-            weight = np.load(args.weight, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            message = f"argument --weight: cannot read {str(args.weight)!r}: {error}"
-            raise UsageError(message) from error
-    else:
-        if any(v < 1 for v in args.random) or len(args.random) < 3:
-            raise UsageError("argument --random: needs COUT,CIN_PER_GROUP,K[,K...] all >= 1")
-        weight = np.random.default_rng(args.seed).standard_normal(args.random)
-    if not args.transpose and args.output_padding != (0,):
-        raise UsageError("argument --output-padding: only with --transpose")
-    common = dict(
-        stride=_scalar_or_tuple(args.stride),
-        padding=args.padding,
-        dilation=_scalar_or_tuple(args.dilation),
-        groups=args.groups,
-        padding_mode=args.padding_mode,
-        dtype=args.dtype,
-    )
-    try:
-        if args.transpose:
-            return ConvTranspose(
-                weight,
-                args.input_shape,
-                output_padding=_scalar_or_tuple(args.output_padding),
-                **common,
-            )
-        return Conv(weight, args.input_shape, **common)
-    except (ParameterError, ParameterTypeError) as error:
-        flag = PARAMETER_FLAGS.get(error.parameter)
-        raise UsageError(f"argument {flag}: {error}" if flag else str(error)) from error
-
-
 def _command_demo(args: argparse.Namespace) -> int:
-    result = demo_module.run_demo(args.out, iterations=args.iterations)
-    return 0 if result.adjoint_passed else 1
+    from . import demo
+    from .files import check_output_folder
+
+    out = check_output_folder(args.out, "out")
+    result = demo.run_demo(out, iterations=args.iterations)
+    return 0 if result.adjoint_passed else EXIT_FAILURE
 
 
 def _command_show(args: argparse.Namespace) -> int:
+    from . import pictures
+
+    output = None
+    if args.output is not None:
+        output = check_output_file(args.output, pictures.PICTURE_SUFFIXES, "output")
+        pictures.require_matplotlib()
     op = build_layer(args)
     print(op.summary())
-    if args.output is None:
-        return 0
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .plot import plot_block_pattern, plot_matrix
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5), width_ratios=(1, 1.6))
-    plot_block_pattern(op, axes[0])
-    plot_matrix(op, axes[1])
-    fig.savefig(args.output, dpi=110, bbox_inches="tight")
-    print(f"wrote {args.output}")
+    if output is not None:
+        pictures.save_figure(pictures.layer_figure(op), output)
+        print(f"wrote {output}")
     return 0
 
 
@@ -186,88 +77,160 @@ def _command_check(args: argparse.Namespace) -> int:
     op = build_layer(args)
     report = check_adjoint(op, seed=args.seed)
     print(report)
-    return 0 if report.passed else 1
+    return 0 if report.passed else EXIT_FAILURE
 
 
 def _command_export(args: argparse.Namespace) -> int:
-    import scipy.io
-    import scipy.sparse
+    from .files import EXPORT_SUFFIXES, export_matrix
 
-    suffix = args.output.suffix.lower()
-    if suffix not in EXPORT_SUFFIXES:
-        raise UsageError(
-            f"argument -o/--output: the file must end in {' or '.join(EXPORT_SUFFIXES)}"
-            f" (.npz: scipy.sparse.save_npz, .mtx: Matrix Market); got {suffix!r}"
-        )
+    output = check_output_file(args.output, EXPORT_SUFFIXES, "output")
     op = build_layer(args)
-    matrix = op.tosparse()
-    if suffix == ".npz":
-        scipy.sparse.save_npz(args.output, matrix)
-    else:
-        scipy.io.mmwrite(args.output, matrix, comment=repr(op))
-    print(f"wrote {args.output}: {matrix.shape[0]} x {matrix.shape[1]}, {matrix.nnz:,} nonzeros")
+    shape, nnz = export_matrix(op, output)
+    print(f"wrote {output}: {shape[0]} x {shape[1]}, {nnz:,} nonzeros")
     return 0
 
 
 def make_parser() -> argparse.ArgumentParser:
     """The ``toeplitz-conv`` argument parser."""
-    parser = _Parser(prog=PROG, description="Conv layers as explicit sparse matrices.")
+    parser = CommandParser(
+        prog=PROG,
+        description="Conv layers as explicit sparse matrices: see them, check them, export them.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=CommandParser, metavar="COMMAND"
+    )
 
     demo = commands.add_parser(
         "demo",
-        help="the main job: see a layer's matrix, invert a blur",
-        description=demo_module.__doc__.strip().splitlines()[0],
+        help="the main job: see a layer's matrix, then undo a blur through it",
+        description="On matplotlib's sample photograph, a 3->3-channel layer blurs each colour "
+        "and leaks some of it into the others. The demo prints the layer and its block "
+        "pattern, checks that its conv-transpose is its adjoint, draws the matrix, one block "
+        "and the images, and recovers the image with LSQR through the operator (PSNR).",
+        epilog="example:\n  toeplitz-conv demo --out pictures --iterations 30",
     )
     demo.add_argument(
         "--out",
         type=Path,
         default=Path("toeplitz_conv_demo"),
-        help="folder for the pictures (default toeplitz_conv_demo)",
+        metavar="FOLDER",
+        help="folder for the pictures, created if missing (default: toeplitz_conv_demo)",
     )
-    demo.add_argument("--iterations", type=int, default=60, help="LSQR iterations (default 60)")
+    demo.add_argument(
+        "--iterations",
+        type=integer_at_least(1),
+        default=60,
+        metavar="N",
+        help="LSQR iterations (default: 60)",
+    )
+    add_memory_flag(demo)
     demo.set_defaults(run=_command_demo)
 
-    show = commands.add_parser("show", help="summary and a PNG of the block structure")
-    _add_layer_flags(show)
-    show.add_argument("-o", "--output", type=Path, help="write the picture to this PNG")
+    show = _layer_command(
+        commands,
+        "show",
+        "print a layer's summary; draw its block grid and matrix",
+        "The summary: shapes, nonzeros, density, bytes, the block pattern, the boundary "
+        "rule per axis. With -o, a picture of the grid of kernels and the matrix.",
+        "toeplitz-conv show --random 8,4,3,3 --input-shape 8,32,32 --groups 2 -o layer.png",
+    )
+    show.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE.png",
+        help="write the picture here (.png, .pdf, .svg, .jpg, ...)",
+    )
     show.set_defaults(run=_command_show)
 
-    check = commands.add_parser("check", help="adjoint check, engine agreement, PyTorch parity")
-    _add_layer_flags(check)
+    check = _layer_command(
+        commands,
+        "check",
+        "check the adjoint, the engines and the PyTorch parity",
+        "Dot test, matrix identity (conv-transpose matrix = conv matrix transposed), "
+        "sparse-vs-direct engine agreement, and PyTorch's conv, conv_transpose and autograd "
+        "when PyTorch is installed. Exit status 1 when a check fails.",
+        "toeplitz-conv check --random 8,4,3,3 --input-shape 4,32,32 --padding-mode reflect",
+    )
     check.set_defaults(run=_command_check)
 
-    export = commands.add_parser("export", help="write the matrix to .npz or .mtx")
-    _add_layer_flags(export)
-    export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.npz|FILE.mtx")
+    export = _layer_command(
+        commands,
+        "export",
+        "write the matrix to .npz (scipy) or .mtx (Matrix Market)",
+        "The matrix, rows and columns in NCHW order: .npz for scipy.sparse.load_npz, "
+        ".mtx for MATLAB, Julia and scipy.io.mmread.",
+        "toeplitz-conv export --weight w.npy --input-shape 16,32,32 -o layer.mtx",
+    )
+    export.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="FILE.npz|FILE.mtx",
+        help="the file to write",
+    )
     export.set_defaults(run=_command_export)
     return parser
 
 
+def _layer_command(commands, name: str, summary: str, description: str, example: str):
+    parser = commands.add_parser(
+        name, help=summary, description=description, epilog=f"example:\n  {example}"
+    )
+    add_layer_flags(parser)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``toeplitz-conv`` console script."""
-    parser = make_parser()
+    """Entry point of the ``toeplitz-conv`` console script; returns the exit status."""
     try:
-        args = parser.parse_args(argv)
+        args = make_parser().parse_args(argv)
         if args.quiet:
             from .progress import set_progress
 
             set_progress(False)
-        return args.run(args)
+        with using_memory_budget(args.max_memory):
+            return args.run(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
     except UsageError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error), EXIT_BAD_INPUT)
+    except (ParameterError, ParameterTypeError) as error:
+        flag = PARAMETER_FLAGS.get(error.parameter)
+        return _fail(f"argument {flag}: {error}" if flag else str(error), EXIT_BAD_INPUT)
     except MatrixTooLargeError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        hint = f"allow it with --max-memory {_size_flag(error.nbytes)}, or choose a smaller layer"
+        return _fail(error.describe(hint), EXIT_BAD_INPUT)
     except ImportError as error:
-        print(
-            f"{PROG}: error: {error.name or error} is needed for this command: "
-            f"pip install 'toeplitz-conv[plot]'",
-            file=sys.stderr,
+        name = error.name or str(error)
+        return _fail(f"{name} is needed for this command: pip install 'toeplitz-conv[plot]'")
+    except OSError as error:
+        where = f": {error.filename}" if error.filename else ""
+        return _fail(f"{error.strerror or error}{where}")
+    except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        return _fail(
+            f"unexpected {type(error).__name__}: {error} "
+            f"(set {TRACEBACK_VARIABLE}=1 to see the traceback)"
         )
-        return 2
+
+
+def _size_flag(nbytes: int) -> str:
+    """The smallest one-decimal ``--max-memory`` value that holds ``nbytes``, e.g. ``1.5G``."""
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if nbytes >= size:
+            return f"{math.ceil(nbytes * 10 / size) / 10:g}{unit}"
+    return str(nbytes)
+
+
+def _fail(message: str, status: int = EXIT_FAILURE) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -100,11 +100,13 @@ def run_demo(
     -------
     DemoResult
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import pylops.optimization.basic
 
+    from .pictures import require_matplotlib
+
+    require_matplotlib()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)  # before the work: a bad folder fails at once
     image = sample_image()
     op = Conv(cross_channel_blur(), image.shape, padding="same", padding_mode="reflect")
     echo(op.summary())
@@ -150,7 +152,6 @@ def _draw(op, depthwise, image, blurred, recovered, out_dir: Path) -> list[Path]
 
     from .plot import plot_block, plot_block_pattern, plot_matrix
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
 
     fig, axes = plt.subplots(1, 2, figsize=(7, 3.4))
@@ -180,8 +181,6 @@ def _draw(op, depthwise, image, blurred, recovered, out_dir: Path) -> list[Path]
 
 
 def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+    from .pictures import save_figure
 
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -9,6 +9,9 @@ argument overrides it.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "MatrixTooLargeError",
@@ -16,15 +19,48 @@ __all__ = [
     "check_budget",
     "format_bytes",
     "memory_budget",
+    "parse_size",
     "set_memory_budget",
+    "using_memory_budget",
 ]
 
 DEFAULT_FRACTION = 0.5
+PYTHON_HINT = (
+    "pass max_bytes=... or call toeplitz_conv.set_memory_budget() to allow it, "
+    "or use the operator matrix-free"
+)
+SIZE_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _budget_override: int | None = None
 
 
 class MatrixTooLargeError(MemoryError):
-    """An explicit matrix would exceed the memory budget."""
+    """An explicit matrix (or other large array) would exceed the memory budget.
+
+    Parameters
+    ----------
+    what : str
+        What was about to be built.
+    nbytes : int
+        Its size in bytes.
+    budget : int
+        The budget it exceeds.
+    hint : str
+        How to allow it (the command line names its flag instead).
+    """
+
+    def __init__(self, what: str, nbytes: int, budget: int, hint: str = PYTHON_HINT) -> None:
+        self.what, self.nbytes, self.budget = what, int(nbytes), int(budget)
+        super().__init__(self.describe(hint))
+
+    def describe(self, hint: str) -> str:
+        """The refusal as one sentence ending in ``hint``."""
+        return (
+            f"refusing to build the {self.what}: it needs {format_bytes(self.nbytes)} "
+            f"({self.nbytes} bytes) but the memory budget is {format_bytes(self.budget)}; {hint}"
+        )
+
+    def __reduce__(self):
+        return type(self), (self.what, self.nbytes, self.budget)
 
 
 def available_memory() -> int:
@@ -53,6 +89,47 @@ def set_memory_budget(max_bytes: int | None) -> None:
     _budget_override = max_bytes
 
 
+@contextmanager
+def using_memory_budget(max_bytes: int | None) -> Iterator[None]:
+    """Within the block, the default budget is ``max_bytes`` (``None``: unchanged).
+
+    Parameters
+    ----------
+    max_bytes : int or None
+    """
+    global _budget_override
+    previous = _budget_override
+    if max_bytes is not None:
+        set_memory_budget(max_bytes)
+    try:
+        yield
+    finally:
+        _budget_override = previous
+
+
+def parse_size(text: str) -> int:
+    """Bytes from a size such as ``"500M"``, ``"2G"``, ``"1.5GB"`` or ``"4096"``.
+
+    Units are decimal: K = 10**3, M = 10**6, G = 10**9, T = 10**12.
+
+    Parameters
+    ----------
+    text : str
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not a positive size.
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGT]?)B?\s*", text, re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"expected a size such as 500M, 2G or 4096 (bytes); got {text!r}")
+    nbytes = int(float(match.group(1)) * SIZE_UNITS[match.group(2).upper()])
+    if nbytes < 1:
+        raise ValueError(f"a size must be at least 1 byte; got {text!r}")
+    return nbytes
+
+
 def memory_budget() -> int:
     """The budget in force, in bytes."""
     if _budget_override is not None:
@@ -74,12 +151,7 @@ def check_budget(nbytes: int, what: str, *, max_bytes: int | None = None) -> Non
     """
     budget = memory_budget() if max_bytes is None else max_bytes
     if nbytes > budget:
-        raise MatrixTooLargeError(
-            f"refusing to build the {what}: it needs {format_bytes(nbytes)} "
-            f"({nbytes} bytes) but the memory budget is {format_bytes(budget)}; "
-            f"pass max_bytes=... or call toeplitz_conv.set_memory_budget() to allow it, "
-            f"or use the operator matrix-free"
-        )
+        raise MatrixTooLargeError(what, nbytes, budget)
 
 
 def format_bytes(nbytes: float) -> str:
