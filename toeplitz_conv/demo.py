@@ -154,16 +154,18 @@ def _draw(op, depthwise, image, blurred, recovered, out_dir: Path) -> list[Path]
 
     paths = []
 
-    fig, axes = plt.subplots(1, 2, figsize=(7, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.6), layout="constrained")
     plot_block_pattern(op, axes[0])
     plot_block_pattern(depthwise, axes[1])
-    fig.suptitle("the 3 x 3 grid of kernels $h_{ij}$ (coloured: non-zero blocks)")
+    axes[0].set_title("this layer: groups = 1")
+    axes[1].set_title("depthwise: groups = 3")
+    fig.suptitle("the 3 x 3 grid of kernels $h_{ij}$: colour = group, white = zero block")
     paths.append(_save(fig, out_dir / "block_pattern.png"))
 
     paths.append(_save(plot_matrix(op), out_dir / "matrix.png"))
-    paths.append(_save(plot_block(op, 0, 0, max_size=160), out_dir / "block.png"))
+    paths.append(_save(plot_block(op, 0, 0), out_dir / "block.png"))
 
-    fig, axes = plt.subplots(1, 3, figsize=(10, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(10, 4.2), layout="constrained")
     for ax, picture, title in zip(
         axes,
         (image, blurred, recovered),

@@ -1,14 +1,21 @@
 """Pictures of a conv layer's matrix (matplotlib, the ``plot`` extra).
 
-Every function draws on ``ax`` when given (else on a new figure) and returns the
-figure. The pictures follow the seed's figures: the ``C_out x C_in`` grid of
-kernels with the ``groups`` pattern, the whole matrix coloured by block, one
-block zoomed to show its Toeplitz, circulant or boundary-folded structure, and
-the singular-value spectrum.
+Every function draws one panel on ``ax`` when given (else on a new figure) and
+returns the figure. One colour meaning holds across the panels: **colour =
+group**. The ``C_out x C_in`` grid of kernels colours each non-zero block by
+its group; the whole matrix colours each stored entry by the group of its
+block, with the block borders drawn and the axes ticked at the channel
+boundaries (:math:`x_j` for input channels, :math:`y_i` for output channels);
+one block zoomed shows its values (a sequential scale when they have one sign,
+a diverging one centred on zero otherwise) framed in its group's colour, over
+a window a whole number of image rows tall, so that every band of the kernel
+and the folded boundary entries are in view. Matrices are drawn with equal
+aspect.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,14 +24,34 @@ from .geometry import Geometry
 from .memory import check_budget
 from .operators import ConvOperator
 
-__all__ = ["plot_block", "plot_block_pattern", "plot_matrix", "plot_singular_values"]
+__all__ = [
+    "block_window",
+    "group_colors",
+    "plot_block",
+    "plot_block_pattern",
+    "plot_matrix",
+    "plot_singular_values",
+]
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-RASTER_LIMIT = 2048  # a spy plot bins the matrix into at most this many pixels a side
+RASTER_LIMIT = 1024  # a matrix is binned into at most this many pixels a side
+RASTER_SHARE = 0.8  # bins per screen pixel: fewer than one, so none is dropped on screen
 RASTER_CHUNK = 1 << 20  # stored entries binned per step
+WHOLE_BLOCK = 256  # blocks up to this many rows and columns are shown whole
+MAX_CHANNEL_LABELS = 12  # more channels than this: label every k-th
+UNSTORED = "white"  # the colour of entries the sparse matrix does not store
+BORDER = "0.35"  # the colour of block borders
+
+
+def group_colors(groups: int) -> list[tuple[float, float, float, float]]:
+    """One strong colour per group (matplotlib's ``tab10``, repeating after ten)."""
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("tab10")
+    return [cmap(g % cmap.N) for g in range(groups)]
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -32,15 +59,31 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
 
     if ax is not None:
         return ax.figure, ax
-    fig, ax = plt.subplots(figsize=figsize)
-    return fig, ax
+    return plt.subplots(figsize=figsize, layout="constrained")
 
 
-def _block_colors(n: int):
-    import matplotlib.pyplot as plt
+def _group_grid(op: ConvOperator | Geometry) -> np.ndarray:
+    """Group of each (row channel, column channel) block of the matrix, -1 where it is zero."""
+    geometry = op if isinstance(op, Geometry) else op.geometry
+    out_group = np.arange(geometry.out_channels) // geometry.out_per_group
+    in_group = np.arange(geometry.in_channels) // geometry.in_per_group
+    grid = np.where(out_group[:, None] == in_group[None, :], out_group[:, None], -1)
+    return grid.T if isinstance(op, ConvOperator) and op.transposed else grid
 
-    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
-    return [cmap(i % cmap.N) for i in range(n)]
+
+def _channel_ticks(ax: Axes, which: str, channels: int, pixels: int, symbol: str) -> None:
+    """Ticks at the channel boundaries; each channel labelled at its middle."""
+    from matplotlib.ticker import FixedLocator, NullFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    step = max(1, math.ceil(channels / MAX_CHANNEL_LABELS))
+    shown = range(0, channels, step)
+    axis.set_major_locator(FixedLocator([(c + 0.5) * pixels - 0.5 for c in shown]))
+    axis.set_ticklabels([f"${symbol}_{{{c + 1}}}$" for c in shown])
+    axis.set_minor_locator(FixedLocator(np.arange(channels + 1) * pixels - 0.5))
+    axis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis=which, which="major", length=0)
+    ax.tick_params(axis=which, which="minor", length=4)
 
 
 def plot_block_pattern(
@@ -63,47 +106,47 @@ def plot_block_pattern(
     """
     geometry = layer if isinstance(layer, Geometry) else layer.geometry
     transposed = isinstance(layer, ConvOperator) and layer.transposed
-    grid = _group_grid(geometry)
-    if transposed:
-        grid = grid.T
+    grid = _group_grid(layer)
     rows, cols = grid.shape
-    fig, ax = _axes(ax, (0.6 * cols + 1.5, 0.6 * rows + 1.2))
-    colors = _block_colors(geometry.groups)
+    fig, ax = _axes(ax, (0.5 * cols + 1.6, 0.5 * rows + 1.2))
+    colors = np.array(group_colors(geometry.groups))
     image = np.ones((rows, cols, 4))
-    for g in range(geometry.groups):
-        image[grid == g] = colors[g]
+    image[grid >= 0] = colors[grid[grid >= 0]]
     ax.imshow(image, interpolation="nearest")
-    ax.set_xticks(np.arange(cols + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(rows + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="0.3", linewidth=0.8)
+    _channel_ticks(ax, "x", cols, 1, "x")
+    _channel_ticks(ax, "y", rows, 1, "y")
+    ax.grid(which="minor", color=BORDER, linewidth=0.8)
     ax.tick_params(which="minor", length=0)
-    ax.set_xticks(range(cols), [str(j + 1) for j in range(cols)])
-    ax.set_yticks(range(rows), [str(i + 1) for i in range(rows)])
-    ax.set_xlabel("input channel $j$")
-    ax.set_ylabel("output channel $i$")
+    ax.set_xlabel("input channel $x_j$")
+    ax.set_ylabel("output channel $y_i$")
     if annotate and rows * cols <= 144:
         for i, j in zip(*np.nonzero(grid >= 0)):
             a, b = (j, i) if transposed else (i, j)
             name = f"$h_{{{a + 1}{b + 1}}}^T$" if transposed else f"$h_{{{a + 1}{b + 1}}}$"
-            ax.text(j, i, name, ha="center", va="center", fontsize=9)
-    ax.set_title(f"groups = {geometry.groups}")
+            ax.text(j, i, name, ha="center", va="center", fontsize=9, color="white")
+    ax.set_title(f"kernels, groups = {geometry.groups}")
     return fig
 
 
-def _group_grid(geometry: Geometry) -> np.ndarray:
-    """Group index of each (output, input) channel block, -1 where the block is zero."""
-    out_group = np.arange(geometry.out_channels) // geometry.out_per_group
-    in_group = np.arange(geometry.in_channels) // geometry.in_per_group
-    return np.where(out_group[:, None] == in_group[None, :], out_group[:, None], -1)
+def _raster_size(ax: Axes, rows: int, cols: int) -> tuple[int, int]:
+    """Bins per side: a little under one per screen pixel of the axes (so that no bin is
+    dropped when the image is drawn), never more than the entries."""
+    fig = ax.figure
+    box = ax.get_position()
+    width, height = box.width * fig.get_figwidth(), box.height * fig.get_figheight()
+    pixels_per_entry = RASTER_SHARE * fig.dpi * min(width / cols, height / rows)
+    scale = min(pixels_per_entry, RASTER_LIMIT / max(rows, cols))
+    return min(rows, max(1, math.floor(rows * scale))), min(cols, max(1, math.floor(cols * scale)))
 
 
 def plot_matrix(
     op: ConvOperator, ax: Axes | None = None, *, max_bytes: int | None = None
 ) -> Figure:
-    """Spy plot of the whole matrix, each non-zero coloured by its channel block.
+    """Spy plot of the whole matrix, each stored entry coloured by the group of its block.
 
-    Large matrices are binned into at most ``RASTER_LIMIT`` pixels a side; a
-    pixel shows a colour when any entry of its bin is stored.
+    The matrix is binned into about one bin per screen pixel (at most
+    ``RASTER_LIMIT`` a side); a bin is coloured when any entry in it is stored.
+    Lines mark the block borders, one block per (output, input) channel pair.
 
     Parameters
     ----------
@@ -112,31 +155,89 @@ def plot_matrix(
     max_bytes : int, optional
         Memory budget for assembling the matrix.
     """
-    matrix = op.tosparse("coo", max_bytes=max_bytes)
     rows, cols = op.shape
-    out_pixels, in_pixels = rows // op.output_shape[0], cols // op.input_shape[0]
-    bins = (min(rows, RASTER_LIMIT), min(cols, RASTER_LIMIT))
-    check_budget(bins[0] * bins[1] * 8, "spy-plot raster", max_bytes=max_bytes)
+    c_out, c_in = op.output_shape[0], op.input_shape[0]
+    out_pixels, in_pixels = rows // c_out, cols // c_in
+    fig, ax = _axes(ax, (6.2, min(9.0, max(2.5, 6.2 * rows / max(cols, 1))) + 0.6))
+    bins = _raster_size(ax, rows, cols)
+    check_budget(bins[0] * bins[1] * 40, "spy-plot raster", max_bytes=max_bytes)
+    matrix = op.tosparse("coo", max_bytes=max_bytes)
+    grid = _group_grid(op)
     raster = np.full(bins, -1, dtype=np.int64)
     for lo in range(0, matrix.nnz, RASTER_CHUNK):  # bounded temporaries: a chunk at a time
         row = matrix.row[lo : lo + RASTER_CHUNK].astype(np.int64)
         col = matrix.col[lo : lo + RASTER_CHUNK].astype(np.int64)
-        block = (row // out_pixels) * op.input_shape[0] + col // in_pixels
-        raster[row * bins[0] // rows, col * bins[1] // cols] = block
-    n_blocks = op.output_shape[0] * op.input_shape[0]
-    colors = np.array(_block_colors(n_blocks))
+        group = grid[row // out_pixels, col // in_pixels]
+        np.maximum.at(raster, (row * bins[0] // rows, col * bins[1] // cols), group)
+    colors = np.array(group_colors(op.geometry.groups))
     image = np.ones((*bins, 4))
     image[raster >= 0] = colors[raster[raster >= 0]]
-    fig, ax = _axes(ax, (6, 6 * rows / max(cols, 1) + 0.5))
-    ax.imshow(image, interpolation="nearest", extent=(0, cols, rows, 0), aspect="auto")
-    for c in range(1, op.output_shape[0]):
-        ax.axhline(c * out_pixels, color="0.5", linewidth=0.4)
-    for c in range(1, op.input_shape[0]):
-        ax.axvline(c * in_pixels, color="0.5", linewidth=0.4)
-    ax.set_xlabel("column (input channel, pixel)")
-    ax.set_ylabel("row (output channel, pixel)")
-    ax.set_title(f"{type(op).__name__} matrix {rows} x {cols}, {matrix.nnz:,} non-zeros")
+    ax.imshow(image, interpolation="nearest", extent=(-0.5, cols - 0.5, rows - 0.5, -0.5))
+    for c in range(1, c_out):
+        ax.axhline(c * out_pixels - 0.5, color=BORDER, linewidth=0.6)
+    for c in range(1, c_in):
+        ax.axvline(c * in_pixels - 0.5, color=BORDER, linewidth=0.6)
+    _channel_ticks(ax, "x", c_in, in_pixels, "x")
+    _channel_ticks(ax, "y", c_out, out_pixels, "y")
+    ax.set_xlabel(f"columns: input channels, {in_pixels:,} pixels each")
+    ax.set_ylabel(f"rows: output channels, {out_pixels:,} pixels each")
+    ax.set_title(f"{type(op).__name__} matrix, {rows:,} x {cols:,}, {matrix.nnz:,} non-zeros")
     return fig
+
+
+def block_window(op: ConvOperator) -> tuple[int, int]:
+    """Rows and columns of the top-left window of a block that shows its whole structure.
+
+    The window is a whole number of output image rows (the leading spatial
+    axis): the kernel's extent along that axis plus two, so that every band of
+    a multilevel Toeplitz block and the folds at the first image rows are in
+    view; the columns are the input rows those outputs read. A 1-D block shows
+    at least 24 rows; a block of at most ``WHOLE_BLOCK`` rows and columns is
+    shown whole. With circular padding the wrap-around of the leading axis sits
+    in the block's far corner, outside a window of a large block; the wraps of
+    the other axes are inside it.
+
+    Parameters
+    ----------
+    op : Conv or ConvTranspose
+
+    Returns
+    -------
+    rows, cols : int
+    """
+    g = op.geometry
+    out_spatial, in_spatial = op.output_shape[1:], op.input_shape[1:]
+    if math.prod(out_spatial) <= WHOLE_BLOCK and math.prod(in_spatial) <= WHOLE_BLOCK:
+        return math.prod(out_spatial), math.prod(in_spatial)
+    extent = g.dilation[0] * (g.kernel[0] - 1) + 1
+    stride = g.stride[0]
+    out_lines = min(out_spatial[0], extent + 2 if len(out_spatial) > 1 else max(extent + 2, 24))
+    if op.transposed:  # output rows a read input rows near a / s
+        in_lines = math.ceil((out_lines + extent) / stride) + 1
+    else:
+        in_lines = (out_lines - 1) * stride + extent
+    in_lines = min(in_spatial[0], in_lines)
+    out_row = math.prod(out_spatial[1:])
+    in_row = math.prod(in_spatial[1:])
+    return out_lines * out_row, in_lines * in_row
+
+
+def _binned_values(block, bins: tuple[int, int]) -> np.ndarray:
+    """The value of largest magnitude in each bin of a sparse block (NaN where none is stored)."""
+    block = block.tocoo()
+    rows, cols = block.shape
+    keys = (
+        block.row.astype(np.int64) * bins[0] // rows,
+        block.col.astype(np.int64) * bins[1] // cols,
+    )
+    values = np.real(block.data).astype(np.float64)
+    high = np.full(bins, -np.inf)
+    low = np.full(bins, np.inf)
+    np.maximum.at(high, keys, values)
+    np.minimum.at(low, keys, values)
+    stored = np.isfinite(high)
+    chosen = np.where(np.abs(low) > np.abs(high), low, high)
+    return np.where(stored, chosen, np.nan)
 
 
 def plot_block(
@@ -145,52 +246,108 @@ def plot_block(
     j: int = 0,
     ax: Axes | None = None,
     *,
-    max_size: int = 400,
+    window: tuple[int, int] | None = None,
     max_bytes: int | None = None,
 ) -> Figure:
-    """One scalar block :math:`H_{ij}` zoomed: its Toeplitz/circulant/folded values.
+    """One scalar block :math:`H_{ij}` zoomed: its Toeplitz, circulant or folded values.
+
+    Shows the top-left window of the block (see :func:`block_window`), binned
+    to screen pixels when it is large (each bin shows its value of largest
+    magnitude). Values are on a sequential scale when they have one sign and
+    on a diverging one centred on zero otherwise; entries the matrix does not
+    store are white; the frame has the colour of the block's group, and faint
+    lines mark the image rows.
 
     Parameters
     ----------
     op : Conv or ConvTranspose
     i, j : int
-        Output and input channel of the block.
+        Output and input channel of the block (from 0).
     ax : matplotlib.axes.Axes, optional
-    max_size : int
-        Show at most the top-left ``max_size x max_size`` corner.
+    window : (int, int), optional
+        Rows and columns of the top-left window; default :func:`block_window`.
     max_bytes : int, optional
         Memory budget for assembling the matrix.
     """
+    import matplotlib.pyplot as plt
+
     c_out, c_in = op.output_shape[0], op.input_shape[0]
     if not (0 <= i < c_out and 0 <= j < c_in):
         raise ValueError(
             f"block (i, j) must have 0 <= i < {c_out} and 0 <= j < {c_in}; got ({i}, {j})"
         )
     out_pixels, in_pixels = op.shape[0] // c_out, op.shape[1] // c_in
+    rows, cols = block_window(op) if window is None else window
+    rows, cols = min(rows, out_pixels), min(cols, in_pixels)
     matrix = op.tosparse(max_bytes=max_bytes)
-    rows = min(out_pixels, max_size)
-    cols = min(in_pixels, max_size)
     block = matrix[i * out_pixels : i * out_pixels + rows, j * in_pixels : j * in_pixels + cols]
-    values = np.real(block.toarray())
-    stored = block.toarray() != 0
-    fig, ax = _axes(ax, (5.5, 5.5 * rows / max(cols, 1) + 0.5))
-    limit = float(np.abs(values).max(initial=0.0)) or 1.0
-    shown = np.where(stored, values, np.nan)
-    image = ax.imshow(shown, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig, ax = _axes(ax, (6.0, min(8.0, max(2.5, 5.2 * rows / max(cols, 1))) + 0.9))
+    shown = _binned_values(block, _raster_size(ax, rows, cols))
+    finite = shown[np.isfinite(shown)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if low >= 0 or high <= 0:  # one sign: a sequential scale from zero, darker = larger
+        cmap = _sequential(reverse=high <= 0)
+        limits = (0.0, high) if low >= 0 else (low, 0.0)
+    else:
+        limit = max(-low, high)
+        cmap, limits = plt.get_cmap("RdBu_r"), (-limit, limit)
+    if limits[0] == limits[1]:  # every stored entry is zero
+        limits = (0.0, 1.0)
+    cmap = cmap.with_extremes(bad=UNSTORED)
+    image = ax.imshow(
+        shown,
+        cmap=cmap,
+        vmin=limits[0],
+        vmax=limits[1],
+        interpolation="nearest",
+        extent=(-0.5, cols - 0.5, rows - 0.5, -0.5),
+    )
+    fig.colorbar(image, ax=ax, shrink=0.8, label="entry value")
+    _mark_image_rows(ax, op, rows, cols)
+    group = _group_grid(op)[i, j]
+    frame = group_colors(op.geometry.groups)[group] if group >= 0 else BORDER
+    for spine in ax.spines.values():
+        spine.set_edgecolor(frame)
+        spine.set_linewidth(2.5)
+    ax.set_title(_block_title(op, i, j, rows, cols, out_pixels, in_pixels, group), fontsize=10)
+    ax.set_xlabel("input pixel (row-major)")
+    ax.set_ylabel("output pixel (row-major)")
+    return fig
+
+
+def _sequential(reverse: bool):
+    """``magma_r`` without its near-white end, which would vanish on the white background."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    colors = plt.get_cmap("magma_r")(np.linspace(0.15, 1.0, 256))
+    return ListedColormap(colors[::-1] if reverse else colors)
+
+
+def _mark_image_rows(ax: Axes, op: ConvOperator, rows: int, cols: int) -> None:
+    """Faint lines where a new image row (leading spatial axis) starts."""
+    out_row = math.prod(op.output_shape[2:])
+    in_row = math.prod(op.input_shape[2:])
+    if len(op.input_shape) < 3:
+        return
+    for r in range(out_row, rows, out_row):
+        ax.axhline(r - 0.5, color="0.8", linewidth=0.5, zorder=0.5)
+    for c in range(in_row, cols, in_row):
+        ax.axvline(c - 0.5, color="0.8", linewidth=0.5, zorder=0.5)
+
+
+def _block_title(op, i, j, rows, cols, out_pixels, in_pixels, group) -> str:
     g = op.geometry
-    kind = g.mode.block if g.mode.name in ("zeros", "circular") else (
-        f"{g.mode.block} ({g.padding_mode})"
+    kind = (
+        g.mode.block
+        if g.mode.name in ("zeros", "circular")
+        else (f"{g.mode.block} ({g.padding_mode})")
     )
     levels = f"{g.ndim}-level " if g.ndim > 1 else ""
-    part = "" if (rows, cols) == (out_pixels, in_pixels) else f", top-left {rows} x {cols}"
-    ax.set_title(
-        f"block $H_{{{i + 1}{j + 1}}}$ ({out_pixels} x {in_pixels}{part})\n{levels}{kind}",
-        fontsize=10,
-    )
-    ax.set_xlabel("input pixel")
-    ax.set_ylabel("output pixel")
-    return fig
+    part = "" if (rows, cols) == (out_pixels, in_pixels) else f"; top-left {rows:,} x {cols:,}"
+    where = "zero block" if group < 0 else f"group {group + 1}"
+    name = f"H_{{{j + 1}{i + 1}}}^T" if op.transposed else f"H_{{{i + 1}{j + 1}}}"
+    return f"block ${name}$ ({out_pixels:,} x {in_pixels:,}{part}), {where}\n{levels}{kind}"
 
 
 def plot_singular_values(
