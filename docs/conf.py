@@ -3,12 +3,15 @@
 import toeplitz_conv
 
 project = "toeplitz_conv"
-author = "toeplitz_conv developers"
+author = "the toeplitz_conv developers"
+copyright = f"2026, {author}"
 release = version = toeplitz_conv.__version__
+html_title = f"toeplitz_conv {version}"
 
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax served from the built docs, so math renders offline
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -26,4 +29,6 @@ sphinx_gallery_conf = {
 }
 
 html_theme = "alabaster"
+# wide enough for 88-column example code beside the sidebar, without a scroll bar
+html_theme_options = {"page_width": "1220px", "sidebar_width": "240px"}
 html_static_path = []

@@ -4,7 +4,8 @@ Distributed deconvolution over MPI ranks
 
 Run with one thread per rank (needs the ``mpi`` extra)::
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpiexec -n 2 python examples/mpi_deconvolution.py
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \\
+        mpiexec -n 2 python examples/mpi_deconvolution.py
 
 A 16 -> 16 channel layer with ``groups=2`` on 128x128 with reflect padding
 has an explicit matrix of 225 MB; with a per-rank memory budget of 200 MB no
@@ -31,7 +32,9 @@ weight = np.random.default_rng(0).standard_normal((16, 8, 3, 3)) / 8
 layer = tc.Conv(
     weight, (16, 128, 128), padding=1, groups=2, padding_mode="reflect", engine="sparse"
 )
-budget = 200 * 10**6  # the local matrix and its assembly workspace fit, the whole layer not
+budget = (
+    200 * 10**6
+)  # the local matrix and its assembly workspace fit, the whole layer not
 tc.set_memory_budget(budget)
 if rank == 0:
     print(
@@ -59,14 +62,20 @@ serial = tc.Conv(
 data = serial.matvec(truth)
 start = time.perf_counter()
 x = pylops_mpi.optimization.basic.cgls(
-    D, scatter(D, data, "output"), x0=scatter(D, np.zeros(layer.shape[1])), niter=25, tol=0
+    D,
+    scatter(D, data, "output"),
+    x0=scatter(D, np.zeros(layer.shape[1])),
+    niter=25,
+    tol=0,
 )[0].asarray()
 solve = time.perf_counter() - start
 reports = comm.gather(
     (
         rank,
         D.local_operator.nnz,
-        local_matrix.data.nbytes + local_matrix.indices.nbytes + local_matrix.indptr.nbytes,
+        local_matrix.data.nbytes
+        + local_matrix.indices.nbytes
+        + local_matrix.indptr.nbytes,
         peak,
         assembly,
         solve,
@@ -77,10 +86,13 @@ if rank == 0:
     print(f"layout: {D.layout}, {size} ranks")
     for r, nnz, nbytes, peak_bytes, t_asm, t_solve in reports:
         print(
-            f"  rank {r}: {nnz:,} nonzeros, matrix {nbytes / 1e6:.0f} MB, assembly peak "
-            f"{peak_bytes / 1e6:.0f} MB in {t_asm:.2f} s; 25 CGLS iterations {t_solve:.2f} s"
+            f"  rank {r}: {nnz:,} nonzeros, matrix {nbytes / 1e6:.0f} MB, "
+            f"assembly peak {peak_bytes / 1e6:.0f} MB in {t_asm:.2f} s; "
+            f"25 CGLS iterations {t_solve:.2f} s"
         )
     reference = pylops.optimization.basic.cgls(
         serial, data, x0=np.zeros(layer.shape[1]), niter=25, tol=0
     )[0]
-    print(f"distributed vs serial CGLS: max difference {np.abs(x - reference).max():.1e}")
+    print(
+        f"distributed vs serial CGLS: max difference {np.abs(x - reference).max():.1e}"
+    )

@@ -24,7 +24,10 @@ def main() -> None:
     print("\nconv input n -> output m, and the output_padding of the adjoint:")
     for n in range(5, 11):
         op = tc.Conv(h[None, None], (1, n), stride=2, padding=1)
-        print(f"  n={n:2d}  m={op.output_shape[1]}  output_padding={op.H.output_padding[0]}")
+        print(
+            f"  n={n:2d}  m={op.output_shape[1]}  "
+            f"output_padding={op.H.output_padding[0]}"
+        )
 
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((6, 3, 3, 3))
@@ -33,7 +36,9 @@ def main() -> None:
     print(f"\n{layer}\n.H -> {adjoint}")
     A = layer.tosparse()
     same = (adjoint.tosparse() != A.T).nnz == 0
-    print(f"ConvTranspose matrix equals Conv matrix transposed, entry for entry: {same}")
+    print(
+        f"ConvTranspose matrix equals Conv matrix transposed, entry for entry: {same}"
+    )
     print(tc.check_adjoint(layer, seed=0))
 
     reflect = tc.Conv(weight, (3, 16, 15), stride=2, padding=1, padding_mode="reflect")

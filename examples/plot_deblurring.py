@@ -28,10 +28,14 @@ print(f"blurred and noisy: {psnr(blurred, image):.2f} dB")
 # Damped least squares, min ||Ax - y||^2 + damp^2 ||x||^2, with scipy's solvers.
 x_lsqr = spla.lsqr(op, blurred.ravel(), damp=0.02, iter_lim=60)[0].reshape(image.shape)
 x_lsmr = spla.lsmr(op, blurred.ravel(), damp=0.02, maxiter=60)[0].reshape(image.shape)
-print(f"scipy lsqr: {psnr(x_lsqr, image):.2f} dB, scipy lsmr: {psnr(x_lsmr, image):.2f} dB")
+print(
+    f"scipy lsqr: {psnr(x_lsqr, image):.2f} dB, "
+    f"scipy lsmr: {psnr(x_lsmr, image):.2f} dB"
+)
 
 # %%
-# Tikhonov with a smoothness prior: min ||Ax - y||^2 + eps^2 ||L x||^2, L a 2-D Laplacian.
+# Tikhonov with a smoothness prior: min ||Ax - y||^2 + eps^2 ||L x||^2,
+# L a 2-D Laplacian.
 laplacian = pylops.Laplacian(dims=image.shape, axes=(1, 2), dtype=np.float64)
 x_tik = pylops.optimization.leastsquares.regularized_inversion(
     op, blurred.ravel(), [laplacian], epsRs=[0.05], **dict(iter_lim=60)
@@ -39,7 +43,7 @@ x_tik = pylops.optimization.leastsquares.regularized_inversion(
 print(f"pylops Tikhonov (Laplacian): {psnr(x_tik, image):.2f} dB")
 
 # %%
-fig, axes = plt.subplots(1, 4, figsize=(14, 4.4))
+fig, axes = plt.subplots(1, 4, figsize=(13, 4.0), layout="constrained")
 for ax, picture, title in zip(
     axes,
     (image, blurred, x_lsqr, x_tik),

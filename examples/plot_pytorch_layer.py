@@ -33,7 +33,10 @@ print(
 )
 g = torch.randn_like(y)
 y.backward(g)
-print("max |A^T g - autograd|:", np.abs(op.H @ g.numpy().ravel() - x.grad.numpy().ravel()).max())
+print(
+    "max |A^T g - autograd|:",
+    np.abs(op.H @ g.numpy().ravel() - x.grad.numpy().ravel()).max(),
+)
 
 # %%
 # A transposed layer too, and the picture of the conv's matrix.
@@ -41,5 +44,8 @@ up = torch.nn.ConvTranspose2d(6, 3, kernel_size=4, stride=2, padding=1).double()
 op_up = tc.from_torch(up, (6, 6, 5))
 z = torch.randn(2, 6, 6, 5, dtype=torch.float64)
 print(op_up)
-print("max |apply - module|:", np.abs(op_up.apply(z.numpy()) - up(z).detach().numpy()).max())
-plot_matrix(op)
+print(
+    "max |apply - module|:",
+    np.abs(op_up.apply(z.numpy()) - up(z).detach().numpy()).max(),
+)
+fig = plot_matrix(op)

@@ -18,7 +18,11 @@ def main() -> None:
     size = 48
     yy, xx = np.mgrid[:size, :size] / size
     image = np.stack(
-        [np.sin(6 * xx) * np.cos(4 * yy), (xx > 0.5) * 1.0, np.hypot(xx - 0.5, yy - 0.5)]
+        [
+            np.sin(6 * xx) * np.cos(4 * yy),
+            (xx > 0.5) * 1.0,
+            np.hypot(xx - 0.5, yy - 0.5),
+        ]
     )
     weight = np.full((3, 3, 5, 5), 0.01)
     weight[[0, 1, 2], [0, 1, 2]] = 1 / 25  # each channel mostly blurs itself
@@ -32,12 +36,17 @@ def main() -> None:
         f"{abs(np.dot(op @ x, y) - np.dot(x, op.H @ y)) / abs(np.dot(op @ x, y)):.1e}"
     )
     blurred = op.apply(image) + 1e-3 * rng.standard_normal(image.shape)
-    recovered = spla.lsqr(op, blurred.ravel(), damp=1e-3, iter_lim=300)[0].reshape(image.shape)
+    recovered = spla.lsqr(op, blurred.ravel(), damp=1e-3, iter_lim=300)[0].reshape(
+        image.shape
+    )
 
     def psnr(a):
         return 10 * np.log10(np.ptp(image) ** 2 / np.mean((a - image) ** 2))
 
-    print(f"PSNR blurred {psnr(blurred):.1f} dB -> recovered with lsqr {psnr(recovered):.1f} dB")
+    print(
+        f"PSNR blurred {psnr(blurred):.1f} dB -> "
+        f"recovered with lsqr {psnr(recovered):.1f} dB"
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from toeplitz_conv.plot import plot_singular_values  # noqa: E402
 def main(out: Path = Path("out")) -> None:
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((8, 8, 3, 3)) / 8
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     for mode in ("circular", "zeros", "reflect"):
         op = tc.Conv(weight, (8, 16, 16), padding=1, padding_mode=mode)
         values = tc.singular_values(op)
@@ -40,7 +40,10 @@ def main(out: Path = Path("out")) -> None:
     fig.savefig(out / "singular_values.png", dpi=120, bbox_inches="tight")
 
     strided = tc.Conv(weight, (8, 16, 16), stride=2, padding=1, padding_mode="circular")
-    print(f"stride 2, circular (polyphase FFT): sigma_max = {tc.spectral_norm(strided):.6f}")
+    print(
+        "stride 2, circular (polyphase FFT): "
+        f"sigma_max = {tc.spectral_norm(strided):.6f}"
+    )
 
     try:
         import torch
