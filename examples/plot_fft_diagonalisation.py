@@ -4,10 +4,11 @@ Circular padding is diagonalised by the FFT
 
 With circular padding every block of a conv layer is circulant, and every
 circulant matrix is diagonalised by the DFT: with :math:`F` the unitary DFT
-matrix, :math:`F H F^H` is diagonal, with the kernel's DFT on the diagonal. For a multi-channel layer, the DFT of every
-channel turns the ``C_out x C_in`` grid of circulant blocks into a grid of
-diagonal blocks: after reordering, one small ``C_out x C_in`` matrix per
-frequency. Their singular values are the layer's (Sedghi et al., ICLR 2019).
+matrix, :math:`F H F^H` is diagonal, with the kernel's DFT on the diagonal. For
+a multi-channel layer, the DFT of every channel turns the ``C_out x C_in`` grid
+of circulant blocks into a grid of diagonal blocks: after reordering, one small
+``C_out x C_in`` matrix per frequency. Their singular values are the layer's
+(Sedghi et al., ICLR 2019).
 """
 
 import matplotlib.pyplot as plt
