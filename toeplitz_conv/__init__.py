@@ -14,6 +14,7 @@ matrix-vector product of convolutions, module by module:
 
 from .adjoint import AdjointCheck, check_adjoint
 from .blocks import kernel_block
+from .certified import NormBounds, norm_bounds
 from .errors import ParameterError, ParameterTypeError
 from .geometry import Geometry, conv_geometry, transpose_geometry
 from .layer import Layer
@@ -32,6 +33,7 @@ __all__ = [
     "Geometry",
     "Layer",
     "MatrixTooLargeError",
+    "NormBounds",
     "ParameterError",
     "ParameterTypeError",
     "check_adjoint",
@@ -39,6 +41,7 @@ __all__ = [
     "from_torch",
     "kernel_block",
     "memory_budget",
+    "norm_bounds",
     "set_memory_budget",
     "singular_values",
     "spectral_norm",
