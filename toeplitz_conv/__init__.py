@@ -21,6 +21,11 @@ from .layer import Layer
 from .memory import MatrixTooLargeError, memory_budget, set_memory_budget
 from .operators import Conv, ConvOperator, ConvTranspose
 from .padding import PADDING_MODES
+from .singular_bounds import (
+    condition_number_bounds,
+    count_singular_values,
+    min_singular_value_bounds,
+)
 from .spectral import singular_values, spectral_norm
 from .torch_interop import from_torch
 
@@ -37,10 +42,13 @@ __all__ = [
     "ParameterError",
     "ParameterTypeError",
     "check_adjoint",
+    "condition_number_bounds",
     "conv_geometry",
+    "count_singular_values",
     "from_torch",
     "kernel_block",
     "memory_budget",
+    "min_singular_value_bounds",
     "norm_bounds",
     "set_memory_budget",
     "singular_values",

@@ -36,7 +36,14 @@ import scipy.sparse as sp
 from .memory import check_budget
 from .symbol import UNIT_ROUNDOFF, gamma
 
-__all__ = ["BandedGram", "band_cost", "banded_gram", "is_positive_definite", "negative_count"]
+__all__ = [
+    "BandedGram",
+    "band_cost",
+    "banded_gram",
+    "batched_ldl",
+    "is_positive_definite",
+    "negative_count",
+]
 
 LDL_BLOCK = 256  # columns per step of the blocked LDL^T
 
@@ -199,7 +206,7 @@ def _band_ldl(band: np.ndarray) -> tuple[np.ndarray, float]:
     while start < n:
         size = min(LDL_BLOCK, n - start)
         block = dense[:size, :size]
-        l_block, d_block = _dense_ldl(block)
+        l_block, d_block, _ = batched_ldl(block)
         pivots[start : start + size] = d_block.real
         below = dense[size:, :size]
         # L21 = A21 L11^-H D^-1
@@ -237,21 +244,37 @@ def _dense_window(band: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return out
 
 
-def _dense_ldl(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """LDL^H without pivoting of a small Hermitian block (right-looking, column by column)."""
-    a = block.copy()
-    size = a.shape[0]
-    pivots = np.empty(size, dtype=a.dtype)
-    for j in range(size):
-        d = a[j, j].real
-        if d == 0:
+def batched_ldl(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:math:`LDL^H` without pivoting of a stack of small Hermitian matrices ``(..., k, k)``.
+
+    Returns
+    -------
+    lower : numpy.ndarray
+        Unit lower triangular factors.
+    pivots : numpy.ndarray
+        Real pivots ``(..., k)``; a zero pivot raises ``ValueError``.
+    growth : numpy.ndarray
+        :math:`\\| |L||D||L^H| \\|_\\infty` per matrix, for the backward error bound
+        :math:`\\gamma_{k+1} \\| |L||D||L^H| \\|`.
+    """
+    a = np.array(matrices, dtype=np.result_type(matrices, np.float64), copy=True)
+    k = a.shape[-1]
+    pivots = np.empty(a.shape[:-1])
+    for j in range(k):
+        d = a[..., j, j].real
+        if np.any(d == 0):
             raise ValueError("a zero pivot: the shift sits on an eigenvalue")
-        pivots[j] = d
-        column = a[j + 1 :, j] / d
-        a[j + 1 :, j + 1 :] -= np.outer(column * d, column.conj())
-        a[j + 1 :, j] = column
-    lower = np.tril(a, -1) + np.eye(size, dtype=a.dtype)
-    return lower, pivots.real
+        pivots[..., j] = d
+        column = a[..., j + 1 :, j] / d[..., None]
+        a[..., j + 1 :, j + 1 :] -= (column * d[..., None])[..., :, None] * np.conj(column)[
+            ..., None, :
+        ]
+        a[..., j + 1 :, j] = column
+    lower = np.tril(a, -1) + np.eye(k, dtype=a.dtype)
+    magnitude = np.abs(lower)
+    weights = np.abs(pivots) * magnitude.sum(axis=-2)  # |D| |L^H| 1
+    growth = (magnitude @ weights[..., None])[..., 0].max(axis=-1)
+    return lower, pivots, growth
 
 
 def _growth(l_abs_cols, n: int) -> float:

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
-from .banded import band_cost, banded_gram, is_positive_definite
+from .banded import banded_gram, is_positive_definite
 from .errors import ParameterError, ParameterTypeError
+from .layer_gram import explicit_ratio_bounds, factorization_fits, group_layers, top_vector
 from .memory import memory_budget
 from .operators import Conv, ConvOperator, ConvTranspose
 from .padding import PADDING_MODES
@@ -49,9 +49,7 @@ from .symbol import PeriodicLayer, gamma, periodic_norm_bracket
 __all__ = ["NormBounds", "norm_bounds"]
 
 METHODS = ("auto", "exact", "factorization", "symbol")
-MAX_FACTOR_FLOPS = 1.5e12  # a banded factorization past this is too slow: use the symbol bound
 POWER_STEPS = 4  # power iterations refining the plane-wave vector of the lower bound
-LANCZOS_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ def norm_bounds(
         raise ParameterError(
             "method", "method='exact' needs circular padding with stride dividing the size"
         )
-    if method == "factorization" or (method == "auto" and _factorization_fits(twin, budget)):
+    if method == "factorization" or (method == "auto" and factorization_fits(twin, budget)):
         return _factorization_bounds(twin, rtol, budget)
     return _symbol_bounds(twin, budget)
 
@@ -305,74 +303,11 @@ def _circular_row_repeats(geometry) -> tuple[int, ...]:
     return tuple(repeats)
 
 
-# ---------------------------------------------------------------- factorization
-
-
-@dataclass(frozen=True)
-class _GroupBlock:
-    operator: ConvOperator  # one group as a layer of its own (groups=1)
-    side: str
-    channels: int
-    spatial: tuple[int, ...]
-
-
-def _group_blocks(op: ConvOperator) -> list[_GroupBlock]:
-    """Each group as a layer of its own, with the side whose Gram band is cheaper."""
-    g = op.geometry
-    side = min(("columns", "rows"), key=lambda s: _band_cost_of(op, s)[1])
-    shape = op.input_shape if side == "columns" else op.output_shape
-    rows = g.out_channels // g.groups  # the weight's rows of one group
-    kwargs = dict(g.layer_kwargs(), groups=1)
-    blocks = []
-    for k in range(g.groups):
-        weight = op.weight[k * rows : (k + 1) * rows]
-        channels_in = op.input_shape[0] // g.groups
-        if op.transposed:
-            single = ConvTranspose(
-                weight,
-                (channels_in, *op.input_shape[1:]),
-                output_padding=g.transpose_output_padding,
-                dtype=op.dtype,
-                **kwargs,
-            )
-        else:
-            single = Conv(weight, (channels_in, *op.input_shape[1:]), dtype=op.dtype, **kwargs)
-        blocks.append(_GroupBlock(single, side, shape[0] // g.groups, tuple(shape[1:])))
-    return blocks
-
-
-def _band_cost_of(op: ConvOperator, side: str) -> tuple[int, float]:
-    """Bytes and flops of one group's banded Gram matrix on ``side`` (estimated from the
-    kernel's reach in pixel-major order)."""
-    g = op.geometry
-    shape = op.input_shape if side == "columns" else op.output_shape
-    conv_input = (side == "columns") != op.transposed
-    channels, spatial = shape[0] // g.groups, tuple(shape[1:])
-    reach = []
-    for k, d, s, n in zip(g.kernel, g.dilation, g.stride, spatial):
-        span = d * (k - 1)
-        reach.append(min(n - 1, span if conv_input else -(-span // s)))
-    if g.padding_mode == "circular":  # wrap-around couples the first and last pixels
-        reach = [n - 1 for n in spatial]
-    order = sorted(range(len(spatial)), key=lambda a: -spatial[a])
-    width, step = channels - 1, channels
-    for a in reversed(order):
-        width += reach[a] * step
-        step *= spatial[a]
-    return band_cost(channels * math.prod(spatial), width, np.iscomplexobj(op.weight))
-
-
-def _factorization_fits(op: ConvOperator, budget: int) -> bool:
-    nbytes, flops = min((_band_cost_of(op, s) for s in ("columns", "rows")), key=lambda c: c[1])
-    # the matrix, one group's Gram matrix as COO (a few times its band) and the band
-    return flops <= MAX_FACTOR_FLOPS and op.nbytes + 4 * nbytes <= budget
-
-
 def _factorization_bounds(op: ConvOperator, rtol: float, budget: int) -> NormBounds:
     lowers, uppers = [], []
-    for block in _group_blocks(op):
+    for block in group_layers(op):
         matrix = sp.csr_array(block.operator.tosparse(max_bytes=budget))
-        lower = _lanczos_lower(block, matrix, rtol)
+        lower, _ = explicit_ratio_bounds(block, matrix, top_vector(block, rtol))
         gram = banded_gram(matrix, block.side, block.channels, block.spatial, max_bytes=budget)
         del matrix
         upper = lower * (1 + rtol / 2)
@@ -387,47 +322,3 @@ def _factorization_bounds(op: ConvOperator, rtol: float, budget: int) -> NormBou
     return NormBounds(
         max(lowers), max(uppers), "banded Cholesky proof of u^2 I - A^H A; lower: Lanczos vector"
     )
-
-
-def _lanczos_lower(block: _GroupBlock, matrix: sp.csr_array, rtol: float) -> float:
-    """A proven lower bound of one group's norm from its Lanczos (or dense) top vector; the
-    Lanczos products run on the layer's engine, the bound's product on its exact matrix."""
-    single = block.operator
-    first, then = (single.matvec, single.rmatvec)
-    if block.side == "rows":
-        first, then = then, first
-    n = single.shape[1] if block.side == "columns" else single.shape[0]
-    if n <= 64:
-        dense = single.todense()
-        gram = dense.conj().T @ dense if block.side == "columns" else dense @ dense.conj().T
-        vector = np.linalg.eigh(gram)[1][:, -1]
-    else:
-        gram = spla.LinearOperator((n, n), matvec=lambda x: then(first(x)), dtype=single.dtype)
-        start = np.random.default_rng(0).standard_normal(n).astype(single.dtype)
-        try:
-            tol = min(LANCZOS_TOL, rtol * 1e-3)
-            ncv = min(n - 1, 48)
-            _, vectors = spla.eigsh(gram, k=1, which="LA", tol=tol, v0=start, ncv=ncv)
-            vector = vectors[:, 0]
-        except spla.ArpackError:
-            vector = _power(gram, start)
-    exact = matrix if block.side == "columns" else sp.csr_array(matrix.conj().T)
-    image = exact @ vector
-    length = int(np.diff(exact.indptr).max(initial=1)) + 4
-    absolute = abs(matrix)
-    bound = math.sqrt(float(absolute.sum(axis=0).max()) * float(absolute.sum(axis=1).max()))
-    bottom = float(np.linalg.norm(vector))
-    top = float(np.linalg.norm(image)) - gamma(length) * bound * bottom
-    size = image.size + vector.size + 8
-    return max(0.0, top * (1 - gamma(size)) / (bottom * (1 + gamma(size))))
-
-
-def _power(gram, start: np.ndarray, steps: int = 500) -> np.ndarray:
-    v = start / np.linalg.norm(start)
-    for _ in range(steps):
-        w = gram.matvec(v)
-        norm = np.linalg.norm(w)
-        if norm == 0:
-            return v
-        v = w / norm
-    return v

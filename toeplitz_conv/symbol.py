@@ -33,7 +33,13 @@ import numpy as np
 
 from .memory import check_budget, memory_budget
 
-__all__ = ["PeriodicLayer", "gamma", "periodic_norm_bracket"]
+__all__ = [
+    "PeriodicLayer",
+    "gamma",
+    "periodic_grams",
+    "periodic_min_bracket",
+    "periodic_norm_bracket",
+]
 
 UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
 EXACT_ESTIMATE_FLOPS = 3e10  # up to this, every frequency's norm is estimated exactly
@@ -251,14 +257,18 @@ def periodic_norm_bracket(
     return max(0.0, lower - _entry_error(layer)), target, (*where, vector)
 
 
-def _largest_eigenvalues(layer, series, frequencies) -> np.ndarray:
-    grams = series.at(layer, frequencies)
-    return np.linalg.eigvalsh(grams)[:, -1].reshape(len(frequencies), layer.groups)
+def _largest_eigenvalues(layer, series, frequencies, smallest: bool = False) -> np.ndarray:
+    """Per frequency and group, the largest eigenvalue of G(f) (``smallest``: minus the
+    smallest, so that larger is more extreme either way)."""
+    values = np.linalg.eigvalsh(series.at(layer, frequencies))
+    extreme = -values[:, 0] if smallest else values[:, -1]
+    return extreme.reshape(len(frequencies), layer.groups)
 
 
-def _estimate(layer, series, size) -> tuple[float, tuple[int, int], bool]:
-    """Largest :math:`\\|\\hat W(f)\\|` over the frequencies (sampled on a coarser grid
-    and refined around the best samples when there are many), and where."""
+def _estimate(layer, series, size, smallest: bool = False) -> tuple[float, tuple[int, int], bool]:
+    """Largest (or smallest) singular value of :math:`\\hat W(f)` over the frequencies
+    (sampled on a coarser grid and refined around the best samples when there are
+    many), and where."""
     k, d = series.size, len(layer.coarse)
     flops = 10.0 * layer.n_frequencies * layer.groups * k**3
     step = max(1, math.ceil((flops / EXACT_ESTIMATE_FLOPS) ** (1 / d)))
@@ -269,20 +279,20 @@ def _estimate(layer, series, size) -> tuple[float, tuple[int, int], bool]:
         coarse_points = np.ravel_multi_index(tuple(g.ravel() for g in grid), layer.coarse)
         values = np.concatenate(
             [
-                _largest_eigenvalues(layer, series, c).max(axis=1)
+                _largest_eigenvalues(layer, series, c, smallest).max(axis=1)
                 for c in _frequency_chunks(layer, size, coarse_points)
             ]
         )
         best = coarse_points[np.argsort(values)[-REFINED_SAMPLES:]]
         candidates = np.unique(np.concatenate([_neighbourhood(layer, b, step) for b in best]))
-    top, where = -1.0, (0, 0)
+    top, where = -math.inf, (0, 0)
     for chunk in _frequency_chunks(layer, size, candidates):
-        values = _largest_eigenvalues(layer, series, chunk)
+        values = _largest_eigenvalues(layer, series, chunk, smallest)
         flat = int(np.argmax(values))
         if values.flat[flat] > top:
             f, g = np.unravel_index(flat, values.shape)
             top, where = float(values.flat[flat]), (int(chunk[f]), int(g))
-    return math.sqrt(max(top, 0.0)), where, step > 1
+    return math.sqrt(max(-top if smallest else top, 0.0)), where, step > 1
 
 
 def _neighbourhood(layer: PeriodicLayer, flat: int, radius: int) -> np.ndarray:
@@ -311,6 +321,86 @@ def _verify_below(layer, series, size, target: float) -> float | None:
                 largest = float(np.linalg.eigvalsh(grams[lo : lo + SUB_CHUNK])[:, -1].max())
                 norm = math.sqrt(max(largest, 0.0) + 2 * shift_bound)
                 worst = norm if worst is None else max(worst, norm)
+    return worst
+
+
+def periodic_grams(layer: PeriodicLayer, *, max_bytes: int | None = None):
+    """Every frequency's smaller Gram matrix, in chunks, with what a count needs.
+
+    Yields
+    ------
+    grams : numpy.ndarray
+        ``(F * groups, k, k)`` Hermitian matrices.
+    multiplicity : numpy.ndarray
+        ``(F * groups,)``: 2 where a real weight's frequency stands for itself and its
+        conjugate (the same eigenvalues), else 1.
+    error : float
+        Bound on the 2-norm of each computed Gram matrix's error.
+    """
+    series = _gram_series(layer, max_bytes)
+    size = _chunk_size(layer, series, max_bytes)
+    coarse = np.array(layer.coarse)
+    for chunk in _frequency_chunks(layer, size):
+        if np.iscomplexobj(layer.weight):
+            twice = np.zeros(chunk.size, dtype=bool)
+        else:
+            f = np.stack(np.unravel_index(chunk, layer.coarse), axis=0)
+            negative = np.ravel_multi_index(tuple(-f % coarse[:, None]), layer.coarse)
+            twice = negative != chunk
+        multiplicity = np.repeat(np.where(twice, 2, 1), layer.groups)
+        yield series.at(layer, chunk), multiplicity, series.error
+
+
+def periodic_min_bracket(
+    layer: PeriodicLayer, *, max_bytes: int | None = None
+) -> tuple[float, float]:
+    """Proven bounds of the smallest singular value of a periodic layer (the smallest of
+    its ``min(shape)`` values, each frequency's ``min(rows, cols)``).
+
+    The lower end is proven by a Cholesky factorization of
+    :math:`G(f) - \\ell^2 I` at every frequency (shifted by its rounding), the upper
+    end by an explicit vector at the frequency where the minimum sits.
+    """
+    series = _gram_series(layer, max_bytes)
+    size = _chunk_size(layer, series, max_bytes)
+    estimate, where, sampled = _estimate(layer, series, size, smallest=True)
+    target = estimate * (1 - (SAMPLE_SLACK if sampled else 1e-9))
+    while target > 0:
+        failed = _verify_above(layer, series, size, target)
+        if failed is None:
+            break
+        target = min(target * (1 - SAMPLE_SLACK), failed * (1 - 1e-9))
+    phase, shift = _tap_tables(layer)
+    placed = _placed_weight(layer, phase)
+    symbol = _symbol_chunk(layer, placed, shift, np.array([where[0]]))[0, where[1]]
+    left, _, right = np.linalg.svd(symbol, full_matrices=False)
+    rows, cols = symbol.shape
+    vector = left[:, -1] if rows <= cols else np.conj(right[-1])
+    image = np.conj(symbol.T) @ vector if rows <= cols else symbol @ vector
+    rounding = gamma(max(rows, cols) + 4) * float(np.linalg.norm(symbol))
+    growth = gamma(rows + cols + 8)
+    upper = (float(np.linalg.norm(image)) + rounding) * (1 + growth) / (1 - growth)
+    return max(0.0, target), upper + _entry_error(layer)
+
+
+def _verify_above(layer, series, size, target: float) -> float | None:
+    """``None`` when :math:`G(f) \\succ \\text{target}^2 I` is proven for every f; else the
+    smallest singular value where the proof failed."""
+    k = series.size
+    scale = max(target**2, float(np.abs(series.terms).sum(axis=0).max()))
+    shift_bound = gamma(k + 4) * k * scale + series.error + 4 * UNIT_ROUNDOFF * scale
+    worst = None
+    for chunk in _frequency_chunks(layer, size):
+        grams = series.at(layer, chunk)
+        for lo in range(0, grams.shape[0], SUB_CHUNK):
+            batch = grams[lo : lo + SUB_CHUNK].copy()
+            batch[:, np.arange(k), np.arange(k)] -= target**2 + shift_bound
+            try:
+                np.linalg.cholesky(batch)
+            except np.linalg.LinAlgError:
+                smallest = float(np.linalg.eigvalsh(grams[lo : lo + SUB_CHUNK])[:, 0].min())
+                value = math.sqrt(max(smallest - 2 * shift_bound, 0.0))
+                worst = value if worst is None else min(worst, value)
     return worst
 
 
