@@ -122,7 +122,7 @@ def test_matrix_over_budget_is_refused_with_its_size(capsys):
     assert "nonzeros" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["show"], ["check"], ["export"]])
+@pytest.mark.parametrize("command", [[], ["demo"], ["show"], ["check"], ["norm"], ["export"]])
 def test_help_on_every_subcommand(command):
     result = subprocess.run(
         [sys.executable, "-m", "toeplitz_conv.cli", *command, "--help"],
@@ -130,3 +130,12 @@ def test_help_on_every_subcommand(command):
         text=True,
     )
     assert result.returncode == 0 and "usage: toeplitz-conv" in result.stdout
+
+
+def test_norm_prints_a_bracket_that_holds_the_dense_norm(capsys):
+    assert main(["norm", *LAYER]) == 0
+    out = capsys.readouterr().out
+    lower, upper = (float(v) for v in out.split("in [")[1].split("]")[0].split(","))
+    exact = np.linalg.norm(_expected_op().todense(), 2)
+    assert lower <= exact * (1 + 1e-12) and exact <= upper * (1 + 1e-12)
+    assert "proof:" in out

@@ -19,6 +19,7 @@ from .errors import ParameterError, ParameterTypeError
 from .geometry import Geometry, conv_geometry, transpose_geometry
 from .layer import Layer
 from .memory import MatrixTooLargeError, memory_budget, set_memory_budget
+from .networks import conv_layers, lipschitz_report
 from .operators import Conv, ConvOperator, ConvTranspose
 from .padding import PADDING_MODES
 from .singular_bounds import (
@@ -44,9 +45,11 @@ __all__ = [
     "check_adjoint",
     "condition_number_bounds",
     "conv_geometry",
+    "conv_layers",
     "count_singular_values",
     "from_torch",
     "kernel_block",
+    "lipschitz_report",
     "memory_budget",
     "min_singular_value_bounds",
     "norm_bounds",

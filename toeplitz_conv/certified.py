@@ -246,15 +246,16 @@ def _plane_wave(op: ConvOperator, layer: PeriodicLayer, witness) -> list[np.ndar
         x[group * c_group + j] = amplitudes[j][phase] * wave
     x = x.ravel()
     for _ in range(POWER_STEPS):
-        x = (
-            forward.rmatvec(forward.matvec(x))
-            if np.iscomplexobj(op.weight)
-            else (
-                forward.rmatvec(forward.matvec(x.real))
-                + 1j * forward.rmatvec(forward.matvec(x.imag))
+        if np.iscomplexobj(op.weight):
+            step = forward.rmatvec(forward.matvec(x))
+        else:
+            step = forward.rmatvec(forward.matvec(x.real)) + 1j * forward.rmatvec(
+                forward.matvec(x.imag)
             )
-        )
-        x /= np.linalg.norm(x)
+        norm = np.linalg.norm(step)
+        if not norm > 0:  # the wave lies in the null space: keep it (its bound is 0)
+            break
+        x = step / norm
     if np.iscomplexobj(op.weight):
         return [x]
     return [x.real.copy(), x.imag.copy()]

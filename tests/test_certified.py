@@ -1,0 +1,187 @@
+"""Certified norms against numpy's dense SVD of the layer's matrix, on random layers.
+
+The dense SVD is itself accurate to about 1e-15 of the largest singular value;
+the brackets are compared with that slack and no more.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from strategies import layer_cases, transpose_cases
+
+import toeplitz_conv as tc
+from toeplitz_conv.certified import double_precision_twin
+
+SLACK = 1e-12  # relative to sigma_max: the dense oracle's own rounding, with room
+RTOL = 1e-6
+EPS = np.finfo(np.float64).eps
+
+
+def _truth(op) -> np.ndarray:
+    return np.linalg.svd(double_precision_twin(op).todense(), compute_uv=False)
+
+
+def _build(case, transposed: bool):
+    cls = tc.ConvTranspose if transposed else tc.Conv
+    return cls(case.weight, case.input_shape, **case.kwargs())
+
+
+def _assert_contains(bounds, value, scale):
+    assert bounds.lower <= value + SLACK * scale, (bounds, value)
+    assert value <= bounds.upper + SLACK * scale, (bounds, value)
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(case=layer_cases())
+def test_norm_bounds_bracket_sigma_max_of_random_convs(case):
+    _check_norm_bounds(_build(case, False))
+
+
+@SETTINGS
+@given(case=transpose_cases())
+def test_norm_bounds_bracket_sigma_max_of_random_conv_transposes(case):
+    _check_norm_bounds(_build(case, True))
+
+
+def _check_norm_bounds(op):
+    values = _truth(op)
+    top = values[0]
+    bounds = tc.norm_bounds(op, rtol=RTOL)
+    _assert_contains(bounds, top, top)
+    assert bounds.relative_width <= RTOL or top == 0
+    symbol = tc.norm_bounds(op, method="symbol")  # the bound that needs no factorization
+    _assert_contains(symbol, top, top)
+
+
+@SETTINGS
+@given(case=layer_cases(dtypes=(np.float64, np.complex128)))
+def test_min_singular_value_bounds_bracket_sigma_min(case):
+    op = _build(case, False)
+    values = _truth(op)
+    smallest, top = values[-1], values[0]
+    bounds = tc.min_singular_value_bounds(op, rtol=RTOL)
+    _assert_contains(bounds, smallest, top)
+    # the Gram matrix squares the condition number: its rounding limits the width
+    floor = 1e4 * EPS * (top / smallest) ** 2 if smallest > 1e-150 * top else math.inf
+    assert bounds.relative_width <= max(RTOL, floor), bounds
+
+
+@SETTINGS
+@given(case=layer_cases(dtypes=(np.float64, np.complex128)))
+def test_counts_equal_dense_counts_away_from_ties(case):
+    op = _build(case, False)
+    values = _truth(op)
+    rng = np.random.default_rng(len(values))
+    for threshold in rng.uniform(0, 1.2 * values[0], size=3):
+        gap = np.abs(values - threshold).min()
+        try:
+            count = tc.count_singular_values(op, float(threshold))
+        except ValueError as error:  # refused: only when the threshold is near a value
+            assert "within rounding" in str(error)
+            assert gap <= 1e-6 * values[0], (gap, values[0])
+            continue
+        if gap > 1e-9 * values[0]:
+            assert count == int((values > threshold).sum())
+
+
+def test_count_on_a_singular_value_is_refused():
+    identity = tc.Conv(np.ones((1, 1, 1, 1)), (1, 4, 4))  # every singular value is 1
+    assert tc.count_singular_values(identity, 0.5) == 16
+    assert tc.count_singular_values(identity, 1.5) == 0
+    with pytest.raises(ValueError, match="within rounding of a singular value") as raised:
+        tc.count_singular_values(identity, 1.0)
+    assert raised.value.parameter == "threshold"
+
+
+def test_condition_number_bounds_bracket_the_dense_condition_number():
+    rng = np.random.default_rng(0)
+    op = tc.Conv(rng.standard_normal((3, 2, 3, 3)), (2, 8, 7), padding=1, padding_mode="reflect")
+    values = _truth(op)
+    bounds = tc.condition_number_bounds(op)
+    assert bounds.lower <= values[0] / values[-1] <= bounds.upper
+    assert bounds.relative_width < 1e-5
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_every_symbol_bound_is_at_or_above_the_truth(mode, stride):
+    rng = np.random.default_rng(stride)
+    op = tc.Conv(
+        rng.standard_normal((4, 3, 3, 3)), (3, 11, 10), stride=stride, padding=2, padding_mode=mode
+    )
+    top = _truth(op)[0]
+    bounds = tc.norm_bounds(op, method="symbol")
+    _assert_contains(bounds, top, top)
+    if mode == "zeros":  # a submatrix of a circular layer on a period a little longer
+        assert bounds.upper <= 1.2 * top
+
+
+def test_the_symbol_bound_is_close_for_a_large_zero_padded_layer():
+    # 64 -> 64 channels on 48 x 48: the band would need 10 GB; the symbol bound 1 GB at most
+    rng = np.random.default_rng(0)
+    op = tc.Conv(rng.standard_normal((64, 64, 3, 3)), (64, 48, 48), padding=1)
+    bounds = tc.norm_bounds(op, max_bytes=10**9)
+    assert bounds.method.startswith("symbol bound")
+    reference = tc.spectral_norm(op, rtol=1e-9)  # Lanczos, from below
+    assert bounds.lower <= reference * (1 + 1e-9) <= bounds.upper * (1 + 1e-9)
+    assert bounds.upper <= 1.02 * reference
+
+
+def test_methods_and_errors():
+    op = tc.Conv(np.ones((2, 2, 3)), (2, 9), padding=1)
+    with pytest.raises(ValueError, match="method must be one of"):
+        tc.norm_bounds(op, method="guess")
+    with pytest.raises(ValueError, match="rtol must be a number in"):
+        tc.norm_bounds(op, rtol=0)
+    with pytest.raises(ValueError, match="method='exact' needs circular padding"):
+        tc.norm_bounds(op, method="exact")
+    with pytest.raises(TypeError, match="op must be a toeplitz_conv"):
+        tc.norm_bounds(np.eye(3))
+    with pytest.raises(tc.MatrixTooLargeError):
+        tc.norm_bounds(op, method="factorization", max_bytes=100)
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        tc.count_singular_values(op, -1.0)
+
+
+def test_float32_layers_are_bracketed_as_their_exact_matrices():
+    rng = np.random.default_rng(3)
+    weight = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    op = tc.Conv(weight, (2, 9, 9), padding=1)
+    top = _truth(op)[0]
+    bounds = tc.norm_bounds(op)
+    _assert_contains(bounds, top, top)
+    assert bounds.relative_width <= RTOL
+
+
+def test_conv_layers_and_the_lipschitz_report_of_a_torch_model():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(6, 6, 3, stride=2, padding=1, padding_mode="circular", groups=2),
+        torch.nn.ReLU(),
+        torch.nn.ConvTranspose2d(6, 2, 4, stride=2, padding=1),
+    ).double()
+    x = torch.randn(2, 3, 12, 12, dtype=torch.float64)
+    layers = tc.conv_layers(model, x)
+    assert [name for name, _ in layers] == ["0", "2", "4"]
+    # each operator is its module at the input it sees
+    h = x[:1]
+    with torch.no_grad():
+        for (_, op), module in zip(layers, (model[0], model[2], model[4])):
+            expected = module(h).numpy()
+            np.testing.assert_allclose(op.apply(h.numpy()), expected, atol=1e-12)
+            h = torch.relu(module(h))
+    lines = []
+    report = tc.lipschitz_report(model, x, echo=lines.append)
+    tops = [_truth(op)[0] for _, op in layers]
+    for row, top in zip(report.rows, tops):
+        _assert_contains(row.bounds, top, top)
+    assert report.product_upper >= math.prod(tops) * (1 - 1e-12)
+    assert "product of the upper bounds" in lines[0] and "circular" in lines[0]
