@@ -81,6 +81,7 @@ right.set_ylabel("relative distance from the truth")
 right.set_ylim(1e-18, 1e-4)
 right.set_title("the tight bracket's two ends")
 right.legend(loc="lower left", fontsize=9)
+plt.show()
 
 # %%
 # Counting singular values above a threshold: exact by inertia, and refused when
