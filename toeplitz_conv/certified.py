@@ -49,7 +49,7 @@ from .symbol import PeriodicLayer, gamma, periodic_norm_bracket
 __all__ = ["NormBounds", "norm_bounds"]
 
 METHODS = ("auto", "exact", "factorization", "symbol")
-POWER_STEPS = 4  # power iterations refining the plane-wave vector of the lower bound
+POWER_STEPS = 2  # power iterations refining the plane-wave vector of the lower bound
 
 
 @dataclass(frozen=True)

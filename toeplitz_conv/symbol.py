@@ -42,9 +42,8 @@ __all__ = [
 ]
 
 UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
-EXACT_ESTIMATE_FLOPS = 3e10  # up to this, every frequency's norm is estimated exactly
+EXACT_ESTIMATE_FLOPS = 1e10  # up to this, every frequency's norm is estimated exactly
 SUB_CHUNK = 64  # matrices per batched Cholesky; a failing batch is examined alone
-SAMPLE_SLACK = 1e-4  # relative room above a sampled estimate before verifying it
 REFINED_SAMPLES = 4  # best coarse samples whose neighbourhoods are searched in full
 
 
@@ -244,13 +243,8 @@ def periodic_norm_bracket(
     """
     series = _gram_series(layer, max_bytes)
     size = _chunk_size(layer, series, max_bytes)
-    estimate, where, sampled = _estimate(layer, series, size)
-    target = estimate * (1 + (SAMPLE_SLACK if sampled else 1e-9)) + 1e-150
-    while True:
-        failed = _verify_below(layer, series, size, target)
-        if failed is None:
-            break
-        target = max(target * (1 + SAMPLE_SLACK), failed * (1 + 1e-9))
+    estimate, where, _ = _estimate(layer, series, size)
+    target = _verify_below(layer, series, size, estimate * (1 + 1e-9) + 1e-150)
     phase, shift = _tap_tables(layer)
     placed = _placed_weight(layer, phase)
     lower, vector = _witness_lower(layer, placed, shift, where)
@@ -302,26 +296,34 @@ def _neighbourhood(layer: PeriodicLayer, flat: int, radius: int) -> np.ndarray:
     return np.ravel_multi_index(tuple(g.ravel() for g in grid), layer.coarse)
 
 
-def _verify_below(layer, series, size, target: float) -> float | None:
-    """``None`` when :math:`G(f) \\prec \\text{target}^2 I` is proven for every f (so every
-    :math:`\\|\\hat W(f)\\|_2 < \\text{target}`); else the norm where the proof failed."""
+def _verify_below(layer, series, size, target: float) -> float:
+    """The smallest bound proven here: :math:`G(f) \\prec t^2 I` for every f (so every
+    :math:`\\|\\hat W(f)\\|_2 < t`), starting at ``target`` and raised, in one pass, to
+    cover any batch of frequencies where the proof fails (a batch proven below a
+    bound is proven below every larger one)."""
     k = series.size
-    # Rump's shift for the Cholesky of target^2 I - G, the Gram's own error, the diagonal's
-    shift_bound = gamma(k + 4) * k * target**2 + series.error + 4 * UNIT_ROUNDOFF * target**2
-    diagonal = target**2 - shift_bound
-    worst = None
     for chunk in _frequency_chunks(layer, size):
         grams = series.at(layer, chunk)
         for lo in range(0, grams.shape[0], SUB_CHUNK):
-            batch = -grams[lo : lo + SUB_CHUNK]
-            batch[:, np.arange(k), np.arange(k)] += diagonal
-            try:
-                np.linalg.cholesky(batch)
-            except np.linalg.LinAlgError:
-                largest = float(np.linalg.eigvalsh(grams[lo : lo + SUB_CHUNK])[:, -1].max())
-                norm = math.sqrt(max(largest, 0.0) + 2 * shift_bound)
-                worst = norm if worst is None else max(worst, norm)
-    return worst
+            batch = grams[lo : lo + SUB_CHUNK]
+            while not _cholesky_succeeds(batch, target, k, series.error):
+                largest = float(np.linalg.eigvalsh(batch)[:, -1].max())
+                target = max(target * (1 + 1e-9), math.sqrt(max(largest, 0.0)) * (1 + 1e-9))
+    return target
+
+
+def _cholesky_succeeds(batch: np.ndarray, target: float, k: int, error: float) -> bool:
+    """Whether :math:`(t^2 - c) I - G \\succ 0` is proven for every matrix of the batch, c
+    being Rump's shift for the Cholesky of a k x k matrix, the Gram matrix's own error
+    and the diagonal's rounding."""
+    shift = gamma(k + 4) * k * target**2 + error + 4 * UNIT_ROUNDOFF * target**2
+    shifted = -batch
+    shifted[:, np.arange(k), np.arange(k)] += target**2 - shift
+    try:
+        np.linalg.cholesky(shifted)
+    except np.linalg.LinAlgError:
+        return False
+    return True
 
 
 def periodic_grams(layer: PeriodicLayer, *, max_bytes: int | None = None):
@@ -363,13 +365,8 @@ def periodic_min_bracket(
     """
     series = _gram_series(layer, max_bytes)
     size = _chunk_size(layer, series, max_bytes)
-    estimate, where, sampled = _estimate(layer, series, size, smallest=True)
-    target = estimate * (1 - (SAMPLE_SLACK if sampled else 1e-9))
-    while target > 0:
-        failed = _verify_above(layer, series, size, target)
-        if failed is None:
-            break
-        target = min(target * (1 - SAMPLE_SLACK), failed * (1 - 1e-9))
+    estimate, where, _ = _estimate(layer, series, size, smallest=True)
+    target = _verify_above(layer, series, size, estimate * (1 - 1e-9))
     phase, shift = _tap_tables(layer)
     placed = _placed_weight(layer, phase)
     symbol = _symbol_chunk(layer, placed, shift, np.array([where[0]]))[0, where[1]]
@@ -383,25 +380,34 @@ def periodic_min_bracket(
     return max(0.0, target), upper + _entry_error(layer)
 
 
-def _verify_above(layer, series, size, target: float) -> float | None:
-    """``None`` when :math:`G(f) \\succ \\text{target}^2 I` is proven for every f; else the
-    smallest singular value where the proof failed."""
+def _verify_above(layer, series, size, target: float) -> float:
+    """The largest bound proven here: :math:`G(f) \\succ t^2 I` for every f, starting at
+    ``target`` and lowered, in one pass, where a batch's proof fails (0 proves nothing
+    and needs no proof)."""
     k = series.size
-    scale = max(target**2, float(np.abs(series.terms).sum(axis=0).max()))
-    shift_bound = gamma(k + 4) * k * scale + series.error + 4 * UNIT_ROUNDOFF * scale
-    worst = None
+    scale = float(np.abs(series.terms).sum(axis=0).max())  # bounds every |G(f)_ij|
     for chunk in _frequency_chunks(layer, size):
         grams = series.at(layer, chunk)
         for lo in range(0, grams.shape[0], SUB_CHUNK):
-            batch = grams[lo : lo + SUB_CHUNK].copy()
-            batch[:, np.arange(k), np.arange(k)] -= target**2 + shift_bound
-            try:
-                np.linalg.cholesky(batch)
-            except np.linalg.LinAlgError:
-                smallest = float(np.linalg.eigvalsh(grams[lo : lo + SUB_CHUNK])[:, 0].min())
-                value = math.sqrt(max(smallest - 2 * shift_bound, 0.0))
-                worst = value if worst is None else min(worst, value)
-    return worst
+            batch = grams[lo : lo + SUB_CHUNK]
+            while target > 0 and not _above(batch, target, k, series.error, scale):
+                smallest = float(np.linalg.eigvalsh(batch)[:, 0].min())
+                shift = gamma(k + 4) * k * scale + series.error
+                value = math.sqrt(max(smallest - 2 * shift, 0.0)) * (1 - 1e-9)
+                target = min(target * (1 - 1e-9), value)
+    return max(target, 0.0)
+
+
+def _above(batch: np.ndarray, target: float, k: int, error: float, scale: float) -> bool:
+    scale = max(scale, target**2)
+    shift = gamma(k + 4) * k * scale + error + 4 * UNIT_ROUNDOFF * scale
+    shifted = batch.copy()
+    shifted[:, np.arange(k), np.arange(k)] -= target**2 + shift
+    try:
+        np.linalg.cholesky(shifted)
+    except np.linalg.LinAlgError:
+        return False
+    return True
 
 
 def _witness_lower(layer, placed, shift, where) -> tuple[float, np.ndarray]:
