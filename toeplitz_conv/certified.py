@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from .banded import banded_gram, is_positive_definite
 from .errors import ParameterError, ParameterTypeError
 from .layer_gram import explicit_ratio_bounds, factorization_fits, group_layers, top_vector
-from .memory import memory_budget
+from .memory import check_budget, memory_budget
 from .operators import Conv, ConvOperator, ConvTranspose
 from .padding import PADDING_MODES
 from .spectral import fft_applicable
@@ -49,6 +49,7 @@ from .symbol import PeriodicLayer, gamma, periodic_norm_bracket
 __all__ = ["NormBounds", "norm_bounds"]
 
 METHODS = ("auto", "exact", "factorization", "symbol")
+PLANE_WAVE_COPIES = 6  # input-sized complex vectors alive while the lower bound is built
 POWER_STEPS = 2  # power iterations refining the plane-wave vector of the lower bound
 
 
@@ -286,6 +287,9 @@ def _symbol_bounds(op: ConvOperator, budget: int) -> NormBounds:
         if mode != "zeros":
             how += f" x ||padding operator|| {factor:.4g}"
     layer = _periodic(op, period, stride)
+    # the plane wave, its real and imaginary parts and their images, in complex128
+    vectors = 16 * (PLANE_WAVE_COPIES * op.shape[1] + 2 * op.shape[0])
+    check_budget(vectors, f"vectors of the lower bound of a {op.shape} layer", max_bytes=budget)
     _, upper, witness = periodic_norm_bracket(layer, max_bytes=budget)
     lower = _explicit_lower(op, _plane_wave(op, layer, witness))
     return NormBounds(lower, upper * factor * (1 + 4 * gamma(1)), f"{how}; lower: explicit vector")

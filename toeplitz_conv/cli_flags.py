@@ -1,6 +1,7 @@
 """The layer flags of ``toeplitz-conv``: parsing them, and the layer they describe.
 
-Shared by every subcommand that builds a layer (``show``, ``check``, ``export``),
+Shared by every subcommand that builds a layer (``show``, ``check``, ``norm``,
+``export``),
 with the parser class whose errors are one line, and the map from the library's
 parameter names (:attr:`ParameterError.parameter`) to the flags that set them.
 """
