@@ -185,3 +185,17 @@ def test_conv_layers_and_the_lipschitz_report_of_a_torch_model():
         _assert_contains(row.bounds, top, top)
     assert report.product_upper >= math.prod(tops) * (1 - 1e-12)
     assert "product of the upper bounds" in lines[0] and "circular" in lines[0]
+
+
+@pytest.mark.parametrize("scale", [0.0, 1e-200, 1e150])
+def test_brackets_hold_for_weights_near_the_ends_of_the_double_range(scale):
+    rng = np.random.default_rng(1)
+    op = tc.Conv(scale * rng.standard_normal((2, 2, 3, 3)), (2, 6, 6), padding=1)
+    values = _truth(op)
+    for method in ("auto", "symbol"):
+        _assert_contains(tc.norm_bounds(op, method=method), values[0], values[0])
+    _assert_contains(tc.min_singular_value_bounds(op), values[-1], values[0])
+    if scale:
+        assert tc.norm_bounds(op).relative_width <= RTOL
+        threshold = float(np.median(values)) * 1.0123
+        assert tc.count_singular_values(op, threshold) == int((values > threshold).sum())

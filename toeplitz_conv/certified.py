@@ -46,7 +46,7 @@ from .padding import PADDING_MODES
 from .spectral import fft_applicable
 from .symbol import PeriodicLayer, gamma, periodic_norm_bracket
 
-__all__ = ["NormBounds", "norm_bounds"]
+__all__ = ["NormBounds", "double_precision_twin", "norm_bounds", "weight_scale"]
 
 METHODS = ("auto", "exact", "factorization", "symbol")
 PLANE_WAVE_COPIES = 6  # input-sized complex vectors alive while the lower bound is built
@@ -108,7 +108,22 @@ def norm_bounds(
     -------
     NormBounds
     """
-    twin = _checked(op, rtol, method)
+    op = _checked(op, rtol, method)
+    if not np.any(op.weight):
+        return NormBounds(0.0, 0.0, "zero weight: the zero matrix")
+    factor = weight_scale(op.weight)  # sigma(A) = factor * sigma(A / factor), exactly
+    bounds = _bracket(double_precision_twin(op, 1 / factor), rtol, max_bytes, method)
+    return NormBounds(bounds.lower * factor, bounds.upper * factor, bounds.method)
+
+
+def weight_scale(weight: np.ndarray) -> float:
+    """The power of two nearest above the largest weight: dividing by it is exact, and keeps
+    squares of the norms clear of overflow and underflow."""
+    largest = float(np.abs(weight).max(initial=0.0))
+    return math.ldexp(1.0, math.frexp(largest)[1]) if largest > 0 else 1.0
+
+
+def _bracket(twin: ConvOperator, rtol: float, max_bytes: int | None, method: str) -> NormBounds:
     budget = memory_budget() if max_bytes is None else max_bytes
     g = twin.geometry
     if method in ("auto", "exact") and fft_applicable(g) and _whole(twin):
@@ -132,14 +147,15 @@ def _checked(op: object, rtol: float, method: str) -> ConvOperator:
         raise ParameterError("rtol", f"rtol must be a number in (0, 1); got {rtol!r}")
     if method not in METHODS:
         raise ParameterError("method", f"method must be one of {METHODS}; got {method!r}")
-    return double_precision_twin(op)
+    return op
 
 
-def double_precision_twin(op: ConvOperator) -> ConvOperator:
-    """The same layer (same matrix, same view) in float64 or complex128, without bias."""
+def double_precision_twin(op: ConvOperator, scale: float = 1.0) -> ConvOperator:
+    """The same layer (same view) in float64 or complex128, without bias, its weight times
+    ``scale`` (a power of two keeps the matrix exactly proportional)."""
     complex_ = np.iscomplexobj(op.weight)
     dtype = np.complex128 if complex_ else np.float64
-    weight = op.weight.astype(dtype)
+    weight = op.weight.astype(dtype) * scale
     g = op.geometry
     if op.transposed:
         return ConvTranspose(

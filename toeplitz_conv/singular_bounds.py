@@ -29,7 +29,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .banded import banded_gram, batched_ldl, is_positive_definite, negative_count
-from .certified import NormBounds, double_precision_twin, norm_bounds
+from .certified import NormBounds, double_precision_twin, norm_bounds, weight_scale
 from .errors import ParameterError, ParameterTypeError
 from .layer_gram import GroupLayer, band_cost_of, explicit_ratio_bounds, group_layers
 from .memory import check_budget, memory_budget
@@ -65,8 +65,13 @@ def min_singular_value_bounds(
     -------
     NormBounds
     """
-    twin = _checked(op, rtol)
-    budget = memory_budget() if max_bytes is None else max_bytes
+    factor = weight_scale(_checked(op, rtol).weight)  # sigma scales with the weight
+    twin = double_precision_twin(op, 1 / factor)
+    bounds = _min_bracket(twin, rtol, memory_budget() if max_bytes is None else max_bytes)
+    return NormBounds(bounds.lower * factor, bounds.upper * factor, bounds.method)
+
+
+def _min_bracket(twin: ConvOperator, rtol: float, budget: int) -> NormBounds:
     if _periodic_whole(twin):
         lower, upper = periodic_min_bracket(_periodic(twin), max_bytes=budget)
         return NormBounds(lower, upper, "per-frequency Cholesky proof (circular, exact)")
@@ -129,13 +134,14 @@ def count_singular_values(
     -------
     int
     """
-    twin = _checked(op, 1e-6)
+    factor = weight_scale(_checked(op, 1e-6).weight)
+    twin = double_precision_twin(op, 1 / factor)
     if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold >= 0):
         raise ParameterError(
             "threshold", f"threshold must be a finite number >= 0; got {threshold!r}"
         )
     budget = memory_budget() if max_bytes is None else max_bytes
-    square = float(threshold) ** 2
+    square = (float(threshold) / factor) ** 2
     if _periodic_whole(twin):
         count_at = _periodic_counter(_periodic(twin), budget)
         return _proven_count(count_at, square, threshold)
@@ -156,7 +162,7 @@ def _checked(op: object, rtol: float) -> ConvOperator:
         )
     if not (isinstance(rtol, int | float) and 0 < rtol < 1):
         raise ParameterError("rtol", f"rtol must be a number in (0, 1); got {rtol!r}")
-    return double_precision_twin(op)
+    return op
 
 
 def _periodic_whole(op: ConvOperator) -> bool:
