@@ -110,3 +110,29 @@ def test_check_adjoint_rejects_what_is_not_a_linear_operator():
     with pytest.raises(TypeError, match="op must be a linear operator") as raised:
         tc.check_adjoint("conv")
     assert raised.value.parameter == "op"
+
+
+def test_dot_test_survives_cancellation_and_still_catches_a_wrong_adjoint():
+    # a float32 layer whose <y, Ax> cancels to 5e-5 of ||y|| ||Ax|| for this seed: the
+    # products' own rounding is not a failure
+    weight = np.random.default_rng(7).standard_normal((4, 1, 2, 3, 2)).astype(np.float32)
+    op = tc.Conv(
+        weight,
+        (2, 3, 9, 2),
+        dilation=(2, 2, 1),
+        groups=2,
+        padding=(0, 3, 0),
+        padding_mode="reflect",
+    )
+    for seed in range(20):
+        assert tc.check_adjoint(op, seed=seed).dot_test < 1e-5
+    import scipy.sparse.linalg as spla
+
+    matrix = np.random.default_rng(2).standard_normal((400, 300)).astype(np.float32)
+    wrong = spla.LinearOperator(
+        matrix.shape,
+        matvec=lambda x: matrix @ x,
+        rmatvec=lambda y: 1.01 * (matrix.T @ y),
+        dtype=np.float32,
+    )
+    assert not tc.check_adjoint(wrong, seed=0).passed

@@ -6,10 +6,13 @@ For a layer with matrix :math:`A` the report holds
 
     \\varepsilon_\\text{dot} =
     \\frac{|\\langle A x, y\\rangle - \\langle x, A^H y\\rangle|}
-         {\\max(|\\langle A x, y\\rangle|, |\\langle x, A^H y\\rangle|)},
+         {\\max\\big(|\\langle A x, y\\rangle|, |\\langle x, A^H y\\rangle|,
+               10^{-3} (\\|y\\| \\|A x\\| + \\|A^H y\\| \\|x\\|)\\big)}
 
-the matrix identity ``ConvTranspose(w, m, ...).tosparse() == Conv(w, n, ...).tosparse().T``
-(largest entry difference, both built from the public constructors), and, when
+(inner products in double precision; the floor keeps a cancelling pair from turning
+the products' own rounding into a failure), the matrix identity
+``ConvTranspose(w, m, ...).tosparse() == Conv(w, n, ...).tosparse().T`` (largest entry
+difference, both built from the public constructors), and, when
 PyTorch is installed, the largest relative differences against PyTorch's
 conv, its conv-transpose (zero padding) and autograd's vector-Jacobian product.
 """
@@ -33,6 +36,7 @@ __all__ = ["AdjointCheck", "check_adjoint"]
 # vectors, their images, both engines' results, PyTorch's copies and autograd's)
 VECTOR_COPIES = 12
 CHUNK = 1 << 20  # entries compared per step of the matrix identity
+DOT_FLOOR = 1e-3  # the dot test's smallest denominator, as a share of the Cauchy-Schwarz scale
 
 
 @dataclass
@@ -44,7 +48,8 @@ class AdjointCheck:
     operator : str
         ``repr`` of the checked operator.
     dot_test : float
-        Relative error of :math:`\\langle Ax, y\\rangle = \\langle x, A^H y\\rangle`.
+        Relative error of :math:`\\langle Ax, y\\rangle = \\langle x, A^H y\\rangle`
+        (denominator at least :math:`10^{-3} (\\|y\\| \\|Ax\\| + \\|A^H y\\| \\|x\\|)`).
     matrix_identity : float or None
         Largest entry difference between this layer's matrix and the transposed
         matrix of its partner (conv for a conv-transpose and back).
@@ -148,10 +153,18 @@ def check_adjoint(
     x = _random(rng, cols, dtype)
     y = _random(rng, rows, dtype)
     ax, ahy = np.asarray(linear.matvec(x)).ravel(), np.asarray(linear.rmatvec(y)).ravel()
-    lhs, rhs = np.vdot(y, ax), np.vdot(ahy, x)
+    # inner products accumulated in double precision; relative to the larger of them, but
+    # never to less than DOT_FLOOR of the Cauchy-Schwarz scale ||y|| ||Ax|| + ||A^H y|| ||x||,
+    # where cancellation leaves only the products' own rounding
+    wide = np.complex128 if dtype.kind == "c" else np.float64
+    x64, y64, ax64, ahy64 = (v.astype(wide) for v in (x, y, ax, ahy))
+    lhs, rhs = np.vdot(y64, ax64), np.vdot(ahy64, x64)
+    scale = _norm(y64) * _norm(ax64) + _norm(ahy64) * _norm(x64)
     report = AdjointCheck(
         operator=repr(op) if isinstance(op, ConvOperator) else _describe(linear, op),
-        dot_test=float(abs(lhs - rhs) / max(abs(lhs), abs(rhs), np.finfo(float).tiny)),
+        dot_test=float(
+            abs(lhs - rhs) / max(abs(lhs), abs(rhs), DOT_FLOOR * scale, np.finfo(float).tiny)
+        ),
         matrix_identity=None,
         engine_agreement=None,
         torch_forward=None,
@@ -187,6 +200,10 @@ def _check_layer(op, x, y, ax, ahy, report: AdjointCheck, vectors: int, max_byte
         report.notes.append("PyTorch comparisons skipped: torch is not installed")
     else:
         _compare_with_torch(op, x, y, ax, ahy, report)
+
+
+def _norm(v: np.ndarray) -> float:
+    return float(np.linalg.norm(v))
 
 
 def _describe(linear, op) -> str:
