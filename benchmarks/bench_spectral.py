@@ -21,6 +21,7 @@ import time
 import tracemalloc
 
 import numpy as np
+from environment import describe_environment  # benchmarks/environment.py, beside this
 from reference_norms import (  # benchmarks/reference_norms.py, beside this script
     gram_iteration,
     power_iteration,
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--no-imagenet", action="store_true", help="skip the 56x56 layers")
     parser.add_argument("--no-targets", action="store_true", help="skip the target rows")
     args = parser.parse_args()
+    print(describe_environment())
     seconds = table(RESNET18_32 + ([] if args.no_imagenet else STAGE1_56))
     print(f"table: {seconds:.1f} s")
     if not args.no_targets:

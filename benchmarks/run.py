@@ -24,6 +24,7 @@ import tracemalloc
 
 import numpy as np
 import scipy.sparse as sp
+from environment import describe_environment  # benchmarks/environment.py, beside this
 
 import toeplitz_conv as tc
 
@@ -372,10 +373,8 @@ def main() -> None:
     args = parser.parse_args()
     names = ["L1"] if args.quick else list(LAYERS)
     repeats = 3 if args.quick else args.repeats
-    print(
-        f"toeplitz_conv {tc.__version__}, numpy {np.__version__}, "
-        f"{len(os.sched_getaffinity(0))} cores; medians of {repeats} runs"
-    )
+    print(f"toeplitz_conv {tc.__version__}; medians of {repeats} runs")
+    print(describe_environment())
     assembly(names, repeats)
     spmv(names, repeats)
     try:
