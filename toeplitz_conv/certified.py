@@ -32,6 +32,7 @@ diagonal and is bracketed group by group.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,7 +144,7 @@ def _checked(op: object, rtol: float, method: str) -> ConvOperator:
         raise ParameterTypeError(
             "op", f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op).__name__}"
         )
-    if not (isinstance(rtol, int | float) and 0 < rtol < 1):
+    if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and 0 < rtol < 1):
         raise ParameterError("rtol", f"rtol must be a number in (0, 1); got {rtol!r}")
     if method not in METHODS:
         raise ParameterError("method", f"method must be one of {METHODS}; got {method!r}")

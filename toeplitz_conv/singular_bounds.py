@@ -22,6 +22,7 @@ each group (:mod:`toeplitz_conv.banded`), which must fit the memory budget.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import scipy.linalg
@@ -136,7 +137,12 @@ def count_singular_values(
     """
     factor = weight_scale(_checked(op, 1e-6).weight)
     twin = double_precision_twin(op, 1 / factor)
-    if not (isinstance(threshold, int | float) and math.isfinite(threshold) and threshold >= 0):
+    if not (
+        isinstance(threshold, numbers.Real)
+        and not isinstance(threshold, bool)
+        and math.isfinite(threshold)
+        and threshold >= 0
+    ):
         raise ParameterError(
             "threshold", f"threshold must be a finite number >= 0; got {threshold!r}"
         )
@@ -160,7 +166,7 @@ def _checked(op: object, rtol: float) -> ConvOperator:
         raise ParameterTypeError(
             "op", f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op).__name__}"
         )
-    if not (isinstance(rtol, int | float) and 0 < rtol < 1):
+    if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and 0 < rtol < 1):
         raise ParameterError("rtol", f"rtol must be a number in (0, 1); got {rtol!r}")
     return op
 
