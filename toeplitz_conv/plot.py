@@ -86,6 +86,11 @@ def _channel_ticks(ax: Axes, which: str, channels: int, pixels: int, symbol: str
     ax.tick_params(axis=which, which="minor", length=4)
 
 
+def _border_style(channels: int) -> tuple[str, float]:
+    """Block borders: dark for a few channels, faint when many would hide the entries."""
+    return (BORDER, 0.7) if channels <= MAX_CHANNEL_LABELS else ("0.82", 0.3)
+
+
 def plot_block_pattern(
     layer: ConvOperator | Geometry, ax: Axes | None = None, *, annotate: bool = True
 ) -> Figure:
@@ -115,7 +120,8 @@ def plot_block_pattern(
     ax.imshow(image, interpolation="nearest")
     _channel_ticks(ax, "x", cols, 1, "x")
     _channel_ticks(ax, "y", rows, 1, "y")
-    ax.grid(which="minor", color=BORDER, linewidth=0.8)
+    color, width = _border_style(max(rows, cols))
+    ax.grid(which="minor", color=color, linewidth=width)
     ax.tick_params(which="minor", length=0)
     ax.set_xlabel("input channel $x_j$")
     ax.set_ylabel("output channel $y_i$")
@@ -173,10 +179,11 @@ def plot_matrix(
     image = np.ones((*bins, 4))
     image[raster >= 0] = colors[raster[raster >= 0]]
     ax.imshow(image, interpolation="nearest", extent=(-0.5, cols - 0.5, rows - 0.5, -0.5))
+    color, width = _border_style(max(c_out, c_in))
     for c in range(1, c_out):
-        ax.axhline(c * out_pixels - 0.5, color=BORDER, linewidth=0.6)
+        ax.axhline(c * out_pixels - 0.5, color=color, linewidth=width)
     for c in range(1, c_in):
-        ax.axvline(c * in_pixels - 0.5, color=BORDER, linewidth=0.6)
+        ax.axvline(c * in_pixels - 0.5, color=color, linewidth=width)
     _channel_ticks(ax, "x", c_in, in_pixels, "x")
     _channel_ticks(ax, "y", c_out, out_pixels, "y")
     ax.set_xlabel(f"columns: input channels, {in_pixels:,} pixels each")
