@@ -39,8 +39,10 @@ from .symbol import UNIT_ROUNDOFF, gamma
 __all__ = [
     "BandedGram",
     "band_cost",
+    "band_matvec",
     "banded_gram",
     "batched_ldl",
+    "dense_window",
     "is_positive_definite",
     "negative_count",
 ]
@@ -202,7 +204,7 @@ def _band_ldl(band: np.ndarray) -> tuple[np.ndarray, float]:
     l_abs_cols = []  # per block: (start, |L| block (rows x B), |D|)
     start = 0
     window = w + LDL_BLOCK
-    dense = _dense_window(band, 0, min(n, window))
+    dense = dense_window(band, 0, min(n, window))
     while start < n:
         size = min(LDL_BLOCK, n - start)
         block = dense[:size, :size]
@@ -223,14 +225,14 @@ def _band_ldl(band: np.ndarray) -> tuple[np.ndarray, float]:
         if start >= n:
             break
         end = min(n, start + window)
-        fresh = _dense_window(band, start, end)
+        fresh = dense_window(band, start, end)
         keep = trailing.shape[0]
         fresh[:keep, :keep] = trailing
         dense = fresh
     return pivots, _growth(l_abs_cols, n) * (1 + 1e-5)  # |L| kept in float32: round up
 
 
-def _dense_window(band: np.ndarray, lo: int, hi: int) -> np.ndarray:
+def dense_window(band: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """Rows and columns lo..hi of the Hermitian band matrix, dense (both triangles)."""
     w = band.shape[0] - 1
     size = hi - lo
@@ -275,6 +277,15 @@ def batched_ldl(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     weights = np.abs(pivots) * magnitude.sum(axis=-2)  # |D| |L^H| 1
     growth = (magnitude @ weights[..., None])[..., 0].max(axis=-1)
     return lower, pivots, growth
+
+
+def band_matvec(band: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Hermitian band (lower storage) times a vector."""
+    y = band[0] * x
+    for d in range(1, band.shape[0]):
+        y[d:] += band[d, :-d] * x[:-d]
+        y[:-d] += np.conj(band[d, :-d]) * x[d:]
+    return y
 
 
 def _growth(l_abs_cols, n: int) -> float:

@@ -47,7 +47,15 @@ from .padding import PADDING_MODES
 from .spectral import fft_applicable
 from .symbol import PeriodicLayer, gamma, periodic_norm_bracket
 
-__all__ = ["NormBounds", "double_precision_twin", "norm_bounds", "weight_scale"]
+__all__ = [
+    "NormBounds",
+    "check_layer",
+    "double_precision_twin",
+    "is_whole",
+    "norm_bounds",
+    "periodic_layer",
+    "weight_scale",
+]
 
 METHODS = ("auto", "exact", "factorization", "symbol")
 PLANE_WAVE_COPIES = 6  # input-sized complex vectors alive while the lower bound is built
@@ -127,8 +135,10 @@ def weight_scale(weight: np.ndarray) -> float:
 def _bracket(twin: ConvOperator, rtol: float, max_bytes: int | None, method: str) -> NormBounds:
     budget = memory_budget() if max_bytes is None else max_bytes
     g = twin.geometry
-    if method in ("auto", "exact") and fft_applicable(g) and _whole(twin):
-        lower, upper, _ = periodic_norm_bracket(_periodic(twin, g.input_spatial), max_bytes=budget)
+    if method in ("auto", "exact") and fft_applicable(g) and is_whole(twin):
+        lower, upper, _ = periodic_norm_bracket(
+            periodic_layer(twin, g.input_spatial), max_bytes=budget
+        )
         return NormBounds(lower, upper, "per-frequency Cholesky proof (circular, exact)")
     if method == "exact":
         raise ParameterError(
@@ -140,14 +150,20 @@ def _bracket(twin: ConvOperator, rtol: float, max_bytes: int | None, method: str
 
 
 def _checked(op: object, rtol: float, method: str) -> ConvOperator:
+    check_layer(op, rtol)
+    if method not in METHODS:
+        raise ParameterError("method", f"method must be one of {METHODS}; got {method!r}")
+    return op
+
+
+def check_layer(op: object, rtol: float) -> ConvOperator:
+    """``op`` when it is a layer and ``rtol`` a number in (0, 1), else a parameter error."""
     if not isinstance(op, ConvOperator):
         raise ParameterTypeError(
             "op", f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op).__name__}"
         )
     if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and 0 < rtol < 1):
         raise ParameterError("rtol", f"rtol must be a number in (0, 1); got {rtol!r}")
-    if method not in METHODS:
-        raise ParameterError("method", f"method must be one of {METHODS}; got {method!r}")
     return op
 
 
@@ -169,12 +185,13 @@ def double_precision_twin(op: ConvOperator, scale: float = 1.0) -> ConvOperator:
     return Conv(weight, op.input_shape, dtype=dtype, **g.layer_kwargs())
 
 
-def _whole(op: ConvOperator) -> bool:
+def is_whole(op: ConvOperator) -> bool:
     """Whether the matrix is the conv's whole matrix (or its transpose), not a submatrix."""
     return not op.transposed or tuple(op.output_shape) == tuple(op.geometry.input_shape)
 
 
-def _periodic(op: ConvOperator, period, stride=None) -> PeriodicLayer:
+def periodic_layer(op: ConvOperator, period, stride=None) -> PeriodicLayer:
+    """The circular layer with ``op``'s weight, groups and dilation on ``period``."""
     g = op.geometry
     return PeriodicLayer(
         weight=np.asarray(op.weight),
@@ -303,7 +320,7 @@ def _symbol_bounds(op: ConvOperator, budget: int) -> NormBounds:
         how = f"symbol bound (a submatrix of the circular layer on period {period})"
         if mode != "zeros":
             how += f" x ||padding operator|| {factor:.4g}"
-    layer = _periodic(op, period, stride)
+    layer = periodic_layer(op, period, stride)
     # the plane wave, its real and imaginary parts and their images, in complex128
     vectors = 16 * (PLANE_WAVE_COPIES * op.shape[1] + 2 * op.shape[0])
     check_budget(vectors, f"vectors of the lower bound of a {op.shape} layer", max_bytes=budget)

@@ -29,9 +29,24 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .banded import banded_gram, batched_ldl, is_positive_definite, negative_count
-from .certified import NormBounds, double_precision_twin, norm_bounds, weight_scale
-from .errors import ParameterError, ParameterTypeError
+from .banded import (
+    band_matvec,
+    banded_gram,
+    batched_ldl,
+    dense_window,
+    is_positive_definite,
+    negative_count,
+)
+from .certified import (
+    NormBounds,
+    check_layer,
+    double_precision_twin,
+    is_whole,
+    norm_bounds,
+    periodic_layer,
+    weight_scale,
+)
+from .errors import ParameterError
 from .layer_gram import GroupLayer, band_cost_of, explicit_ratio_bounds, group_layers
 from .memory import check_budget, memory_budget
 from .operators import ConvOperator
@@ -66,7 +81,7 @@ def min_singular_value_bounds(
     -------
     NormBounds
     """
-    factor = weight_scale(_checked(op, rtol).weight)  # sigma scales with the weight
+    factor = weight_scale(check_layer(op, rtol).weight)  # sigma scales with the weight
     twin = double_precision_twin(op, 1 / factor)
     bounds = _min_bracket(twin, rtol, memory_budget() if max_bytes is None else max_bytes)
     return NormBounds(bounds.lower * factor, bounds.upper * factor, bounds.method)
@@ -135,7 +150,7 @@ def count_singular_values(
     -------
     int
     """
-    factor = weight_scale(_checked(op, 1e-6).weight)
+    factor = weight_scale(check_layer(op, 1e-6).weight)
     twin = double_precision_twin(op, 1 / factor)
     if not (
         isinstance(threshold, numbers.Real)
@@ -161,24 +176,12 @@ def count_singular_values(
     return total
 
 
-def _checked(op: object, rtol: float) -> ConvOperator:
-    if not isinstance(op, ConvOperator):
-        raise ParameterTypeError(
-            "op", f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op).__name__}"
-        )
-    if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and 0 < rtol < 1):
-        raise ParameterError("rtol", f"rtol must be a number in (0, 1); got {rtol!r}")
-    return op
-
-
 def _periodic_whole(op: ConvOperator) -> bool:
-    whole = not op.transposed or tuple(op.output_shape) == tuple(op.geometry.input_shape)
-    return fft_applicable(op.geometry) and whole
+    return fft_applicable(op.geometry) and is_whole(op)
 
 
 def _periodic(op: ConvOperator) -> PeriodicLayer:
-    g = op.geometry
-    return PeriodicLayer(np.asarray(op.weight), g.groups, g.stride, g.dilation, g.input_spatial)
+    return periodic_layer(op, op.geometry.input_spatial)
 
 
 def _smaller_side_groups(op: ConvOperator, budget: int) -> list[GroupLayer]:
@@ -203,7 +206,7 @@ def _smallest_vector(gram) -> np.ndarray:
         factor = scipy.linalg.cholesky_banded(band, lower=True, check_finite=False)
     n = gram.size
     matrix = spla.LinearOperator(
-        (n, n), matvec=lambda v: _band_matvec(gram.band, v), dtype=gram.band.dtype
+        (n, n), matvec=lambda v: band_matvec(gram.band, v), dtype=gram.band.dtype
     )
     inverse = spla.LinearOperator(
         (n, n),
@@ -212,7 +215,7 @@ def _smallest_vector(gram) -> np.ndarray:
     )
     start = np.random.default_rng(0).standard_normal(n).astype(gram.band.dtype)
     if n <= 3:
-        dense = _band_dense(gram.band)
+        dense = dense_window(gram.band, 0, gram.size)
         x = np.linalg.eigh(dense)[1][:, 0]
     else:
         try:  # Lanczos on G^-1 (shift-invert at 0): the smallest eigenvalues converge first
@@ -226,25 +229,6 @@ def _smallest_vector(gram) -> np.ndarray:
                 x = inverse.matvec(x)
                 x /= np.linalg.norm(x)
     return x[gram.permutation]  # back from pixel-major to NCHW order
-
-
-def _band_dense(band: np.ndarray) -> np.ndarray:
-    n = band.shape[1]
-    dense = np.zeros((n, n), dtype=band.dtype)
-    for d in range(band.shape[0]):
-        idx = np.arange(n - d)
-        dense[idx + d, idx] = band[d, : n - d]
-        dense[idx, idx + d] = np.conj(band[d, : n - d])
-    return dense
-
-
-def _band_matvec(band: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Hermitian band (lower storage) times a vector."""
-    y = band[0] * x
-    for d in range(1, band.shape[0]):
-        y[d:] += band[d, :-d] * x[:-d]
-        y[:-d] += np.conj(band[d, :-d]) * x[d:]
-    return y
 
 
 def _proven_count(count_at, square: float, threshold: float) -> int:

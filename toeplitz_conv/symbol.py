@@ -301,24 +301,25 @@ def _verify_below(layer, series, size, target: float) -> float:
     :math:`\\|\\hat W(f)\\|_2 < t`), starting at ``target`` and raised, in one pass, to
     cover any batch of frequencies where the proof fails (a batch proven below a
     bound is proven below every larger one)."""
-    k = series.size
     for chunk in _frequency_chunks(layer, size):
         grams = series.at(layer, chunk)
         for lo in range(0, grams.shape[0], SUB_CHUNK):
             batch = grams[lo : lo + SUB_CHUNK]
-            while not _cholesky_succeeds(batch, target, k, series.error):
+            while not _proven_definite(batch, target**2, -1.0, series.error, target**2):
                 largest = float(np.linalg.eigvalsh(batch)[:, -1].max())
                 target = max(target * (1 + 1e-9), math.sqrt(max(largest, 0.0)) * (1 + 1e-9))
     return target
 
 
-def _cholesky_succeeds(batch: np.ndarray, target: float, k: int, error: float) -> bool:
-    """Whether :math:`(t^2 - c) I - G \\succ 0` is proven for every matrix of the batch, c
-    being Rump's shift for the Cholesky of a k x k matrix, the Gram matrix's own error
-    and the diagonal's rounding."""
-    shift = gamma(k + 4) * k * target**2 + error + 4 * UNIT_ROUNDOFF * target**2
-    shifted = -batch
-    shifted[:, np.arange(k), np.arange(k)] += target**2 - shift
+def _proven_definite(batch: np.ndarray, alpha: float, sign: float, error: float, scale: float):
+    """Whether :math:`\\alpha I + \\text{sign}\\, G \\succ 0` is proven for every Gram matrix G
+    of the batch: a Cholesky factorization that succeeds after a shift by Rump's bound for
+    a k x k matrix, the Gram matrix's own ``error`` and the diagonal's rounding (``scale``
+    bounds :math:`|\\alpha|` and the diagonal)."""
+    k = batch.shape[-1]
+    shift = gamma(k + 4) * k * scale + error + 4 * UNIT_ROUNDOFF * scale
+    shifted = sign * batch
+    shifted[:, np.arange(k), np.arange(k)] += alpha - shift
     try:
         np.linalg.cholesky(shifted)
     except np.linalg.LinAlgError:
@@ -390,24 +391,14 @@ def _verify_above(layer, series, size, target: float) -> float:
         grams = series.at(layer, chunk)
         for lo in range(0, grams.shape[0], SUB_CHUNK):
             batch = grams[lo : lo + SUB_CHUNK]
-            while target > 0 and not _above(batch, target, k, series.error, scale):
+            while target > 0 and not _proven_definite(
+                batch, -(target**2), 1.0, series.error, max(scale, target**2)
+            ):
                 smallest = float(np.linalg.eigvalsh(batch)[:, 0].min())
                 shift = gamma(k + 4) * k * scale + series.error
                 value = math.sqrt(max(smallest - 2 * shift, 0.0)) * (1 - 1e-9)
                 target = min(target * (1 - 1e-9), value)
     return max(target, 0.0)
-
-
-def _above(batch: np.ndarray, target: float, k: int, error: float, scale: float) -> bool:
-    scale = max(scale, target**2)
-    shift = gamma(k + 4) * k * scale + error + 4 * UNIT_ROUNDOFF * scale
-    shifted = batch.copy()
-    shifted[:, np.arange(k), np.arange(k)] -= target**2 + shift
-    try:
-        np.linalg.cholesky(shifted)
-    except np.linalg.LinAlgError:
-        return False
-    return True
 
 
 def _witness_lower(layer, placed, shift, where) -> tuple[float, np.ndarray]:
