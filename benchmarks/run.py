@@ -11,7 +11,7 @@ engine vs PyTorch (same thread count) in float32 and float64; vs a pylops
 Block of Convolve2D (L1); time against problem size (L1); a 64->64 layer on
 256x256 that only the direct engine can run.
 
-Run: python benchmarks/run.py [--repeats 7] [--quick]
+Run: python benchmarks/run.py [--repeats 7] [--quick] [--tables assembly,spmv,...]
 """
 
 from __future__ import annotations
@@ -112,6 +112,16 @@ def table(title, header, rows):
         print("  ".join(str(v).rjust(w) for v, w in zip(row, widths)))
 
 
+def write_floor(matrix):
+    """A function allocating and writing once as many bytes as ``matrix``'s CSR arrays."""
+
+    def write():
+        for array in (matrix.data, matrix.indices, matrix.indptr):
+            np.empty_like(array).fill(1)
+
+    return write
+
+
 def assembly(names, repeats):
     rows = []
     for name in names:
@@ -120,8 +130,13 @@ def assembly(names, repeats):
         def build(op=op):
             return op.layer.assemble()
 
-        t_ours, t_kron = median_times(
-            [(build, repeats), (lambda op=op: kron_sum_matrix(op), max(3, repeats // 2))]
+        matrix = build()
+        t_ours, t_floor, t_kron = median_times(
+            [
+                (build, repeats),
+                (write_floor(matrix), repeats),
+                (lambda op=op: kron_sum_matrix(op), max(3, repeats // 2)),
+            ]
         )
         peak, matrix = peak_bytes(build)
         final = matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
@@ -130,17 +145,32 @@ def assembly(names, repeats):
             (
                 name,
                 f"{matrix.nnz:,}",
+                f"{final / 1e6:.0f}",
                 f"{t_ours * 1e3:.1f}",
+                f"{t_floor * 1e3:.1f}",
+                f"{t_ours / t_floor:.2f}",
                 f"{matrix.nnz / t_ours / 1e6:.0f}",
                 f"{t_kron * 1e3:.1f}",
-                f"{matrix.nnz / t_kron / 1e6:.0f}",
                 f"{t_kron / t_ours:.1f}x",
                 f"{peak / final:.2f}",
             )
         )
     table(
-        "Assembly (float64) vs kron-sum construction; peak = tracemalloc peak / final bytes",
-        ("layer", "nnz", "ours ms", "Mnnz/s", "kron ms", "Mnnz/s", "speed-up", "peak/final"),
+        "Assembly (float64) vs writing its bytes once (floor: allocate and fill arrays of the "
+        "CSR matrix's sizes) and vs a kron-sum construction; peak = tracemalloc peak / final "
+        "bytes",
+        (
+            "layer",
+            "nnz",
+            "MB",
+            "ours ms",
+            "floor ms",
+            "x floor",
+            "Mnnz/s",
+            "kron ms",
+            "speed-up",
+            "peak/final",
+        ),
         rows,
     )
 
@@ -235,50 +265,39 @@ def direct_vs_torch(names, repeats):
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=context) as child:
         torch_times = child.submit(_torch_layer_times, names, repeats, threads).result()
+    engines = [e for e in ("direct", "numba") if e in tc.installed_engines()]
     rows = []
     for name in names:
         for dtype in (np.float32, np.float64):
-            op = make_op(LAYERS[name], dtype, engine="direct")
-            x, y = _vector(1, op.shape[1], dtype), _vector(2, op.shape[0], dtype)
-            # one after the other, as PyTorch's are timed
-            t_fwd = median_time(lambda: op.matvec(x), repeats)
-            t_adj = median_time(lambda: op.rmatvec(y), repeats)
+            x = _vector(1, make_op(LAYERS[name]).shape[1], dtype)
+            y = _vector(2, make_op(LAYERS[name]).shape[0], dtype)
+            t_fwd, t_adj = {}, {}
+            for engine in engines:
+                op = make_op(LAYERS[name], dtype, engine=engine)
+                # one after the other, as PyTorch's are timed
+                t_fwd[engine] = median_time(lambda op=op: op.matvec(x), repeats)
+                t_adj[engine] = median_time(lambda op=op: op.rmatvec(y), repeats)
             w_gemm, cols = _im2col_gemm_operands(op)
             t_gemm = median_time(lambda: np.matmul(w_gemm, cols), repeats)
             t_tfwd, t_tadj, t_tgemm = torch_times[name, np.dtype(dtype).name]
-            rows.append(
-                (
-                    name,
-                    np.dtype(dtype).name,
-                    f"{t_fwd * 1e3:.2f}",
-                    f"{t_tfwd * 1e3:.2f}",
-                    f"{t_fwd / t_tfwd:.2f}",
-                    f"{t_adj * 1e3:.2f}",
-                    f"{t_tadj * 1e3:.2f}",
-                    f"{t_adj / t_tadj:.2f}",
-                    f"{t_gemm * 1e3:.2f}",
-                    f"{t_tgemm * 1e3:.2f}",
-                    f"{t_gemm / t_tfwd:.2f}",
-                )
-            )
+            row = [name, np.dtype(dtype).name]
+            for ours, theirs in ((t_fwd, t_tfwd), (t_adj, t_tadj)):
+                row += [f"{ours[e] * 1e3:.2f}" for e in engines] + [f"{theirs * 1e3:.2f}"]
+                row += [f"{ours[e] / theirs:.2f}" for e in engines]
+            row += [f"{t_gemm * 1e3:.2f}", f"{t_tgemm * 1e3:.2f}", f"{t_gemm / t_tfwd:.2f}"]
+            rows.append(row)
+    short = {"direct": "dir", "numba": "nb"}
+    header = ["layer", "dtype"]
+    for direction in ("fwd", "adj"):
+        header += [f"{direction} {short[e]} ms" for e in engines] + ["torch"]
+        header += [f"{short[e]} ratio" for e in engines]
     table(
-        f"Direct engine vs PyTorch conv / conv_transpose ({threads} threads each, PyTorch in "
-        "its own process); ratio = ours / torch.\nGEMM: the im2col GEMM alone in numpy and in "
-        "torch; floor = numpy GEMM / torch conv, the lowest ratio an engine built on that GEMM "
-        "can reach (L4's depthwise path has no GEMM)",
-        (
-            "layer",
-            "dtype",
-            "fwd ms",
-            "torch",
-            "ratio",
-            "adj ms",
-            "torch",
-            "ratio",
-            "GEMM np",
-            "torch",
-            "floor",
-        ),
+        f"Matrix-free engines (dir = direct, nb = numba) vs PyTorch conv / conv_transpose "
+        f"({threads} threads each, PyTorch in its own process); ratio = ours / torch.\n"
+        "GEMM: the im2col GEMM alone in numpy and in torch; floor = numpy GEMM / torch conv, "
+        "the lowest ratio an engine built on that GEMM can reach (the direct engine's "
+        "depthwise path and the numba engine use no GEMM)",
+        (*header, "GEMM np", "torch", "floor"),
         rows,
     )
 
@@ -370,22 +389,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="L1 only, fewer repeats")
+    parser.add_argument(
+        "--tables", default=",".join(TABLES), help=f"comma-separated, from {','.join(TABLES)}"
+    )
     args = parser.parse_args()
     names = ["L1"] if args.quick else list(LAYERS)
     repeats = 3 if args.quick else args.repeats
+    chosen = args.tables.split(",")
+    if unknown := set(chosen) - set(TABLES):
+        parser.error(f"unknown tables {sorted(unknown)}; choose from {','.join(TABLES)}")
     print(f"toeplitz_conv {tc.__version__}; medians of {repeats} runs")
     print(describe_environment())
-    assembly(names, repeats)
-    spmv(names, repeats)
+    for name in chosen:
+        TABLES[name](names, repeats)
+
+
+def engines_vs_torch(names, repeats):
     try:
         import torch  # noqa: F401  (only checked here; timed in a child process)
-
-        direct_vs_torch(names, repeats)
     except ImportError:
         print("\n(torch not installed: no PyTorch comparison)")
-    versus_pylops(repeats)
-    scaling(repeats)
-    big_layer(repeats)
+        return
+    direct_vs_torch(names, repeats)
+
+
+TABLES = {
+    "assembly": assembly,
+    "spmv": spmv,
+    "torch": engines_vs_torch,
+    "pylops": lambda names, repeats: versus_pylops(repeats),
+    "scaling": lambda names, repeats: scaling(repeats),
+    "big": lambda names, repeats: big_layer(repeats),
+}
 
 
 if __name__ == "__main__":

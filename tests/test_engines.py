@@ -9,6 +9,10 @@ from oracles import assert_close, conv, conv_vjp
 from strategies import layer_cases, random_array, transpose_cases
 
 import toeplitz_conv as tc
+from toeplitz_conv.engines import installed_engines
+
+ENGINE_NAMES = installed_engines()  # "numba" too when it is installed (the test extra has it)
+MATRIX_FREE = [name for name in ENGINE_NAMES if name != "sparse"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -16,8 +20,7 @@ import toeplitz_conv as tc
 def test_engines_agree_on_conv_layers(case):
     rng = np.random.default_rng(0)
     ops = {
-        e: tc.Conv(case.weight, case.input_shape, **case.kwargs(), engine=e)
-        for e in ("sparse", "direct")
+        e: tc.Conv(case.weight, case.input_shape, **case.kwargs(), engine=e) for e in ENGINE_NAMES
     }
     x = random_array(rng, (3, *case.input_shape), case.dtype)
     v = random_array(rng, (1, *ops["sparse"].output_shape), case.dtype)
@@ -32,8 +35,9 @@ def test_engines_agree_on_conv_layers(case):
             op.rmatmat(np.stack([v.ravel()] * 2, axis=1))[:, 1], adjoint.ravel(), case.dtype, scale
         )
         assert_close(op.H.matvec(v.ravel()), adjoint.ravel(), case.dtype, scale)
-    assert ops["direct"].apply(x).dtype == case.dtype
-    assert_close(ops["direct"].apply(x), ops["sparse"].apply(x), case.dtype, scale)
+    for name in ENGINE_NAMES:
+        assert ops[name].apply(x).dtype == case.dtype
+        assert_close(ops[name].apply(x), ops["sparse"].apply(x), case.dtype, scale)
 
 
 @settings(max_examples=150, deadline=None)
@@ -41,14 +45,15 @@ def test_engines_agree_on_conv_layers(case):
 def test_engines_agree_on_conv_transpose_layers(case):
     rng = np.random.default_rng(1)
     sparse = tc.ConvTranspose(case.weight, case.input_shape, **case.kwargs(), engine="sparse")
-    direct = tc.ConvTranspose(case.weight, case.input_shape, **case.kwargs(), engine="direct")
     x = random_array(rng, (2, *case.input_shape), case.dtype)
     y = random_array(rng, (2, *sparse.output_shape), case.dtype)
     scale = float(np.abs(case.weight).sum())
-    assert_close(direct.apply(x), sparse.apply(x), case.dtype, scale)
-    assert_close(direct.rmatvec(y[0].ravel()), sparse.rmatvec(y[0].ravel()), case.dtype, scale)
-    assert_close(direct.T.matvec(y[1].ravel()), sparse.T.matvec(y[1].ravel()), case.dtype, scale)
-    assert_close(direct.H.matvec(y[1].ravel()), sparse.H.matvec(y[1].ravel()), case.dtype, scale)
+    for name in MATRIX_FREE:
+        op = tc.ConvTranspose(case.weight, case.input_shape, **case.kwargs(), engine=name)
+        assert_close(op.apply(x), sparse.apply(x), case.dtype, scale)
+        assert_close(op.rmatvec(y[0].ravel()), sparse.rmatvec(y[0].ravel()), case.dtype, scale)
+        assert_close(op.T.matvec(y[1].ravel()), sparse.T.matvec(y[1].ravel()), case.dtype, scale)
+        assert_close(op.H.matvec(y[1].ravel()), sparse.H.matvec(y[1].ravel()), case.dtype, scale)
 
 
 @pytest.mark.parametrize(
@@ -117,8 +122,12 @@ def test_depthwise_direct_equals_the_matrix(dtype):
     assert_close(direct.rmatvec(y), sparse.tosparse().conj().T @ y, dtype, scale)
 
 
-def test_auto_uses_the_matrix_while_it_is_small_whatever_was_called_before():
+def test_auto_uses_the_matrix_while_it_is_small_whatever_was_called_before(monkeypatch):
+    """The rule without numba (with it, see test_compiled.py)."""
+    from toeplitz_conv import engines
     from toeplitz_conv.engines import AUTO_SPARSE_NNZ, AUTO_SPARSE_NNZ_DEPTHWISE
+
+    monkeypatch.setattr(engines, "numba_installed", lambda: False)
 
     op = tc.Conv(np.ones((2, 2, 3)), (2, 9), padding=1)
     assert op.engine == "auto" and op.engine_in_use == "sparse"
@@ -147,7 +156,7 @@ def test_auto_uses_the_matrix_while_it_is_small_whatever_was_called_before():
         assert small.nnz <= limit and small.engine_in_use == "sparse"
 
 
-@pytest.mark.parametrize("engine", ["sparse", "direct"])
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
 def test_empty_batches(engine):
     weight, bias = np.ones((4, 2, 3, 3)), np.ones(4)
     op = tc.Conv(weight, (4, 9, 9), padding=1, stride=2, groups=2, bias=bias, engine=engine)

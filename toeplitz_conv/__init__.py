@@ -8,13 +8,14 @@ matrix-vector product of convolutions, module by module:
 - :mod:`~toeplitz_conv.blocks`: one scalar kernel as a sparse Toeplitz/circulant block;
 - :mod:`~toeplitz_conv.block_matrix`: the ``C_out x C_in`` grid of blocks as one matrix;
 - :mod:`~toeplitz_conv.layer`: a layer's state and caches, owned in one place;
-- :mod:`~toeplitz_conv.engines`: how products are computed (sparse, direct);
+- :mod:`~toeplitz_conv.engines`: how products are computed (sparse, direct, numba);
 - :mod:`~toeplitz_conv.operators`: :class:`Conv` and :class:`ConvTranspose` operators.
 """
 
 from .adjoint import AdjointCheck, check_adjoint
 from .blocks import kernel_block
 from .certified import NormBounds, norm_bounds
+from .engines import installed_engines
 from .errors import ParameterError, ParameterTypeError
 from .geometry import Geometry, conv_geometry, transpose_geometry
 from .layer import Layer
@@ -48,6 +49,7 @@ __all__ = [
     "conv_layers",
     "count_singular_values",
     "from_torch",
+    "installed_engines",
     "kernel_block",
     "lipschitz_report",
     "memory_budget",

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .block_matrix import assembly_workspace_nbytes
+from .engines import installed_engines
 from .memory import MatrixTooLargeError, check_budget
 from .operators import Conv, ConvOperator, ConvTranspose
 from .spectral import as_linear_operator
@@ -54,8 +55,9 @@ class AdjointCheck:
         Largest entry difference between this layer's matrix and the transposed
         matrix of its partner (conv for a conv-transpose and back).
     engine_agreement : float or None
-        Relative max difference between the sparse and the direct (matrix-free)
-        engine, ``matvec`` and ``rmatvec`` (``None`` when the matrix is over budget).
+        Relative max difference between the sparse engine and each matrix-free
+        engine installed (direct, and numba when installed), ``matvec`` and
+        ``rmatvec`` (``None`` when the matrix is over budget).
     torch_forward, torch_conv_transpose, torch_autograd : float or None
         Relative max difference of ``matvec`` against PyTorch's conv (with the
         padding mode), of the conv-transpose direction against PyTorch's
@@ -118,7 +120,7 @@ def check_adjoint(
     On any linear operator (a pylops or scipy ``LinearOperator``, a composition
     such as ``2 * op``, a matrix) this is the dot test alone, and the report's
     notes say so. On a toeplitz_conv layer it adds the matrix identity, the
-    agreement of the sparse and direct engines and the PyTorch parity.
+    agreement of the sparse and matrix-free engines and the PyTorch parity.
 
     Parameters
     ----------
@@ -276,16 +278,18 @@ def _matrix_identity_error(op: ConvOperator) -> float:
 
 
 def _engine_disagreement(op: ConvOperator, x: np.ndarray, y: np.ndarray) -> float:
-    """Largest relative difference between the sparse and direct engines, both directions.
+    """Largest relative difference between the sparse engine and each matrix-free engine
+    installed (direct, numba), both directions.
 
     A copy of the operator runs them, so the sparse engine's matrix is freed with it
     instead of staying in the caller's layer.
     """
     fresh = copy.deepcopy(op)
-    sparse, direct = (fresh.with_engine(e) for e in ("sparse", "direct"))
+    sparse = fresh.with_engine("sparse")
+    matrix_free = [fresh.with_engine(e) for e in installed_engines() if e != "sparse"]
     return max(
-        _relative(direct.matvec(x), sparse.matvec(x)),
-        _relative(direct.rmatvec(y), sparse.rmatvec(y)),
+        max(_relative(other.matvec(x), sparse.matvec(x)) for other in matrix_free),
+        max(_relative(other.rmatvec(y), sparse.rmatvec(y)) for other in matrix_free),
     )
 
 

@@ -121,7 +121,7 @@ class ConvOperator(LinearOperator):
 
     @property
     def engine(self) -> str:
-        """The engine asked for: ``"auto"``, ``"sparse"`` or ``"direct"``."""
+        """The engine asked for: ``"auto"``, ``"sparse"``, ``"direct"`` or ``"numba"``."""
         return self._engine
 
     @property

@@ -54,10 +54,11 @@ class Conv(ConvOperator):
         The boundary rule, as PyTorch's ``padding_mode``.
     dtype : data-type, optional
         float32, float64, complex64 or complex128 (default: from ``weight``).
-    engine : {"auto", "sparse", "direct"}
+    engine : {"auto", "sparse", "direct", "numba"}
         How products are computed: SpMV with the assembled matrix, or
-        matrix-free (gather + one GEMM per group); ``"auto"`` uses the matrix
-        while it is small, else the matrix-free engine (the rule:
+        matrix-free (gather + one GEMM per group; ``"numba"``: compiled loops
+        over the taps, with the optional numba package); ``"auto"`` picks by
+        the layer's size and channels per group (the rule:
         :mod:`toeplitz_conv.engines`). All give the same results to rounding.
     name : str, optional
         The operator's name, as pylops operators have (default the class name).

@@ -34,7 +34,7 @@ def from_torch(
         ``(C_in, *spatial)`` of one sample.
     dtype : data-type, optional
         Default: the module's parameter type.
-    engine : {"auto", "sparse", "direct"}
+    engine : {"auto", "sparse", "direct", "numba"}
         As for :class:`~toeplitz_conv.Conv`.
     name : str, optional
         The operator's name (default the module's class name).

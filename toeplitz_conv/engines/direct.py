@@ -1,8 +1,8 @@
 """The matrix-free engine: pad, im2col by strided views, one GEMM per group.
 
 The layer is :math:`A = C \\circ P`: :math:`P` pads each axis by its boundary
-rule (a gather through the padding mode's fold map, see
-:mod:`toeplitz_conv.padding`), and :math:`C` is the "valid" conv,
+rule (:class:`~toeplitz_conv.engines.padded.Padding`), and :math:`C` is the
+"valid" conv,
 
 .. math::
 
@@ -26,16 +26,15 @@ order of the data: it never builds the matrix.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..geometry import Geometry, conv_geometry
+from .padded import Padding, Workspaces
 
 __all__ = ["DirectEngine"]
 
-WORKSPACE_LIMIT = 64 * 2**20  # bytes: larger workspaces are allocated per call
 # im2col works on tiles of whole rows of the first output axis of about TILE_BYTES: with
 # few output channels the GEMM is bound by reading its tile, which then stays in cache
 TILE_BYTES = 2**20
@@ -72,14 +71,10 @@ class DirectEngine:
         g = geometry
         self._weight = weight.reshape(g.groups, g.out_per_group, g.in_per_group * g.taps)
         self._weight_h = np.conj(np.swapaxes(self._weight, 1, 2))
-        self._pad_index = [
-            g.mode.fold(np.arange(-pb, n + pa), n)
-            for (pb, pa), n in zip(g.pads, g.input_spatial)
-        ]
+        self._workspaces = Workspaces()
+        self._padding = Padding(g, self._workspaces)
         self._windows = _tap_windows(g)
-        self._padded_spatial = tuple(n + pb + pa for n, (pb, pa) in zip(g.input_spatial, g.pads))
-        self._interior = tuple(slice(pb, pb + n) for (pb, _), n in zip(g.pads, g.input_spatial))
-        self._workspace = threading.local()
+        self._padded_spatial = self._padding.spatial
         self._adjoint: DirectEngine | None = None
         self._wide_grid = _wide_grid(g, self._padded_spatial)
         self.path = _forward_path(g, self._wide_grid)
@@ -102,8 +97,8 @@ class DirectEngine:
         im2col is a single strided copy; depthwise layers scale and add those
         runs directly. Other strides copy one window per tap (see :attr:`path`).
         """
-        padded = self._pad(x)
-        if self.path == "taps":
+        padded = self._padding.pad(x)
+        if self._wide_grid is None:
             return self._forward_taps(padded)
         return self._forward_wide(padded)
 
@@ -125,7 +120,7 @@ class DirectEngine:
         batch, dtype = flat.shape[0], flat.dtype
         weight = self._weight.astype(dtype, copy=False)
         for start, stop in self._wide_tiles(batch, dtype):
-            cols = self._buffer(
+            cols = self._workspaces.get(
                 f"wide{stop - start}", (batch, g.in_channels, *g.kernel, stop - start), dtype
             )
             tap_strides = (t * flat.itemsize for t in wide.tap_strides)
@@ -152,7 +147,7 @@ class DirectEngine:
         weight = self._weight.reshape(g.out_channels, g.taps, 1).astype(dtype, copy=False)
         n = wide.columns
         block = max(1, DEPTHWISE_BLOCK_BYTES // (batch * n * flat.itemsize))
-        scratch = self._buffer("depthwise", (batch, block, n), dtype)
+        scratch = self._workspaces.get("depthwise", (batch, block, n), dtype)
         for lo in range(0, g.out_channels, block):
             hi = min(lo + block, g.out_channels)
             acc, tmp = y[:, lo:hi, :n], scratch[:, : hi - lo]
@@ -176,7 +171,7 @@ class DirectEngine:
         weight = self._weight.astype(dtype, copy=False)
         y = np.empty((batch, g.out_channels, *g.output_spatial), dtype=dtype)
         for tile in self.tiles(batch, dtype):
-            cols = self._buffer(
+            cols = self._workspaces.get(
                 f"cols{tile.stop - tile.start}",
                 (batch, g.in_channels, g.taps, *self._tile_shape(tile)),
                 dtype,
@@ -193,14 +188,20 @@ class DirectEngine:
     # y: (B, C_out, *m) -> (B, C_in, *n)
     def adjoint(self, y: np.ndarray) -> np.ndarray:
         """:math:`A^H y` for a batch ``y`` of shape ``(B, C_out, *output_spatial)``."""
-        g = self.geometry
         if self._adjoint_is_a_conv:
             # with stride 1 the valid conv's adjoint is a valid conv (flipped kernel): same
             # fast path as forward, then fold the pads back
-            return self._unpad(self._adjoint_engine().forward(y))
+            return self._padding.unpad(self._adjoint_engine().forward(y))
+        return self._padding.unpad(self._adjoint_strided(y))
+
+    def _adjoint_strided(self, y: np.ndarray) -> np.ndarray:
+        """:math:`C^H y` onto the padded input: GEMM with :math:`W_g^H`, then col2im."""
+        g = self.geometry
         batch = y.shape[0]
         weight_h = self._weight_h.astype(y.dtype, copy=False)
-        padded = self._buffer("padded", (batch, g.in_channels, *self._padded_spatial), y.dtype)
+        padded = self._workspaces.get(
+            "padded", (batch, g.in_channels, *self._padded_spatial), y.dtype
+        )
         padded.fill(0)
         for tile in self.tiles(batch, y.dtype):
             y_tile = y[:, :, tile].reshape(batch, g.groups, g.out_per_group, -1)
@@ -208,7 +209,7 @@ class DirectEngine:
             cols = cols.reshape(batch, g.in_channels, g.taps, *self._tile_shape(tile))
             for t, window in enumerate(self._windows):
                 padded[(slice(None), slice(None), *_in_tile(window, tile))] += cols[:, :, t]
-        return self._unpad(padded)
+        return padded
 
     def tiles(self, batch: int, dtype, row_length: int | None = None) -> list[slice]:
         """Ranges of the first output axis whose im2col block stays cache-sized.
@@ -246,51 +247,6 @@ class DirectEngine:
             )
             self._adjoint = DirectEngine(adjoint_geometry, weight)
         return self._adjoint
-
-    def _pad(self, x: np.ndarray) -> np.ndarray:
-        g = self.geometry
-        if g.mode.drops_reads:
-            if not any(p for pair in g.pads for p in pair):
-                return x
-            # the border of this buffer is written once (zeros) and never again
-            padded = self._buffer(
-                "zero_padded",
-                (x.shape[0], g.in_channels, *self._padded_spatial),
-                x.dtype,
-                zero=True,
-            )
-            padded[(slice(None), slice(None), *self._interior)] = x
-            return padded
-        for axis, index in enumerate(self._pad_index):
-            x = np.take(x, index, axis=2 + axis)
-        return x
-
-    def _unpad(self, padded: np.ndarray) -> np.ndarray:
-        g = self.geometry
-        if g.mode.drops_reads:
-            return padded[(slice(None), slice(None), *self._interior)].copy()
-        per_axis = zip(self._pad_index, g.pads, g.input_spatial)
-        for axis, (index, (before, _), n) in enumerate(per_axis):
-            padded = _scatter_add(padded, index, before, n, 2 + axis)
-        return padded
-
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype, zero: bool = False) -> np.ndarray:
-        """A per-thread workspace, reused across calls (fresh pages cost more than the work).
-
-        Workspaces over ``WORKSPACE_LIMIT`` bytes are not kept.
-        """
-        key = (name, shape, np.dtype(dtype))
-        cached = getattr(self._workspace, "buffers", {}).get(key)
-        if cached is not None:
-            return cached
-        buffer = (np.zeros if zero else np.empty)(shape, dtype=dtype)
-        if buffer.nbytes <= WORKSPACE_LIMIT:
-            buffers = {
-                k: v for k, v in getattr(self._workspace, "buffers", {}).items() if k[0] != name
-            }  # one shape per workspace name
-            buffers[key] = buffer
-            self._workspace.buffers = buffers
-        return buffer
 
 
 @dataclass(frozen=True)
@@ -358,18 +314,3 @@ def _tap_windows(g: Geometry) -> list[tuple[slice, ...]]:
             )
         )
     return windows
-
-
-def _scatter_add(
-    array: np.ndarray, index: np.ndarray, before: int, size: int, axis: int
-) -> np.ndarray:
-    """The adjoint of ``np.take(x, index, axis)`` for a padding map ``index``.
-
-    ``index`` is the identity on the interior ``[before, before + size)``; the
-    pad slices outside it are added onto the samples they were read from.
-    """
-    moved = np.moveaxis(array, axis, 0)
-    out = moved[before : before + size].copy()
-    pads = np.r_[0:before, before + size : index.size]
-    np.add.at(out, index[pads], moved[pads])
-    return np.moveaxis(out, 0, axis)

@@ -1,0 +1,132 @@
+"""The optional compiled engine ("numba"): installed for the tests, writes every output,
+safe under threads and fork, and "auto" without numba falls back to the numpy engines.
+
+Its products against PyTorch and the matrix run in test_engines.py (every installed
+engine, hypothesis layers of every kind).
+"""
+
+import multiprocessing
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from oracles import assert_close
+from strategies import layer_cases, random_array
+
+import toeplitz_conv as tc
+from toeplitz_conv import engines
+
+WITHOUT_NUMBA = os.environ.get("TOEPLITZ_CONV_WITHOUT_NUMBA") == "1"  # CI's second run
+needs_numba = pytest.mark.skipif(WITHOUT_NUMBA, reason="the run without the numba extra")
+
+
+def test_the_test_run_has_numba_exactly_when_it_should():
+    """The test extra installs numba; CI's second run removes it and says so."""
+    assert ("numba" in tc.installed_engines()) != WITHOUT_NUMBA
+
+
+def _nan_empty(real_empty):
+    def empty(shape, dtype=float, **kwargs):
+        array = real_empty(shape, dtype=dtype, **kwargs)
+        if np.dtype(dtype).kind in "fc":
+            array.fill(np.nan)
+        return array
+
+    return empty
+
+
+@needs_numba
+@settings(max_examples=120, deadline=None)
+@given(case=layer_cases())
+def test_every_output_sample_is_written(case, monkeypatch_module):
+    """Outputs and workspaces start as NaN: a sample the loops skip would stay NaN."""
+    op = tc.Conv(case.weight, case.input_shape, **case.kwargs(), engine="numba")
+    matrix = tc.Conv(case.weight, case.input_shape, **case.kwargs(), engine="sparse").tosparse()
+    rng = np.random.default_rng(0)
+    x = random_array(rng, op.shape[1], case.dtype)
+    y = random_array(rng, op.shape[0], case.dtype)
+    scale = float(np.abs(case.weight).sum())
+    op.rmatvec(op.matvec(x))  # compiles the loops first: numba reads np.empty when it compiles
+    with monkeypatch_module.context() as patch:
+        patch.setattr(np, "empty", _nan_empty(np.empty))
+        forward, adjoint = op.layer.engine("numba").forward, op.layer.engine("numba").adjoint
+        ax = forward(x.reshape(1, *op.input_shape)).ravel()
+        ahy = adjoint(y.reshape(1, *op.output_shape)).ravel()
+    assert_close(ax, matrix @ x, case.dtype, scale)
+    assert_close(ahy, matrix.conj().T @ y, case.dtype, scale)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@needs_numba
+@pytest.mark.parametrize("stride", [1, 2])
+def test_threads_share_one_operator(stride):
+    """Eight threads at once on one layer: each gets what a lone call gets."""
+    rng = np.random.default_rng(1)
+    weight = rng.standard_normal((8, 2, 3, 3))
+    op = tc.Conv(weight, (8, 40, 36), stride=stride, padding=1, groups=4, engine="numba")
+    xs = [rng.standard_normal(op.shape[1]) for _ in range(8)]
+    expected = [(op.matvec(x), op.rmatvec(op.matvec(x))) for x in xs]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda x: (op.matvec(x), op.rmatvec(op.matvec(x))), xs * 4))
+    for (ax, ahax), (want_ax, want_ahax) in zip(results, expected * 4):
+        np.testing.assert_array_equal(ax, want_ax)
+        np.testing.assert_array_equal(ahax, want_ahax)
+
+
+def _child_product(args):
+    weight, x = args
+    return tc.Conv(weight, (4, 64, 64), padding=1, engine="numba").matvec(x)
+
+
+@needs_numba
+def test_a_forked_child_computes_after_the_parent_used_its_threads():
+    rng = np.random.default_rng(2)
+    weight, x = rng.standard_normal((4, 4, 3, 3)), rng.standard_normal(4 * 64 * 64)
+    here = _child_product((weight, x))  # starts this process's thread pool
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        there = pool.apply_async(_child_product, ((weight, x),)).get(timeout=120)
+    np.testing.assert_array_equal(there, here)
+
+
+@needs_numba
+def test_thread_count_follows_numba_num_threads(monkeypatch):
+    import numba
+
+    from toeplitz_conv.engines.compiled import compiled_threads
+
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
+    assert compiled_threads() == 1
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 64)
+    assert compiled_threads() == len(os.sched_getaffinity(0))
+
+
+@needs_numba
+def test_auto_compiles_depthwise_and_few_channel_layers():
+    """The rule of engines.resolve_engine with numba: channels per group decide."""
+    limit = engines.AUTO_NUMBA_CHANNELS
+    depthwise = tc.Conv(np.ones((8, 1, 3, 3)), (8, 128, 128), padding=1, groups=8)
+    few = tc.Conv(np.ones((4, 4, 3, 3)), (4, 9, 9), padding=1)
+    many = tc.Conv(np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1)
+    assert 4 * 4 <= limit < 8 * 8
+    assert depthwise.engine_in_use == few.engine_in_use == "numba"
+    assert many.engine_in_use == "direct"
+    assert "engine auto (numba)" in few.summary()
+
+
+def test_without_numba_auto_uses_the_numpy_engines_and_numba_is_refused(monkeypatch):
+    monkeypatch.setattr(engines, "numba_installed", lambda: False)
+    monkeypatch.setattr(engines, "_numba_import_error", lambda: "No module named 'numba'")
+    assert "numba" not in engines.installed_engines()
+    depthwise = tc.Conv(np.ones((8, 1, 3, 3)), (8, 128, 128), padding=1, groups=8)
+    small = tc.Conv(np.ones((4, 4, 3, 3)), (4, 9, 9), padding=1)
+    assert depthwise.engine_in_use == "direct" and small.engine_in_use == "sparse"
+    with pytest.raises(ImportError, match=r'pip install "toeplitz-conv\[fast\]"'):
+        tc.Conv(np.ones((1, 1, 3)), (1, 9), engine="numba")
+    assert tc.check_adjoint(small).engine_agreement < 1e-12  # sparse against direct alone

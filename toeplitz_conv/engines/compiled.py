@@ -1,0 +1,239 @@
+"""The compiled engine (``"numba"``): the sum over taps as compiled loops, no im2col.
+
+.. math::
+
+    (A x)_{b,o}[r] = \\sum_{i \\in g(o)} \\sum_t w_{o,i,t}\\,
+    (P x)_{b,i}[r s + t \\delta],
+
+computed by :mod:`~toeplitz_conv.engines.numba_kernels` row by row, straight
+from the input and into the output: zero padding is a bounds test in the
+loop, so only reflect/replicate/circular layers copy their input through the
+padding operator :math:`P` (:class:`~toeplitz_conv.engines.padded.Padding`)
+and fold the adjoint back with :math:`P^T`. The adjoint is the same loop
+with the flipped, conjugated kernel when every stride is 1, and otherwise a
+loop that gathers, for each input row, the output rows that read it.
+
+It is fastest where im2col's copy costs more than the GEMM saves: depthwise
+layers and layers of few channels. A product is split into jobs
+``(sample, channel, piece of rows)`` run by ``compiled_threads()`` threads
+(the loops release the GIL); products under ``SERIAL_WORK`` multiply-adds run
+on the calling thread. Requires the optional ``numba`` package
+(``pip install "toeplitz-conv[fast]"``); the loops compile once per value
+type, on first use, and are cached on disk.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from ..geometry import Geometry
+from .padded import Padding, Workspaces
+
+__all__ = ["NumbaEngine", "compiled_threads"]
+
+ROW_CHUNK_SAMPLES = 4096  # outputs per job, about: one job's rows stay in the L1/L2 cache
+SERIAL_WORK = 2**17  # multiply-adds under which a second thread costs more than it saves
+
+
+class NumbaEngine:
+    """Products of one layer by compiled loops (see the module docstring).
+
+    Parameters
+    ----------
+    geometry : Geometry
+    weight : numpy.ndarray
+        ``geometry.weight_shape`` (read, never written).
+    dtype : numpy.dtype, optional
+        The layer's value type (products run in the batch's own type).
+
+    Raises
+    ------
+    ImportError
+        When numba is not installed.
+    """
+
+    name = "numba"
+
+    def __init__(self, geometry: Geometry, weight: np.ndarray, dtype=None) -> None:
+        from . import numba_kernels  # an ImportError naming numba when it is missing
+
+        self._kernels = numba_kernels
+        self.geometry = g = geometry
+        self._workspaces = Workspaces()
+        self._padding = Padding(g, self._workspaces)
+        lift = (1,) * (3 - g.ndim)  # every layer runs as a 3-D one
+        self._weight = weight.reshape(g.out_channels, g.in_per_group, *lift, *g.kernel)
+        self._stride = np.array(lift + g.stride, dtype=np.int64)
+        self._dilation = np.array(lift + g.dilation, dtype=np.int64)
+        pads_before = np.array((0,) * len(lift) + tuple(p for p, _ in g.pads), dtype=np.int64)
+        reach = (self._dilation * (np.array(self._weight.shape[2:]) - 1)).astype(np.int64)
+        self._zero_padding = g.mode.drops_reads
+        # reads start at -pads; zero padding is read in place, other modes from P x
+        self._pads = pads_before if self._zero_padding else np.zeros(3, dtype=np.int64)
+        # stride 1: A^H y is a correlation of y with the flipped kernel, reads from
+        # -(reach - pads) (onto x) or -reach (onto P's grid, then folded by P^T)
+        self._adjoint_pads = reach - self._pads
+        self._by_type: dict[tuple, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """:math:`A x` for a batch ``x`` of shape ``(B, C_in, *input_spatial)``."""
+        g = self.geometry
+        source = x if self._zero_padding else self._padding.pad(x)
+        y = np.empty((x.shape[0], g.out_channels, *g.output_spatial), dtype=x.dtype)
+        self._correlate(source, self._weight_as(x.dtype), self._stride, self._pads, y)
+        return y
+
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
+        """:math:`A^H y` for a batch ``y`` of shape ``(B, C_out, *output_spatial)``."""
+        g = self.geometry
+        batch = y.shape[0]
+        if self._zero_padding:
+            out = np.empty((batch, g.in_channels, *g.input_spatial), dtype=y.dtype)
+        else:  # every sample is written
+            shape = (batch, g.in_channels, *self._padding.spatial)
+            out = self._workspaces.get("padded", shape, y.dtype)
+        if all(s == 1 for s in g.stride):
+            flipped = self._weight_as(y.dtype, adjoint=True)
+            self._correlate(y, flipped, self._stride, self._adjoint_pads, out)
+        else:
+            self._scatter(y, out)
+        return out if self._zero_padding else self._padding.unpad(out)
+
+    def _correlate(self, source, weight, stride, pads, out) -> None:
+        """``out[o, r] = sum_{i, t} weight[o, i, t] * source[i, r stride + t dilation - pads]``,
+        zero outside ``source``; with stride 1 on the wide grid, else row by row."""
+        source, out = _lifted(np.ascontiguousarray(source)), _lifted(out)
+        if all(s == 1 for s in stride):
+            self._correlate_wide(source, weight, pads, out)
+            return
+        chunk = _rows_per_job(out.shape[-1])
+        pieces = -(-math.prod(out.shape[2:4]) // chunk)
+        _run(
+            self._kernels.rows_forward,
+            (source, weight, stride, self._dilation, pads, out, chunk),
+            jobs=out.shape[0] * out.shape[1] * pieces,
+            work=out.size * weight[0].size,
+        )
+
+    def _correlate_wide(self, source, weight, pads, out) -> None:
+        """Stride 1: the wide-grid loops (:func:`~.numba_kernels.wide_correlate`)."""
+        batch, channels, planes, rows, _ = out.shape
+        groups = self.geometry.groups
+        width = out.shape[4] + self._dilation[2] * (weight.shape[4] - 1)
+        rows_per_job, outs_per_job, jobs = _wide_jobs(
+            batch * groups * planes, rows, channels // groups, width
+        )
+        _run(
+            self._kernels.wide_correlate,
+            (source, weight, self._dilation, pads, out, rows_per_job, outs_per_job),
+            jobs=jobs,
+            work=out.size * weight[0].size,
+        )
+
+    def _scatter(self, y, out) -> None:
+        y, out = _lifted(np.ascontiguousarray(y)), _lifted(out)
+        chunk = _rows_per_job(out.shape[-1])
+        pieces = -(-math.prod(out.shape[2:4]) // chunk)
+        weight_h = self._weight_as(y.dtype, conjugate=True)
+        _run(
+            self._kernels.rows_adjoint,
+            (y, weight_h, self._stride, self._dilation, self._pads, out, chunk),
+            jobs=out.shape[0] * out.shape[1] * pieces,
+            work=y.size * weight_h[0].size,
+        )
+
+    def _weight_as(self, dtype, conjugate: bool = False, adjoint: bool = False) -> np.ndarray:
+        """The lifted weight in the batch's type; ``conjugate``: conjugated; ``adjoint``:
+        the stride-1 adjoint's kernel (conjugated, flipped, channel roles swapped)."""
+        key = (np.dtype(dtype), conjugate, adjoint)
+        weight = self._by_type.get(key)
+        if weight is None:
+            weight = self._weight.conj() if conjugate or adjoint else self._weight
+            if adjoint:
+                g = self.geometry
+                weight = np.flip(weight, axis=(2, 3, 4)).reshape(
+                    g.groups, g.out_per_group, g.in_per_group, *weight.shape[2:]
+                )
+                weight = np.swapaxes(weight, 1, 2).reshape(
+                    g.in_channels, g.out_per_group, *weight.shape[3:]
+                )
+            weight = np.ascontiguousarray(weight, dtype=dtype)
+            self._by_type = {**self._by_type, key: weight}  # a new dict: other threads read it
+        return weight
+
+
+def _lifted(array: np.ndarray) -> np.ndarray:
+    """``(B, C, *spatial)`` as ``(B, C, n0, n1, n2)``, leading size-1 axes added (a view)."""
+    return array.reshape(*array.shape[:2], *(1,) * (5 - array.ndim), *array.shape[2:])
+
+
+def _wide_jobs(planes: int, rows: int, out_per_group: int, width: int) -> tuple[int, int, int]:
+    """``(rows_per_job, outs_per_job, jobs)`` for :func:`~.numba_kernels.wide_correlate`.
+
+    A job's run holds at most about ``ROW_CHUNK_SAMPLES`` samples (it stays in
+    cache); there are at least two jobs per thread, so that a slow thread is
+    waited for briefly: first the output channels of a group are split (each
+    block re-reads its inputs, from cache), then the rows. Splits are even.
+    """
+    pieces = -(-rows // max(1, ROW_CHUNK_SAMPLES // width))
+    wanted = 2 * compiled_threads()
+    blocks = min(out_per_group, -(-wanted // (planes * pieces)))
+    pieces = max(pieces, min(rows, -(-wanted // (planes * blocks))))
+    rows_per_job, outs_per_job = -(-rows // pieces), -(-out_per_group // blocks)
+    jobs = planes * -(-rows // rows_per_job) * -(-out_per_group // outs_per_job)
+    return rows_per_job, outs_per_job, jobs
+
+
+def _rows_per_job(row_length: int) -> int:
+    return max(1, ROW_CHUNK_SAMPLES // max(1, row_length))
+
+
+# --- threads ----------------------------------------------------------------------------
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool)
+_pool_lock = threading.Lock()
+
+
+def compiled_threads() -> int:
+    """Threads a compiled product uses: ``numba.config.NUMBA_NUM_THREADS`` (the
+    ``NUMBA_NUM_THREADS`` environment variable, else the cores), at most the cores this
+    process may run on."""
+    import numba
+
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != workers:
+            _pool = (workers, ThreadPoolExecutor(workers, thread_name_prefix="toeplitz_conv"))
+        return _pool[1]
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child has none of the parent's threads: it starts a pool of its own."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def _run(kernel, args: tuple, jobs: int, work: int) -> None:
+    """``kernel(*args, first, last)`` over ``range(jobs)``, split over the threads."""
+    threads = min(compiled_threads(), jobs) if work >= SERIAL_WORK else 1
+    bounds = [jobs * k // threads for k in range(threads + 1)]
+    others: list[Future] = []
+    if threads > 1:
+        pool = _executor(threads - 1)
+        others = [pool.submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    try:
+        kernel(*args, bounds[0], bounds[1])
+    finally:  # the other threads write into args: never return before they are done
+        for future in others:
+            future.result()
