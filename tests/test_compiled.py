@@ -1,5 +1,6 @@
-"""The optional compiled engine ("numba"): installed for the tests, writes every output,
-safe under threads and fork, and "auto" without numba falls back to the numpy engines.
+"""The optional numba: the compiled engine writes every output and is safe under threads
+and fork, the compiled assembly writes the numpy assembly's matrix, and without numba
+"auto" falls back to the numpy engines.
 
 Its products against PyTorch and the matrix run in test_engines.py (every installed
 engine, hypothesis layers of every kind).
@@ -16,7 +17,7 @@ from oracles import assert_close
 from strategies import layer_cases, random_array
 
 import toeplitz_conv as tc
-from toeplitz_conv import engines
+from toeplitz_conv import block_matrix, engines
 
 WITHOUT_NUMBA = os.environ.get("TOEPLITZ_CONV_WITHOUT_NUMBA") == "1"  # CI's second run
 needs_numba = pytest.mark.skipif(WITHOUT_NUMBA, reason="the run without the numba extra")
@@ -65,6 +66,24 @@ def monkeypatch_module():
 
 
 @needs_numba
+@settings(max_examples=150, deadline=None)
+@given(case=layer_cases())
+def test_compiled_assembly_equals_the_numpy_assembly(case, monkeypatch_module):
+    """Zero padding assembles by compiled loops: the same CSR arrays, entry for entry."""
+    kwargs = {**case.kwargs(), "padding_mode": "zeros"}
+    layer = tc.Conv(case.weight, case.input_shape, **kwargs).layer
+    compiled = layer.assemble()
+    with monkeypatch_module.context() as patch:
+        patch.setattr(block_matrix, "numba_installed", lambda: False)
+        reference = layer.assemble()
+    assert compiled.has_canonical_format and compiled.shape == reference.shape
+    for name in ("indptr", "indices", "data"):
+        ours, theirs = getattr(compiled, name), getattr(reference, name)
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@needs_numba
 @pytest.mark.parametrize("stride", [1, 2])
 def test_threads_share_one_operator(stride):
     """Eight threads at once on one layer: each gets what a lone call gets."""
@@ -99,12 +118,15 @@ def test_a_forked_child_computes_after_the_parent_used_its_threads():
 def test_thread_count_follows_numba_num_threads(monkeypatch):
     import numba
 
-    from toeplitz_conv.engines.compiled import compiled_threads
+    from toeplitz_conv.jit import compiled_threads
 
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
     assert compiled_threads() == 1
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 64)
     assert compiled_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as under MPI: one thread per rank
+    assert compiled_threads() == 1
 
 
 @needs_numba
@@ -122,7 +144,7 @@ def test_auto_compiles_depthwise_and_few_channel_layers():
 
 def test_without_numba_auto_uses_the_numpy_engines_and_numba_is_refused(monkeypatch):
     monkeypatch.setattr(engines, "numba_installed", lambda: False)
-    monkeypatch.setattr(engines, "_numba_import_error", lambda: "No module named 'numba'")
+    monkeypatch.setattr(engines, "numba_import_error", lambda: "No module named 'numba'")
     assert "numba" not in engines.installed_engines()
     depthwise = tc.Conv(np.ones((8, 1, 3, 3)), (8, 128, 128), padding=1, groups=8)
     small = tc.Conv(np.ones((4, 4, 3, 3)), (4, 9, 9), padding=1)

@@ -33,7 +33,6 @@ A new engine is one module here with an engine class, and one entry in
 
 from __future__ import annotations
 
-import functools
 import importlib
 from typing import Protocol
 
@@ -41,6 +40,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..geometry import Geometry
+from ..jit import numba_import_error, numba_installed
 
 __all__ = [
     "AUTO_NUMBA_CHANNELS",
@@ -87,20 +87,6 @@ def installed_engines() -> tuple[str, ...]:
     return tuple(name for name in _REGISTRY if name != "numba" or numba_installed())
 
 
-def numba_installed() -> bool:
-    """Whether the optional compiled engine's kernels import (numba installed and working)."""
-    return _numba_import_error() is None
-
-
-@functools.cache
-def _numba_import_error() -> str | None:
-    try:
-        importlib.import_module("toeplitz_conv.engines.numba_kernels")
-    except ImportError as error:
-        return str(error)
-    return None
-
-
 def check_engine(engine: object) -> str:
     """``engine`` when it names an engine (or ``"auto"``), else a :class:`ParameterError`."""
     if not isinstance(engine, str) or engine not in ENGINES:
@@ -114,7 +100,7 @@ def resolve_engine(engine: str, geometry: Geometry) -> str:
         if engine == "numba" and not numba_installed():
             raise ImportError(
                 'engine="numba" needs the optional numba package '
-                f'(pip install "toeplitz-conv[fast]"): {_numba_import_error()}'
+                f'(pip install "toeplitz-conv[fast]"): {numba_import_error()}'
             )
         return engine
     channels = geometry.in_per_group * geometry.out_per_group

@@ -15,9 +15,9 @@ loop that gathers, for each input row, the output rows that read it.
 
 It is fastest where im2col's copy costs more than the GEMM saves: depthwise
 layers and layers of few channels. A product is split into jobs
-``(sample, channel, piece of rows)`` run by ``compiled_threads()`` threads
-(the loops release the GIL); products under ``SERIAL_WORK`` multiply-adds run
-on the calling thread. Requires the optional ``numba`` package
+``(sample, group, piece of rows, block of channels)`` run by
+:func:`toeplitz_conv.jit.run_jobs` on :func:`~toeplitz_conv.jit.compiled_threads`
+threads (the loops release the GIL). Requires the optional ``numba`` package
 (``pip install "toeplitz-conv[fast]"``); the loops compile once per value
 type, on first use, and are cached on disk.
 """
@@ -25,19 +25,16 @@ type, on first use, and are cached on disk.
 from __future__ import annotations
 
 import math
-import os
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 from ..geometry import Geometry
+from ..jit import compiled_threads, run_jobs
 from .padded import Padding, Workspaces
 
-__all__ = ["NumbaEngine", "compiled_threads"]
+__all__ = ["NumbaEngine"]
 
 ROW_CHUNK_SAMPLES = 4096  # outputs per job, about: one job's rows stay in the L1/L2 cache
-SERIAL_WORK = 2**17  # multiply-adds under which a second thread costs more than it saves
 
 
 class NumbaEngine:
@@ -113,7 +110,7 @@ class NumbaEngine:
             return
         chunk = _rows_per_job(out.shape[-1])
         pieces = -(-math.prod(out.shape[2:4]) // chunk)
-        _run(
+        run_jobs(
             self._kernels.rows_forward,
             (source, weight, stride, self._dilation, pads, out, chunk),
             jobs=out.shape[0] * out.shape[1] * pieces,
@@ -128,7 +125,7 @@ class NumbaEngine:
         rows_per_job, outs_per_job, jobs = _wide_jobs(
             batch * groups * planes, rows, channels // groups, width
         )
-        _run(
+        run_jobs(
             self._kernels.wide_correlate,
             (source, weight, self._dilation, pads, out, rows_per_job, outs_per_job),
             jobs=jobs,
@@ -140,7 +137,7 @@ class NumbaEngine:
         chunk = _rows_per_job(out.shape[-1])
         pieces = -(-math.prod(out.shape[2:4]) // chunk)
         weight_h = self._weight_as(y.dtype, conjugate=True)
-        _run(
+        run_jobs(
             self._kernels.rows_adjoint,
             (y, weight_h, self._stride, self._dilation, self._pads, out, chunk),
             jobs=out.shape[0] * out.shape[1] * pieces,
@@ -191,49 +188,3 @@ def _wide_jobs(planes: int, rows: int, out_per_group: int, width: int) -> tuple[
 
 def _rows_per_job(row_length: int) -> int:
     return max(1, ROW_CHUNK_SAMPLES // max(1, row_length))
-
-
-# --- threads ----------------------------------------------------------------------------
-_pool: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool)
-_pool_lock = threading.Lock()
-
-
-def compiled_threads() -> int:
-    """Threads a compiled product uses: ``numba.config.NUMBA_NUM_THREADS`` (the
-    ``NUMBA_NUM_THREADS`` environment variable, else the cores), at most the cores this
-    process may run on."""
-    import numba
-
-    return max(1, min(numba.config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0))))
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != workers:
-            _pool = (workers, ThreadPoolExecutor(workers, thread_name_prefix="toeplitz_conv"))
-        return _pool[1]
-
-
-def _forget_pool_after_fork() -> None:
-    """A forked child has none of the parent's threads: it starts a pool of its own."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pool_after_fork)
-
-
-def _run(kernel, args: tuple, jobs: int, work: int) -> None:
-    """``kernel(*args, first, last)`` over ``range(jobs)``, split over the threads."""
-    threads = min(compiled_threads(), jobs) if work >= SERIAL_WORK else 1
-    bounds = [jobs * k // threads for k in range(threads + 1)]
-    others: list[Future] = []
-    if threads > 1:
-        pool = _executor(threads - 1)
-        others = [pool.submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-    try:
-        kernel(*args, bounds[0], bounds[1])
-    finally:  # the other threads write into args: never return before they are done
-        for future in others:
-            future.result()

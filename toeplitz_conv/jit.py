@@ -1,0 +1,90 @@
+"""Threads, and the optional numba: whether it works, and how compiled loops are run.
+
+Compiled loops (the ``"numba"`` engine's, :mod:`toeplitz_conv.engines.numba_kernels`,
+and the assembly's, :mod:`toeplitz_conv.assembly_kernels`) take a range of jobs
+``first <= job < last`` whose outputs never overlap; :func:`run_jobs` splits a
+product's jobs over a pool of threads (the loops release the GIL). The pool is
+this module's own, so the loops are safe to call from any number of user
+threads, and a forked child starts a pool of its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+__all__ = ["compiled_threads", "cores", "numba_import_error", "numba_installed", "run_jobs"]
+
+SERIAL_WORK = 2**17  # multiply-adds (or writes) under which a second thread costs more
+
+
+def cores() -> int:
+    """Threads for parallel work: the cores this process may use, or ``OMP_NUM_THREADS``
+    when set lower (as under MPI, one thread per rank)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    requested = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(usable or 1, int(requested))) if requested.isdigit() else usable or 1
+
+
+def compiled_threads() -> int:
+    """Threads a compiled loop uses: :func:`cores`, at most
+    ``numba.config.NUMBA_NUM_THREADS`` (the ``NUMBA_NUM_THREADS`` variable)."""
+    import numba
+
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, cores()))
+
+
+def numba_installed() -> bool:
+    """Whether the compiled loops import (numba installed and working with this numpy)."""
+    return numba_import_error() is None
+
+
+@functools.cache
+def numba_import_error() -> str | None:
+    """Why the compiled loops do not import (``None`` when they do)."""
+    try:
+        importlib.import_module("toeplitz_conv.engines.numba_kernels")
+    except ImportError as error:
+        return str(error)
+    return None
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool)
+_pool_lock = threading.Lock()
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != workers:
+            _pool = (workers, ThreadPoolExecutor(workers, thread_name_prefix="toeplitz_conv"))
+        return _pool[1]
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child has none of the parent's threads: it starts a pool of its own."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def run_jobs(kernel: Callable, args: tuple, jobs: int, work: int, first: int = 0) -> None:
+    """``kernel(*args, lo, hi)`` over the jobs ``first .. first + jobs - 1``, split evenly
+    over :func:`compiled_threads` threads (one, the caller's, under ``SERIAL_WORK``)."""
+    threads = max(1, min(compiled_threads(), jobs)) if work >= SERIAL_WORK else 1
+    bounds = [first + jobs * k // threads for k in range(threads + 1)]
+    others: list[Future] = []
+    if threads > 1:
+        pool = _executor(threads - 1)
+        others = [pool.submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    try:
+        kernel(*args, bounds[0], bounds[1])
+    finally:  # the other threads write into args: never return before they are done
+        for future in others:
+            future.result()
