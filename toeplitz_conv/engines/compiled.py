@@ -104,7 +104,7 @@ class NumbaEngine:
     def _correlate(self, source, weight, stride, pads, out) -> None:
         """``out[o, r] = sum_{i, t} weight[o, i, t] * source[i, r stride + t dilation - pads]``,
         zero outside ``source``; with stride 1 on the wide grid, else row by row."""
-        source, out = _lifted(np.ascontiguousarray(source)), _lifted(out)
+        source, out = _lifted(_writable(source)), _lifted(out)
         if all(s == 1 for s in stride):
             self._correlate_wide(source, weight, pads, out)
             return
@@ -133,7 +133,7 @@ class NumbaEngine:
         )
 
     def _scatter(self, y, out) -> None:
-        y, out = _lifted(np.ascontiguousarray(y)), _lifted(out)
+        y, out = _lifted(_writable(y)), _lifted(out)
         chunk = _rows_per_job(out.shape[-1])
         pieces = -(-math.prod(out.shape[2:4]) // chunk)
         weight_h = self._weight_as(y.dtype, conjugate=True)
@@ -159,9 +159,21 @@ class NumbaEngine:
                 weight = np.swapaxes(weight, 1, 2).reshape(
                     g.in_channels, g.out_per_group, *weight.shape[3:]
                 )
-            weight = np.ascontiguousarray(weight, dtype=dtype)
+            weight = np.array(weight, dtype=dtype, order="C")  # a writable copy
             self._by_type = {**self._by_type, key: weight}  # a new dict: other threads read it
         return weight
+
+
+def _writable(array: np.ndarray) -> np.ndarray:
+    """``array``, C-contiguous and writable (a copy only when it is not).
+
+    Numba compiles one version of a loop per argument type, and a read-only
+    array is a type of its own: every array reaching the loops is writable, so
+    each value type compiles once (the loops never write their inputs).
+    """
+    if array.flags.c_contiguous and array.flags.writeable:
+        return array
+    return np.array(array, order="C")
 
 
 def _lifted(array: np.ndarray) -> np.ndarray:

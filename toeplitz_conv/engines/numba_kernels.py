@@ -3,17 +3,23 @@
 Every layer runs as a 3-D one, ``(B, C, n0, n1, n2)``. A kernel runs the jobs
 ``first <= job < last`` of one product, so the engine can split a product over
 threads; no two jobs write the same sample. Reads outside the source are
-zeros (a negative ``pads`` entry crops), so zero padding costs no copy.
+zeros (a negative ``pads`` entry crops), so zero padding costs no copy of the
+input.
 
-Along the last axis, an output row is a sum of *terms*, one per (channel,
-tap) that reads a source row inside the source. Where every term's reads are
-inside the row (the interior) terms are added four at a time in one
-vectorised loop, which reads and writes the accumulator a quarter as often;
-the few outputs at the row's ends add term by term with a bounds test. Each
-contiguous run is sliced so that its loop index counts from zero, which lets
-numba drop its negative-index test (that test stops LLVM's vectoriser).
+An output is a sum of *terms*, one per (input channel, tap). With stride 1
+(:func:`wide_correlate`) a job copies the rows it reads into a zero-padded
+scratch grid in cache, on which every term is one shift of one long run of
+samples, and adds up to eight terms per vectorised pass over the run (an
+eighth of the accumulator's reads and writes). Other strides
+(:func:`rows_forward`, :func:`rows_adjoint`) go row by row, terms four at a
+time where every read is inside the row, term by term with a bounds test at
+the row's ends. Each contiguous run is sliced so that its loop index counts
+from zero, which lets numba drop its negative-index test (that test stops
+LLVM's vectoriser).
 
-Compiled once per dtype on first use and cached on disk (``cache=True``).
+Compiled once per value type on first use and cached on disk (``cache=True``);
+the helpers are inlined into the kernels (``inline="always"``), so each kernel
+is one unit of compilation.
 """
 
 from __future__ import annotations
@@ -99,7 +105,7 @@ def wide_correlate(
                     target[j] = values[j]
 
 
-@njit(**_JIT)
+@njit(**_JIT, inline="always")
 def _copy_padded(plane, first_row, first_column, rows, width, slot):  # pragma: no cover
     """``slot[r * width + c] = plane[first_row + r, first_column + c]``, zero outside
     ``plane``, for ``r < rows`` and ``c < width``."""
@@ -110,24 +116,46 @@ def _copy_padded(plane, first_row, first_column, rows, width, slot):  # pragma: 
         target = slot[r * width : (r + 1) * width]
         q1 = first_row + r
         if q1 < 0 or q1 >= n1:
-            target[:] = 0
+            _zero(target)
             continue
-        target[:lo] = 0
-        target[hi:] = 0
+        _zero(target[:lo])
+        _zero(target[hi:])
         values = plane[q1, first_column + lo :]
         inner = target[lo:hi]
         for j in range(hi - lo):
             inner[j] = values[j]
 
 
-@njit(**_JIT)
+@njit(**_JIT, inline="always")
 def _sum_runs(flat, term_weight, term_slot, term_shift, count, run):  # pragma: no cover
     """``run[j] = sum_k term_weight[k] * flat[term_slot[k], term_shift[k] + j]``, up to
-    four terms per pass (a quarter of the accumulator's reads and writes)."""
+    eight terms per pass (an eighth of the accumulator's reads and writes; 7-16 %
+    faster than four on this machine)."""
     n = run.shape[0]
-    run[:] = 0
+    _zero(run)
     k = 0
-    while count - k >= 4:
+    while count - k >= 8:
+        x0 = flat[term_slot[k], term_shift[k] :]
+        x1 = flat[term_slot[k + 1], term_shift[k + 1] :]
+        x2 = flat[term_slot[k + 2], term_shift[k + 2] :]
+        x3 = flat[term_slot[k + 3], term_shift[k + 3] :]
+        x4 = flat[term_slot[k + 4], term_shift[k + 4] :]
+        x5 = flat[term_slot[k + 5], term_shift[k + 5] :]
+        x6 = flat[term_slot[k + 6], term_shift[k + 6] :]
+        x7 = flat[term_slot[k + 7], term_shift[k + 7] :]
+        w0, w1, w2, w3 = term_weight[k], term_weight[k + 1], term_weight[k + 2], term_weight[k + 3]
+        w4, w5, w6, w7 = (
+            term_weight[k + 4],
+            term_weight[k + 5],
+            term_weight[k + 6],
+            term_weight[k + 7],
+        )
+        for j in range(n):
+            run[j] += ((w0 * x0[j] + w1 * x1[j]) + (w2 * x2[j] + w3 * x3[j])) + (
+                (w4 * x4[j] + w5 * x5[j]) + (w6 * x6[j] + w7 * x7[j])
+            )
+        k += 8
+    if count - k >= 4:
         x0 = flat[term_slot[k], term_shift[k] :]
         x1 = flat[term_slot[k + 1], term_shift[k + 1] :]
         x2 = flat[term_slot[k + 2], term_shift[k + 2] :]
@@ -229,7 +257,7 @@ def rows_adjoint(y, weight_h, stride, dilation, pads, out, chunk, first, last): 
         for q in range((job % pieces) * chunk, min(n0 * n1, (job % pieces + 1) * chunk)):
             q0, q1 = q // n1, q % n1
             row = out[b, c, q0, q1]
-            row[:] = 0
+            _zero(row)
             for t0 in range(k0):
                 r0 = q0 + p0 - t0 * d0
                 if r0 < 0 or r0 % s0 != 0 or r0 // s0 >= m0:
@@ -244,7 +272,7 @@ def rows_adjoint(y, weight_h, stride, dilation, pads, out, chunk, first, last): 
                             _scatter(row, source, weight_h[o, i, t0, t1, t2], t2 * d2 - p2, s2)
 
 
-@njit(**_JIT)
+@njit(**_JIT, inline="always")
 def _interior(n, m, k, s, d, p):  # pragma: no cover
     """Outputs ``[lo, hi)`` of a row whose reads ``j s + t d - p`` all fall in ``[0, n)``."""
     lo = max(0, -(-p // s))  # the first tap, t = 0, reads lowest
@@ -253,12 +281,12 @@ def _interior(n, m, k, s, d, p):  # pragma: no cover
     return lo, max(lo, hi)
 
 
-@njit(**_JIT)
+@njit(**_JIT, inline="always")
 def _row_sum(plane, term_weight, term_row, term_shift, count, s, lo, hi, acc):  # pragma: no cover
     """``acc[j] = sum_k term_weight[k] * plane[term_row[k]][j s + term_shift[k]]``, reads
     outside the row being zero; up to four terms per pass over the interior ``[lo, hi)``."""
     inner = acc[lo:hi]
-    inner[:] = 0
+    _zero(inner)
     k = 0 if hi > lo else count  # no interior: every output adds term by term below
     while count - k >= 4:
         x0, x1 = (
@@ -316,7 +344,7 @@ def _run(plane, term_row, term_shift, k, lo, s):  # pragma: no cover
     return plane[term_row[k, 0], term_row[k, 1], term_row[k, 2], lo * s + term_shift[k] :]
 
 
-@njit(**_JIT)
+@njit(**_JIT, inline="always")
 def _scatter(row, source, w, shift, s):  # pragma: no cover
     """``row[j s + shift] += w * source[j]`` where the index falls inside ``row``."""
     n, m = row.shape[0], source.shape[0]
@@ -332,3 +360,10 @@ def _scatter(row, source, w, shift, s):  # pragma: no cover
     else:
         for j in range(hi - lo):
             target[j * s] += w * values[j]
+
+
+@njit(**_JIT, inline="always")
+def _zero(array):  # pragma: no cover
+    """``array[:] = 0`` as a plain loop (cheaper to compile than an array expression)."""
+    for j in range(array.shape[0]):
+        array[j] = 0
