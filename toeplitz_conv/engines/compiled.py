@@ -194,6 +194,8 @@ def _wide_jobs(planes: int, rows: int, out_per_group: int, width: int) -> tuple[
     blocks = min(out_per_group, -(-wanted // (planes * pieces)))
     pieces = max(pieces, min(rows, -(-wanted // (planes * blocks))))
     rows_per_job, outs_per_job = -(-rows // pieces), -(-out_per_group // blocks)
+    if out_per_group >= 4:  # the loops take outputs four at a time
+        outs_per_job = 4 * -(-outs_per_job // 4)
     jobs = planes * -(-rows // rows_per_job) * -(-out_per_group // outs_per_job)
     return rows_per_job, outs_per_job, jobs
 

@@ -9,8 +9,8 @@ input.
 An output is a sum of *terms*, one per (input channel, tap). With stride 1
 (:func:`wide_correlate`) a job copies the rows it reads into a zero-padded
 scratch grid in cache, on which every term is one shift of one long run of
-samples, and adds up to eight terms per vectorised pass over the run (an
-eighth of the accumulator's reads and writes). Other strides
+samples; a vectorised pass over the run adds four terms to four outputs at
+once (each read serves four sums), or up to eight terms to a lone output. Other strides
 (:func:`rows_forward`, :func:`rows_adjoint`) go row by row, terms four at a
 time where every read is inside the row, term by term with a bounds test at
 the row's ends. Each contiguous run is sliced so that its loop index counts
@@ -62,9 +62,9 @@ def wide_correlate(
     scratch = np.empty((in_per_group * k0, height * width), dtype=out.dtype)
     slot_channel = np.empty(in_per_group * k0, dtype=np.int64)
     slot_plane = np.empty(in_per_group * k0, dtype=np.int64)
-    run = np.empty((rows_per_job - 1) * width + m2, dtype=out.dtype)
+    runs = np.empty((4, (rows_per_job - 1) * width + m2), dtype=out.dtype)
     terms = in_per_group * k0 * k1 * k2
-    term_weight = np.empty(terms, dtype=out.dtype)
+    term_weight = np.empty((4, terms), dtype=out.dtype)
     term_slot = np.empty(terms, dtype=np.int64)
     term_shift = np.empty(terms, dtype=np.int64)
     pieces = -(-m1 // rows_per_job)
@@ -88,21 +88,71 @@ def wide_correlate(
                     slots += 1
         length = (hi - lo - 1) * width + m2
         first_output = g * out_per_group + block * outs_per_job
-        for o in range(first_output, min((g + 1) * out_per_group, first_output + outs_per_job)):
+        last_output = min((g + 1) * out_per_group, first_output + outs_per_job)
+        o = first_output
+        while o < last_output:
+            outputs = 4 if last_output - o >= 4 else 1  # four at a time share their reads
             count = 0
             for slot in range(slots):
                 i, t0 = slot_channel[slot], slot_plane[slot]
                 for t1 in range(k1):
                     for t2 in range(k2):
-                        term_weight[count] = weight[o, i, t0, t1, t2]
+                        for a in range(outputs):
+                            term_weight[a, count] = weight[o + a, i, t0, t1, t2]
                         term_slot[count] = slot
                         term_shift[count] = t1 * d1 * width + t2 * d2
                         count += 1
-            _sum_runs(scratch, term_weight, term_slot, term_shift, count, run[:length])
-            for r1 in range(lo, hi):
-                target, values = out[b, o, r0, r1], run[(r1 - lo) * width :]
-                for j in range(m2):
-                    target[j] = values[j]
+            if outputs == 4:
+                _sum_runs_four(scratch, term_weight, term_slot, term_shift, count, runs, length)
+            else:
+                _sum_runs(scratch, term_weight[0], term_slot, term_shift, count, runs[0, :length])
+            for a in range(outputs):
+                for r1 in range(lo, hi):
+                    target, values = out[b, o + a, r0, r1], runs[a, (r1 - lo) * width :]
+                    for j in range(m2):
+                        target[j] = values[j]
+            o += outputs
+
+
+@njit(**_JIT, inline="always")
+def _sum_runs_four(flat, term_weight, term_slot, term_shift, count, runs, n):  # pragma: no cover
+    """:func:`_sum_runs` for four outputs at once (``term_weight`` and ``runs`` have a
+    row per output): each read of a term serves four sums, four terms per pass, so
+    that the eight multiply-adds of a step stay in registers (a quarter faster than
+    one output at a time on this machine)."""
+    run_a, run_b, run_c, run_d = runs[0, :n], runs[1, :n], runs[2, :n], runs[3, :n]
+    _zero(run_a)
+    _zero(run_b)
+    _zero(run_c)
+    _zero(run_d)
+    wa, wb, wc, wd = term_weight[0], term_weight[1], term_weight[2], term_weight[3]
+    k = 0
+    while count - k >= 4:
+        x0 = flat[term_slot[k], term_shift[k] :]
+        x1 = flat[term_slot[k + 1], term_shift[k + 1] :]
+        x2 = flat[term_slot[k + 2], term_shift[k + 2] :]
+        x3 = flat[term_slot[k + 3], term_shift[k + 3] :]
+        a0, a1, a2, a3 = wa[k], wa[k + 1], wa[k + 2], wa[k + 3]
+        b0, b1, b2, b3 = wb[k], wb[k + 1], wb[k + 2], wb[k + 3]
+        c0, c1, c2, c3 = wc[k], wc[k + 1], wc[k + 2], wc[k + 3]
+        e0, e1, e2, e3 = wd[k], wd[k + 1], wd[k + 2], wd[k + 3]
+        for j in range(n):
+            v0, v1, v2, v3 = x0[j], x1[j], x2[j], x3[j]
+            run_a[j] += (a0 * v0 + a1 * v1) + (a2 * v2 + a3 * v3)
+            run_b[j] += (b0 * v0 + b1 * v1) + (b2 * v2 + b3 * v3)
+            run_c[j] += (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
+            run_d[j] += (e0 * v0 + e1 * v1) + (e2 * v2 + e3 * v3)
+        k += 4
+    while k < count:
+        x0 = flat[term_slot[k], term_shift[k] :]
+        a0, b0, c0, e0 = wa[k], wb[k], wc[k], wd[k]
+        for j in range(n):
+            v0 = x0[j]
+            run_a[j] += a0 * v0
+            run_b[j] += b0 * v0
+            run_c[j] += c0 * v0
+            run_d[j] += e0 * v0
+        k += 1
 
 
 @njit(**_JIT, inline="always")
