@@ -292,20 +292,27 @@ def direct_vs_torch(names, repeats):
             w_gemm, cols = _im2col_gemm_operands(op)
             t_gemm = median_time(lambda: np.matmul(w_gemm, cols), repeats)
             t_tfwd, t_tadj, t_tgemm = torch_times[name, np.dtype(dtype).name]
-            row = [name, np.dtype(dtype).name]
+            auto = tc.Conv(
+                np.zeros(op.weight.shape, dtype),
+                op.input_shape,
+                padding="same",
+                groups=LAYERS[name]["groups"],
+            ).engine_in_use
+            row = [name, np.dtype(dtype).name, auto]
             for ours, theirs in ((t_fwd, t_tfwd), (t_adj, t_tadj)):
                 row += [f"{ours[e] * 1e3:.2f}" for e in engines] + [f"{theirs * 1e3:.2f}"]
                 row += [f"{ours[e] / theirs:.2f}" for e in engines]
             row += [f"{t_gemm * 1e3:.2f}", f"{t_tgemm * 1e3:.2f}", f"{t_gemm / t_tfwd:.2f}"]
             rows.append(row)
     short = {"direct": "dir", "numba": "nb"}
-    header = ["layer", "dtype"]
+    header = ["layer", "dtype", "auto"]
     for direction in ("fwd", "adj"):
         header += [f"{direction} {short[e]} ms" for e in engines] + ["torch"]
         header += [f"{short[e]} ratio" for e in engines]
     table(
         f"Matrix-free engines (dir = direct, nb = numba) vs PyTorch conv / conv_transpose "
-        f"({threads} threads each, PyTorch in its own process); ratio = ours / torch.\n"
+        f"({threads} threads each, PyTorch in its own process); ratio = ours / torch; auto = "
+        "the engine engine='auto' runs.\n"
         "GEMM: the im2col GEMM alone in numpy and in torch; floor = numpy GEMM / torch conv, "
         "the lowest ratio an engine built on that GEMM can reach (the direct engine's "
         "depthwise path and the numba engine use no GEMM)",

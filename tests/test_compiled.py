@@ -131,14 +131,20 @@ def test_thread_count_follows_numba_num_threads(monkeypatch):
 
 @needs_numba
 def test_auto_compiles_depthwise_and_few_channel_layers():
-    """The rule of engines.resolve_engine with numba: channels per group decide."""
-    limit = engines.AUTO_NUMBA_CHANNELS
+    """The rule of engines.resolve_engine with numba: channels per group and size decide."""
     depthwise = tc.Conv(np.ones((8, 1, 3, 3)), (8, 128, 128), padding=1, groups=8)
     few = tc.Conv(np.ones((4, 4, 3, 3)), (4, 9, 9), padding=1)
-    many = tc.Conv(np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1)
-    assert 4 * 4 <= limit < 8 * 8
-    assert depthwise.engine_in_use == few.engine_in_use == "numba"
-    assert many.engine_in_use == "direct"
+    some_large = tc.Conv(np.ones((16, 16, 3, 3)), (16, 64, 64), padding=1)
+    some_small = tc.Conv(np.ones((16, 16, 3, 3)), (16, 16, 16), padding=1)
+    many = tc.Conv(np.ones((32, 32, 3, 3)), (32, 64, 64), padding=1)
+    tiny_groups = tc.Conv(np.ones((64, 1, 3, 3)), (64, 4, 4), padding=1, groups=64)
+    assert 4 * 4 <= engines.AUTO_NUMBA_CHANNELS < 16 * 16 <= engines.AUTO_NUMBA_CHANNELS_LARGE
+    assert 32 * 32 > engines.AUTO_NUMBA_CHANNELS_LARGE
+    assert 16 * 16 < engines.AUTO_NUMBA_PIXELS <= 64 * 64
+    assert tiny_groups.nnz <= engines.AUTO_SPARSE_NNZ and 64 >= engines.AUTO_SPARSE_GROUPS
+    assert depthwise.engine_in_use == few.engine_in_use == some_large.engine_in_use == "numba"
+    assert some_small.engine_in_use == many.engine_in_use == "direct"
+    assert tiny_groups.engine_in_use == "sparse"
     assert "engine auto (numba)" in few.summary()
 
 

@@ -14,18 +14,25 @@ operator derives :math:`A^T x = \\overline{A^H \\bar x}` from these two, once.
     Matrix-free, compiled loops over the taps (no im2col); needs the optional
     numba package (the ``fast`` extra).
 ``"auto"``
-    :func:`resolve_engine`: with numba installed, ``"numba"`` for layers of
-    at most ``AUTO_NUMBA_CHANNELS`` (input x output) channels per group
-    (depthwise layers, and few channels), where the GEMM has too little to
-    reuse. Otherwise ``"sparse"`` while the matrix is small (at most
-    ``AUTO_SPARSE_NNZ`` nonzeros, or ``AUTO_SPARSE_NNZ_DEPTHWISE`` for layers
-    with one input and one output channel per group; then well under 10 MB),
-    where SpMV's lower fixed cost per call wins; ``"direct"`` otherwise, whose
-    memory is of the order of the data and which is faster past those sizes,
-    by 2x to 40x as layers grow (SpMV reads about 12 bytes per nonzero, the GEMM
-    reuses each input many times). The rule depends on the layer and on whether
-    numba is installed, never on what was called before
-    (``benchmarks/bench_engines.py`` measures it against the fastest engine).
+    :func:`resolve_engine`, by the layer alone (never by what was called before):
+
+    - with numba installed, ``"numba"`` for layers of at most
+      ``AUTO_NUMBA_CHANNELS`` (input x output) channels per group (depthwise
+      layers, 4->4 layers), and of at most ``AUTO_NUMBA_CHANNELS_LARGE`` on
+      images of at least ``AUTO_NUMBA_PIXELS`` outputs, where im2col's copy
+      costs more than the GEMM saves; but not for a tiny matrix (at most
+      ``AUTO_SPARSE_NNZ`` nonzeros) spread over ``AUTO_SPARSE_GROUPS`` groups or
+      more, where the loops' work per group outweighs;
+    - otherwise ``"sparse"`` while the matrix is small (at most
+      ``AUTO_SPARSE_NNZ`` nonzeros, or ``AUTO_SPARSE_NNZ_DEPTHWISE`` for layers
+      with one input and one output channel per group; then well under 10
+      MB), where SpMV's lower fixed cost per call wins;
+    - ``"direct"`` beyond, whose memory is of the order of the data and which
+      is 2x to 40x faster than SpMV as layers grow (SpMV reads about 12 bytes
+      per nonzero, the GEMM reuses each input many times).
+
+    The thresholds come from ``benchmarks/bench_engines.py``, which times every
+    engine over a sweep of sizes and prints how close "auto" comes to the best.
 
 A new engine is one module here with an engine class, and one entry in
 ``_REGISTRY``.
@@ -44,6 +51,9 @@ from ..jit import numba_import_error, numba_installed
 
 __all__ = [
     "AUTO_NUMBA_CHANNELS",
+    "AUTO_NUMBA_CHANNELS_LARGE",
+    "AUTO_NUMBA_PIXELS",
+    "AUTO_SPARSE_GROUPS",
     "AUTO_SPARSE_NNZ",
     "AUTO_SPARSE_NNZ_DEPTHWISE",
     "ENGINES",
@@ -61,13 +71,17 @@ _REGISTRY = {
     "numba": ("toeplitz_conv.engines.compiled", "NumbaEngine"),
 }
 ENGINES = ("auto", *_REGISTRY)
-# "auto" uses the matrix up to these sizes (crossovers measured on 2 cores: GEMM layers
-# 3e4-1e5 nonzeros, depthwise 3e5 (float32) to 1e6 (float64))
-AUTO_SPARSE_NNZ = 2**16
+# "auto" uses the matrix up to these sizes (the sweep of bench_engines.py: a 16->16 layer
+# on 4x4 pixels, 2e4 nonzeros, is faster by the GEMM; depthwise layers up to 5e5)
+AUTO_SPARSE_NNZ = 2**14
 AUTO_SPARSE_NNZ_DEPTHWISE = 2**19
-# "auto" runs compiled loops up to this many (input x output) channels per group (the
-# sweep of bench_engines.py: 4->4 dense layers are faster compiled, 16->16 by the GEMM)
+AUTO_SPARSE_GROUPS = 16
+# ... and compiled loops up to these (input x output) channels per group (the sweep: 4->4
+# layers are faster compiled at every size, 16->16 ones from 64x64 pixels on, 64->64 by the
+# GEMM)
 AUTO_NUMBA_CHANNELS = 16
+AUTO_NUMBA_CHANNELS_LARGE = 256
+AUTO_NUMBA_PIXELS = 64 * 64
 
 
 class Engine(Protocol):
@@ -103,12 +117,21 @@ def resolve_engine(engine: str, geometry: Geometry) -> str:
                 f'(pip install "toeplitz-conv[fast]"): {numba_import_error()}'
             )
         return engine
-    channels = geometry.in_per_group * geometry.out_per_group
-    if channels <= AUTO_NUMBA_CHANNELS and numba_installed():
+    if _compiled_wins(geometry) and numba_installed():
         return "numba"
-    depthwise = channels == 1
+    depthwise = geometry.in_per_group == geometry.out_per_group == 1
     small = AUTO_SPARSE_NNZ_DEPTHWISE if depthwise else AUTO_SPARSE_NNZ
     return "sparse" if geometry.nnz <= small else "direct"
+
+
+def _compiled_wins(g: Geometry) -> bool:
+    """Whether the compiled loops beat the numpy engines on this layer (the rule above)."""
+    channels = g.in_per_group * g.out_per_group
+    if g.nnz <= AUTO_SPARSE_NNZ and g.groups >= AUTO_SPARSE_GROUPS:
+        return False
+    if channels <= AUTO_NUMBA_CHANNELS:
+        return True
+    return channels <= AUTO_NUMBA_CHANNELS_LARGE and g.output_pixels >= AUTO_NUMBA_PIXELS
 
 
 def make_engine(engine: str, geometry: Geometry, weight: np.ndarray, dtype: np.dtype) -> Engine:

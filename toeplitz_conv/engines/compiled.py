@@ -191,11 +191,12 @@ def _wide_jobs(planes: int, rows: int, out_per_group: int, width: int) -> tuple[
     """
     pieces = -(-rows // max(1, ROW_CHUNK_SAMPLES // width))
     wanted = 2 * compiled_threads()
-    blocks = min(out_per_group, -(-wanted // (planes * pieces)))
-    pieces = max(pieces, min(rows, -(-wanted // (planes * blocks))))
-    rows_per_job, outs_per_job = -(-rows // pieces), -(-out_per_group // blocks)
+    outs_per_job = -(-out_per_group // min(out_per_group, -(-wanted // (planes * pieces))))
     if out_per_group >= 4:  # the loops take outputs four at a time
         outs_per_job = 4 * -(-outs_per_job // 4)
+    blocks = -(-out_per_group // outs_per_job)
+    pieces = max(pieces, min(rows, -(-wanted // (planes * blocks))))
+    rows_per_job = -(-rows // pieces)
     jobs = planes * -(-rows // rows_per_job) * -(-out_per_group // outs_per_job)
     return rows_per_job, outs_per_job, jobs
 
