@@ -1,7 +1,8 @@
 """End to end, as a user runs it: 50 LSQR iterations of a deblurring solve on a
 512x512 colour image, through three forward models that are the same matrix.
 
-- toeplitz_conv: ``tc.Conv`` (the direct engine at this size);
+- toeplitz_conv: ``tc.Conv`` with ``engine="auto"`` (the numba engine when numba is
+  installed, else the direct one), and with the direct engine;
 - pylops: a ``Block`` (cross-channel) or ``BlockDiag`` (depthwise) of ``Convolve2D``,
   each given the flipped kernel (pylops convolves; a conv layer correlates);
 - PyTorch: a ``scipy.sparse.linalg.LinearOperator`` whose matvec is ``conv2d`` and
@@ -86,6 +87,11 @@ def main() -> None:
         data = ours @ image.ravel()
         models = {
             f"toeplitz_conv ({ours.engine_in_use})": ours,
+            **(
+                {}
+                if ours.engine_in_use == "direct"
+                else {"toeplitz_conv (direct)": ours.with_engine("direct")}
+            ),
             "pylops Block of Convolve2D"
             if groups == 1
             else "pylops BlockDiag of Convolve2D": pylops_operator(weight, n, groups == 3),

@@ -138,9 +138,7 @@ def test_auto_compiles_depthwise_and_few_channel_layers():
     some_small = tc.Conv(np.ones((16, 16, 3, 3)), (16, 16, 16), padding=1)
     many = tc.Conv(np.ones((32, 32, 3, 3)), (32, 64, 64), padding=1)
     tiny_groups = tc.Conv(np.ones((64, 1, 3, 3)), (64, 4, 4), padding=1, groups=64)
-    assert 4 * 4 <= engines.AUTO_NUMBA_CHANNELS < 16 * 16 <= engines.AUTO_NUMBA_CHANNELS_LARGE
-    assert 32 * 32 > engines.AUTO_NUMBA_CHANNELS_LARGE
-    assert 16 * 16 < engines.AUTO_NUMBA_PIXELS <= 64 * 64
+    assert engines.AUTO_NUMBA_TIERS == ((16, 1), (256, 64 * 64), (4096, 512 * 512))
     assert tiny_groups.nnz <= engines.AUTO_SPARSE_NNZ and 64 >= engines.AUTO_SPARSE_GROUPS
     assert depthwise.engine_in_use == few.engine_in_use == some_large.engine_in_use == "numba"
     assert some_small.engine_in_use == many.engine_in_use == "direct"

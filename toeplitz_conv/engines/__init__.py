@@ -16,11 +16,11 @@ operator derives :math:`A^T x = \\overline{A^H \\bar x}` from these two, once.
 ``"auto"``
     :func:`resolve_engine`, by the layer alone (never by what was called before):
 
-    - with numba installed, ``"numba"`` for layers of at most
-      ``AUTO_NUMBA_CHANNELS`` (input x output) channels per group (depthwise
-      layers, 4->4 layers), and of at most ``AUTO_NUMBA_CHANNELS_LARGE`` on
-      images of at least ``AUTO_NUMBA_PIXELS`` outputs, where im2col's copy
-      costs more than the GEMM saves; but not for a tiny matrix (at most
+    - with numba installed, ``"numba"`` for layers of at most ``c`` (input x
+      output) channels per group on images of at least ``p`` outputs, for a
+      tier ``(c, p)`` of ``AUTO_NUMBA_TIERS``: depthwise and 4->4 layers at any
+      size, 16->16 ones from 64x64 outputs, 64->64 ones from 512x512, where
+      im2col's copy costs more than the GEMM saves; but not for a tiny matrix (at most
       ``AUTO_SPARSE_NNZ`` nonzeros) spread over ``AUTO_SPARSE_GROUPS`` groups or
       more, where the loops' work per group outweighs;
     - otherwise ``"sparse"`` while the matrix is small (at most
@@ -50,9 +50,7 @@ from ..geometry import Geometry
 from ..jit import numba_import_error, numba_installed
 
 __all__ = [
-    "AUTO_NUMBA_CHANNELS",
-    "AUTO_NUMBA_CHANNELS_LARGE",
-    "AUTO_NUMBA_PIXELS",
+    "AUTO_NUMBA_TIERS",
     "AUTO_SPARSE_GROUPS",
     "AUTO_SPARSE_NNZ",
     "AUTO_SPARSE_NNZ_DEPTHWISE",
@@ -76,12 +74,10 @@ ENGINES = ("auto", *_REGISTRY)
 AUTO_SPARSE_NNZ = 2**14
 AUTO_SPARSE_NNZ_DEPTHWISE = 2**19
 AUTO_SPARSE_GROUPS = 16
-# ... and compiled loops up to these (input x output) channels per group (the sweep: 4->4
-# layers are faster compiled at every size, 16->16 ones from 64x64 pixels on, 64->64 by the
-# GEMM)
-AUTO_NUMBA_CHANNELS = 16
-AUTO_NUMBA_CHANNELS_LARGE = 256
-AUTO_NUMBA_PIXELS = 64 * 64
+# ... and compiled loops for layers of at most c (input x output) channels per group on
+# images of at least p outputs, for each (c, p) (the sweep: 4->4 layers are faster
+# compiled at every size, 16->16 ones from 64x64 pixels on, 64->64 ones at 512x512)
+AUTO_NUMBA_TIERS = ((16, 1), (256, 64 * 64), (4096, 512 * 512))
 
 
 class Engine(Protocol):
@@ -129,9 +125,7 @@ def _compiled_wins(g: Geometry) -> bool:
     channels = g.in_per_group * g.out_per_group
     if g.nnz <= AUTO_SPARSE_NNZ and g.groups >= AUTO_SPARSE_GROUPS:
         return False
-    if channels <= AUTO_NUMBA_CHANNELS:
-        return True
-    return channels <= AUTO_NUMBA_CHANNELS_LARGE and g.output_pixels >= AUTO_NUMBA_PIXELS
+    return any(channels <= c and g.output_pixels >= p for c, p in AUTO_NUMBA_TIERS)
 
 
 def make_engine(engine: str, geometry: Geometry, weight: np.ndarray, dtype: np.dtype) -> Engine:
