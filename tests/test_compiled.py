@@ -84,6 +84,18 @@ def test_compiled_assembly_equals_the_numpy_assembly(case, monkeypatch_module):
 
 
 @needs_numba
+def test_scratch_memory_is_checked_before_it_is_spent():
+    """Each thread copies the rows it reads from every input channel of a group."""
+    from toeplitz_conv.memory import using_memory_budget
+
+    op = tc.Conv(np.ones((8, 256, 3, 3)), (256, 64, 64), padding=1, engine="numba")
+    x = np.ones(op.shape[1])
+    with using_memory_budget(100_000), pytest.raises(tc.MatrixTooLargeError, match="scratch"):
+        op.matvec(x)
+    np.testing.assert_allclose(op.matvec(x), op.with_engine("direct").matvec(x))
+
+
+@needs_numba
 @pytest.mark.parametrize("stride", [1, 2])
 def test_threads_share_one_operator(stride):
     """Eight threads at once on one layer: each gets what a lone call gets."""

@@ -30,11 +30,13 @@ import numpy as np
 
 from ..geometry import Geometry
 from ..jit import compiled_threads, run_jobs
+from ..memory import check_budget
 from .padded import Padding, Workspaces
 
 __all__ = ["NumbaEngine"]
 
 ROW_CHUNK_SAMPLES = 4096  # outputs per job, about: one job's rows stay in the L1/L2 cache
+SCRATCH_ITEMS = 2**20  # a job's padded copy of the rows it reads, at most (unless one row is more)
 
 
 class NumbaEngine:
@@ -121,9 +123,15 @@ class NumbaEngine:
         """Stride 1: the wide-grid loops (:func:`~.numba_kernels.wide_correlate`)."""
         batch, channels, planes, rows, _ = out.shape
         groups = self.geometry.groups
+        halo = self._dilation[1] * (weight.shape[3] - 1)
         width = out.shape[4] + self._dilation[2] * (weight.shape[4] - 1)
+        slot_rows = weight.shape[1] * weight.shape[2]  # scratch rows per row of a job
+        rows_per_job = max(1, min(rows, ROW_CHUNK_SAMPLES // width))
+        rows_per_job = max(1, min(rows_per_job, SCRATCH_ITEMS // (slot_rows * width) - halo))
+        scratch = slot_rows * (rows_per_job + halo) * width * out.itemsize * compiled_threads()
+        check_budget(scratch, f"numba engine's scratch rows ({compiled_threads()} threads)")
         rows_per_job, outs_per_job, jobs = _wide_jobs(
-            batch * groups * planes, rows, channels // groups, width
+            batch * groups * planes, rows, channels // groups, rows_per_job
         )
         run_jobs(
             self._kernels.wide_correlate,
@@ -181,15 +189,15 @@ def _lifted(array: np.ndarray) -> np.ndarray:
     return array.reshape(*array.shape[:2], *(1,) * (5 - array.ndim), *array.shape[2:])
 
 
-def _wide_jobs(planes: int, rows: int, out_per_group: int, width: int) -> tuple[int, int, int]:
+def _wide_jobs(planes: int, rows: int, out_per_group: int, most_rows: int) -> tuple[int, int, int]:
     """``(rows_per_job, outs_per_job, jobs)`` for :func:`~.numba_kernels.wide_correlate`.
 
-    A job's run holds at most about ``ROW_CHUNK_SAMPLES`` samples (it stays in
-    cache); there are at least two jobs per thread, so that a slow thread is
-    waited for briefly: first the output channels of a group are split (each
-    block re-reads its inputs, from cache), then the rows. Splits are even.
+    A job takes at most ``most_rows`` rows (its run and scratch stay in cache);
+    there are at least two jobs per thread, so that a slow thread is waited for
+    briefly: first the output channels of a group are split (each block
+    re-reads its inputs, from cache), then the rows. Splits are even.
     """
-    pieces = -(-rows // max(1, ROW_CHUNK_SAMPLES // width))
+    pieces = -(-rows // most_rows)
     wanted = 2 * compiled_threads()
     outs_per_job = -(-out_per_group // min(out_per_group, -(-wanted // (planes * pieces))))
     if out_per_group >= 4:  # the loops take outputs four at a time
