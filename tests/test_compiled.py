@@ -85,14 +85,21 @@ def test_compiled_assembly_equals_the_numpy_assembly(case, monkeypatch_module):
 
 @needs_numba
 def test_scratch_memory_is_checked_before_it_is_spent():
-    """Each thread copies the rows it reads from every input channel of a group."""
+    """A job copies the rows it reads from every input channel of its group: past
+    SCRATCH_ITEMS for a single row block, that copy is checked against the budget."""
+    from toeplitz_conv.engines.compiled import SCRATCH_ITEMS
     from toeplitz_conv.memory import using_memory_budget
 
-    op = tc.Conv(np.ones((8, 256, 3, 3)), (256, 64, 64), padding=1, engine="numba")
-    x = np.ones(op.shape[1])
-    with using_memory_budget(100_000), pytest.raises(tc.MatrixTooLargeError, match="scratch"):
+    rng = np.random.default_rng(4)
+    weight = rng.standard_normal((4, 1024, 3, 3)).astype(np.float32)
+    op = tc.Conv(weight, (1024, 4, 398), padding=1, engine="numba")
+    assert 1024 * 3 * 400 > SCRATCH_ITEMS  # input channels x (1 row + halo) x padded width
+    x = rng.standard_normal(op.shape[1]).astype(np.float32)
+    with using_memory_budget(10**6), pytest.raises(tc.MatrixTooLargeError, match="scratch"):
         op.matvec(x)
-    np.testing.assert_allclose(op.matvec(x), op.with_engine("direct").matvec(x))
+    y = op.matvec(x).reshape(op.output_shape)
+    window = x.reshape(op.input_shape)[:, 1:4, 99:102].astype(np.float64)
+    assert y[1, 2, 100] == pytest.approx(np.einsum("ckl,ckl->", weight[1], window), rel=1e-4)
 
 
 @needs_numba

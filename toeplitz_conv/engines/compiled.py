@@ -36,7 +36,9 @@ from .padded import Padding, Workspaces
 __all__ = ["NumbaEngine"]
 
 ROW_CHUNK_SAMPLES = 4096  # outputs per job, about: one job's rows stay in the L1/L2 cache
-SCRATCH_ITEMS = 2**20  # a job's padded copy of the rows it reads, at most (unless one row is more)
+# a job's padded copy of the rows it reads, at most (when one row block is more, its memory
+# is checked against the budget before it is spent)
+SCRATCH_ITEMS = 2**20
 
 
 class NumbaEngine:
@@ -128,8 +130,10 @@ class NumbaEngine:
         slot_rows = weight.shape[1] * weight.shape[2]  # scratch rows per row of a job
         rows_per_job = max(1, min(rows, ROW_CHUNK_SAMPLES // width))
         rows_per_job = max(1, min(rows_per_job, SCRATCH_ITEMS // (slot_rows * width) - halo))
-        scratch = slot_rows * (rows_per_job + halo) * width * out.itemsize * compiled_threads()
-        check_budget(scratch, f"numba engine's scratch rows ({compiled_threads()} threads)")
+        per_thread = slot_rows * (rows_per_job + halo) * width * out.itemsize
+        if per_thread > SCRATCH_ITEMS * out.itemsize:  # one row block is already more
+            threads = compiled_threads()
+            check_budget(per_thread * threads, f"numba engine's scratch rows ({threads} threads)")
         rows_per_job, outs_per_job, jobs = _wide_jobs(
             batch * groups * planes, rows, channels // groups, rows_per_job
         )
@@ -195,15 +199,19 @@ def _wide_jobs(planes: int, rows: int, out_per_group: int, most_rows: int) -> tu
     A job takes at most ``most_rows`` rows (its run and scratch stay in cache);
     there are at least two jobs per thread, so that a slow thread is waited for
     briefly: first the output channels of a group are split (each block
-    re-reads its inputs, from cache), then the rows. Splits are even.
+    re-reads its inputs, from cache), then the rows, into a number of jobs
+    that the threads share evenly where the rows allow.
     """
     pieces = -(-rows // most_rows)
-    wanted = 2 * compiled_threads()
+    threads = compiled_threads()
+    wanted = 2 * threads
     outs_per_job = -(-out_per_group // min(out_per_group, -(-wanted // (planes * pieces))))
     if out_per_group >= 4:  # the loops take outputs four at a time
         outs_per_job = 4 * -(-outs_per_job // 4)
     blocks = -(-out_per_group // outs_per_job)
     pieces = max(pieces, min(rows, -(-wanted // (planes * blocks))))
+    while (planes * blocks * pieces) % threads and pieces < rows:  # even shares per thread
+        pieces += 1
     rows_per_job = -(-rows // pieces)
     jobs = planes * -(-rows // rows_per_job) * -(-out_per_group // outs_per_job)
     return rows_per_job, outs_per_job, jobs
