@@ -8,6 +8,8 @@ engine, hypothesis layers of every kind).
 
 import multiprocessing
 import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -81,6 +83,24 @@ def test_compiled_assembly_equals_the_numpy_assembly(case, monkeypatch_module):
         ours, theirs = getattr(compiled, name), getattr(reference, name)
         assert ours.dtype == theirs.dtype
         np.testing.assert_array_equal(ours, theirs)
+
+
+@needs_numba
+def test_a_first_call_that_compiles_says_so(tmp_path):
+    """In a new process with an empty numba cache, the first product compiles (seconds)
+    and, with progress shown, one line on stderr says so; the second is silent."""
+    code = (
+        "import numpy as np, toeplitz_conv as tc; tc.progress.set_progress(True); "
+        "op = tc.Conv(np.ones((2, 2, 3)), (2, 30), padding=1, engine='numba'); "
+        "op.matvec(np.ones(60)); print('second', flush=True, file=__import__('sys').stderr); "
+        "op.matvec(np.ones(60))"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    first, second = run.stderr.split("second")
+    assert "numba is compiling its wide_correlate loops" in first
+    assert "compiling" not in second
 
 
 @needs_numba

@@ -10,16 +10,21 @@ threads, and a forked child starts a pool of its own.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+
+from .progress import progress_enabled
 
 __all__ = ["compiled_threads", "cores", "numba_import_error", "numba_installed", "run_jobs"]
 
 SERIAL_WORK = 2**17  # multiply-adds (or writes) under which a second thread costs more
+COMPILE_NOTICE_SECONDS = 1.0  # a first call slower than this says that numba compiles
 
 
 def cores() -> int:
@@ -76,7 +81,48 @@ os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 def run_jobs(kernel: Callable, args: tuple, jobs: int, work: int, first: int = 0) -> None:
     """``kernel(*args, lo, hi)`` over the jobs ``first .. first + jobs - 1``, split evenly
-    over :func:`compiled_threads` threads (one, the caller's, under ``SERIAL_WORK``)."""
+    over :func:`compiled_threads` threads (one, the caller's, under ``SERIAL_WORK``).
+
+    The first call of a kernel on new value types in a process may compile it
+    (seconds, once per installation: numba caches it on disk); when it takes over
+    ``COMPILE_NOTICE_SECONDS`` and progress is shown (:mod:`toeplitz_conv.progress`),
+    a line on stderr says so.
+    """
+    with _compile_notice(kernel, args):
+        _run_jobs(kernel, args, jobs, work, first)
+
+
+_seen: set[tuple] = set()  # (kernel, argument types) already run in this process
+
+
+@contextlib.contextmanager
+def _compile_notice(kernel: Callable, args: tuple) -> Iterator[None]:
+    key = (kernel, tuple(getattr(a, "dtype", type(a)) for a in args))
+    if key in _seen:
+        yield
+        return
+    name = getattr(kernel, "__name__", "loops")
+    timer = threading.Timer(COMPILE_NOTICE_SECONDS, _notice, (name,))
+    timer.daemon = True
+    if progress_enabled():
+        timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        _seen.add(key)
+
+
+def _notice(name: str) -> None:
+    print(
+        f"toeplitz_conv: numba is compiling its {name} loops for these value types "
+        "(once: it caches them on disk)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _run_jobs(kernel: Callable, args: tuple, jobs: int, work: int, first: int) -> None:
     threads = max(1, min(compiled_threads(), jobs)) if work >= SERIAL_WORK else 1
     bounds = [first + jobs * k // threads for k in range(threads + 1)]
     others: list[Future] = []
