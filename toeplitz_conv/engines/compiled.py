@@ -61,9 +61,9 @@ class NumbaEngine:
     name = "numba"
 
     def __init__(self, geometry: Geometry, weight: np.ndarray, dtype=None) -> None:
-        from . import numba_kernels  # an ImportError naming numba when it is missing
+        from . import numba_kernels, numba_rows  # an ImportError naming numba when missing
 
-        self._kernels = numba_kernels
+        self._kernels, self._rows = numba_kernels, numba_rows
         self.geometry = g = geometry
         self._workspaces = Workspaces()
         self._padding = Padding(g, self._workspaces)
@@ -115,7 +115,7 @@ class NumbaEngine:
         chunk = _rows_per_job(out.shape[-1])
         pieces = -(-math.prod(out.shape[2:4]) // chunk)
         run_jobs(
-            self._kernels.rows_forward,
+            self._rows.rows_forward,
             (source, weight, stride, self._dilation, pads, out, chunk),
             jobs=out.shape[0] * out.shape[1] * pieces,
             work=out.size * weight[0].size,
@@ -150,7 +150,7 @@ class NumbaEngine:
         pieces = -(-math.prod(out.shape[2:4]) // chunk)
         weight_h = self._weight_as(y.dtype, conjugate=True)
         run_jobs(
-            self._kernels.rows_adjoint,
+            self._rows.rows_adjoint,
             (y, weight_h, self._stride, self._dilation, self._pads, out, chunk),
             jobs=out.shape[0] * out.shape[1] * pieces,
             work=y.size * weight_h[0].size,
