@@ -5,8 +5,10 @@
     (A x)_{b,o}[r] = \\sum_{i \\in g(o)} \\sum_t w_{o,i,t}\\,
     (P x)_{b,i}[r s + t \\delta],
 
-computed by :mod:`~toeplitz_conv.engines.numba_kernels` row by row, straight
-from the input and into the output: zero padding is a bounds test in the
+computed by compiled loops straight from the input and into the output
+(:mod:`~toeplitz_conv.engines.numba_kernels` for stride 1, on a wide grid of
+long runs; :mod:`~toeplitz_conv.engines.numba_rows` row by row for other
+strides): zero padding is a bounds test in the
 loop, so only reflect/replicate/circular layers copy their input through the
 padding operator :math:`P` (:class:`~toeplitz_conv.engines.padded.Padding`)
 and fold the adjoint back with :math:`P^T`. The adjoint is the same loop
