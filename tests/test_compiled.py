@@ -51,7 +51,10 @@ def test_every_output_sample_is_written(case, monkeypatch_module):
     x = random_array(rng, op.shape[1], case.dtype)
     y = random_array(rng, op.shape[0], case.dtype)
     scale = float(np.abs(case.weight).sum())
-    op.rmatvec(op.matvec(x))  # compiles the loops first: numba reads np.empty when it compiles
+    # compile the loops first (numba reads np.empty when it compiles) on a twin operator,
+    # so that this operator's workspaces are made below, NaN-filled
+    twin = tc.Conv(case.weight, case.input_shape, **case.kwargs(), engine="numba")
+    twin.rmatvec(twin.matvec(x))
     with monkeypatch_module.context() as patch:
         patch.setattr(np, "empty", _nan_empty(np.empty))
         forward, adjoint = op.layer.engine("numba").forward, op.layer.engine("numba").adjoint
