@@ -224,9 +224,8 @@ def _assemble_compiled(geometry: Geometry, weight: np.ndarray, dtype) -> sp.csr_
     per_row = int(row_start[-1])
     nnz = g.out_channels * per_row
     idx_dtype = index_dtype(g, nnz)
-    weight = np.ascontiguousarray(
-        weight.reshape(g.out_channels, g.in_per_group, *lift, *g.kernel), dtype=dtype
-    )
+    # a writable copy: numba compiles one version per argument type, read-only arrays apart
+    weight = np.array(weight.reshape(g.out_channels, g.in_per_group, *lift, *g.kernel), dtype)
     data = np.empty(nnz, dtype=dtype)
     indices = np.empty(nnz, dtype=idx_dtype)
     size = np.array(lift + g.input_spatial, dtype=np.int64)
