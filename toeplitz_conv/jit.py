@@ -44,7 +44,8 @@ def compiled_threads() -> int:
 
 
 def numba_installed() -> bool:
-    """Whether the compiled loops import (numba installed and working with this numpy)."""
+    """Whether numba imports (installed, and working with this numpy: numba refuses a
+    numpy newer than it supports)."""
     return numba_import_error() is None
 
 
@@ -52,7 +53,7 @@ def numba_installed() -> bool:
 def numba_import_error() -> str | None:
     """Why the compiled loops do not import (``None`` when they do)."""
     try:
-        importlib.import_module("toeplitz_conv.engines.numba_kernels")
+        importlib.import_module("numba")
     except ImportError as error:
         return str(error)
     return None

@@ -110,27 +110,22 @@ class NumbaEngine:
     def _correlate(self, source, weight, stride, pads, out) -> None:
         """``out[o, r] = sum_{i, t} weight[o, i, t] * source[i, r stride + t dilation - pads]``,
         zero outside ``source``; with stride 1 on the wide grid, else row by row."""
-        source, out = _lifted(_writable(source)), _lifted(out)
+        source = _lifted(_writable(source))
         if all(s == 1 for s in stride):
             self._correlate_wide(source, weight, pads, out)
-            return
-        chunk = _rows_per_job(out.shape[-1])
-        pieces = -(-math.prod(out.shape[2:4]) // chunk)
-        run_jobs(
-            self._rows.rows_forward,
-            (source, weight, stride, self._dilation, pads, out, chunk),
-            jobs=out.shape[0] * out.shape[1] * pieces,
-            work=out.size * weight[0].size,
-        )
+        else:
+            work = out.size * weight[0].size
+            self._run_rows(self._rows.rows_forward, (source, weight, stride), pads, out, work)
 
     def _correlate_wide(self, source, weight, pads, out) -> None:
         """Stride 1: the wide-grid loops (:func:`~.numba_kernels.wide_correlate`)."""
+        out = _lifted(out)
         batch, channels, planes, rows, _ = out.shape
         groups = self.geometry.groups
         halo = self._dilation[1] * (weight.shape[3] - 1)
         width = out.shape[4] + self._dilation[2] * (weight.shape[4] - 1)
         slot_rows = weight.shape[1] * weight.shape[2]  # scratch rows per row of a job
-        rows_per_job = max(1, min(rows, ROW_CHUNK_SAMPLES // width))
+        rows_per_job = min(rows, _rows_per_job(width))
         rows_per_job = max(1, min(rows_per_job, SCRATCH_ITEMS // (slot_rows * width) - halo))
         per_thread = slot_rows * (rows_per_job + halo) * width * out.itemsize
         if per_thread > SCRATCH_ITEMS * out.itemsize:  # one row block is already more
@@ -147,16 +142,20 @@ class NumbaEngine:
         )
 
     def _scatter(self, y, out) -> None:
-        y, out = _lifted(_writable(y)), _lifted(out)
-        chunk = _rows_per_job(out.shape[-1])
-        pieces = -(-math.prod(out.shape[2:4]) // chunk)
+        """Strided :math:`A^H y` onto ``out`` (:func:`~.numba_rows.rows_adjoint`)."""
+        y = _lifted(_writable(y))
         weight_h = self._weight_as(y.dtype, conjugate=True)
-        run_jobs(
-            self._rows.rows_adjoint,
-            (y, weight_h, self._stride, self._dilation, self._pads, out, chunk),
-            jobs=out.shape[0] * out.shape[1] * pieces,
-            work=y.size * weight_h[0].size,
-        )
+        work = y.size * weight_h[0].size
+        operands = (y, weight_h, self._stride)
+        self._run_rows(self._rows.rows_adjoint, operands, self._pads, out, work)
+
+    def _run_rows(self, kernel, operands: tuple, pads, out, work: int) -> None:
+        """A row-by-row kernel, ``operands`` its (source, weight, stride), over jobs
+        ``(b, channel of out, piece of rows of out)``; ``work``: its multiply-adds."""
+        out = _lifted(out)
+        chunk = _rows_per_job(out.shape[-1])
+        jobs = out.shape[0] * out.shape[1] * -(-math.prod(out.shape[2:4]) // chunk)
+        run_jobs(kernel, (*operands, self._dilation, pads, out, chunk), jobs=jobs, work=work)
 
     def _weight_as(self, dtype, conjugate: bool = False, adjoint: bool = False) -> np.ndarray:
         """The lifted weight in the batch's type; ``conjugate``: conjugated; ``adjoint``:
@@ -220,4 +219,5 @@ def _wide_jobs(planes: int, rows: int, out_per_group: int, most_rows: int) -> tu
 
 
 def _rows_per_job(row_length: int) -> int:
+    """Rows of ``row_length`` outputs in about ``ROW_CHUNK_SAMPLES`` (at least one)."""
     return max(1, ROW_CHUNK_SAMPLES // max(1, row_length))
