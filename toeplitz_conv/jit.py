@@ -10,14 +10,15 @@ threads, and a forked child starts a pool of its own.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
 
 from .progress import progress_enabled
 
@@ -89,29 +90,22 @@ def run_jobs(kernel: Callable, args: tuple, jobs: int, work: int, first: int = 0
     ``COMPILE_NOTICE_SECONDS`` and progress is shown (:mod:`toeplitz_conv.progress`),
     a line on stderr says so.
     """
-    with _compile_notice(kernel, args):
+    key = (kernel, *[a.dtype for a in args if type(a) is np.ndarray])
+    if key in _seen:  # the common case: no timer (a thread would cost more than small work)
         _run_jobs(kernel, args, jobs, work, first)
-
-
-_seen: set[tuple] = set()  # (kernel, argument types) already run in this process
-
-
-@contextlib.contextmanager
-def _compile_notice(kernel: Callable, args: tuple) -> Iterator[None]:
-    key = (kernel, tuple(getattr(a, "dtype", type(a)) for a in args))
-    if key in _seen:
-        yield
         return
-    name = getattr(kernel, "__name__", "loops")
-    timer = threading.Timer(COMPILE_NOTICE_SECONDS, _notice, (name,))
+    timer = threading.Timer(COMPILE_NOTICE_SECONDS, _notice, (kernel.__name__,))
     timer.daemon = True
     if progress_enabled():
         timer.start()
     try:
-        yield
+        _run_jobs(kernel, args, jobs, work, first)
     finally:
         timer.cancel()
         _seen.add(key)
+
+
+_seen: set[tuple] = set()  # (kernel, array value types) already run in this process
 
 
 def _notice(name: str) -> None:
