@@ -63,10 +63,13 @@ def onnx_same_upper(n, k, s, dil):
 
 
 @st.composite
-def layer_cases(draw, modes=MODES, dtypes=DTYPES, max_dim=3, padding_forms=None):
+def layer_cases(
+    draw, modes=MODES, dtypes=DTYPES, max_dim=3, padding_forms=None, channels=(1, 2, 3)
+):
+    """A conv layer; ``channels``: the choices of input and output channels per group."""
     d = draw(st.integers(1, max_dim))
     groups = draw(st.integers(1, 3))
-    c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    c_in_g, c_out_g = draw(st.sampled_from(channels)), draw(st.sampled_from(channels))
     kmax, nmax = {1: (5, 14), 2: (4, 8), 3: (3, 5)}[d]
     kernel = tuple(draw(st.integers(1, kmax)) for _ in range(d))
     stride = tuple(draw(st.integers(1, 3)) for _ in range(d))

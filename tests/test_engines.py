@@ -18,6 +18,18 @@ MATRIX_FREE = [name for name in ENGINE_NAMES if name != "sparse"]
 @settings(max_examples=200, deadline=None)
 @given(case=layer_cases())
 def test_engines_agree_on_conv_layers(case):
+    _check_every_engine_against_torch(case)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=layer_cases(channels=(4, 5, 7, 8, 10)))
+def test_engines_agree_on_layers_of_more_channels(case):
+    """Four or more channels per group (the compiled loops' four-at-a-time path, with
+    the padded blocks of 7 and 10, in both directions)."""
+    _check_every_engine_against_torch(case)
+
+
+def _check_every_engine_against_torch(case) -> None:
     rng = np.random.default_rng(0)
     ops = {
         e: tc.Conv(case.weight, case.input_shape, **case.kwargs(), engine=e) for e in ENGINE_NAMES

@@ -131,11 +131,13 @@ class NumbaEngine:
         if per_thread > SCRATCH_ITEMS * out.itemsize:  # one row block is already more
             threads = compiled_threads()
             check_budget(per_thread * threads, f"numba engine's scratch rows ({threads} threads)")
+        four = _four_at_a_time(channels // groups)
         rows_per_job, outs_per_job, jobs = _wide_jobs(
-            batch * groups * planes, rows, channels // groups, rows_per_job
+            batch * groups * planes, rows, channels // groups, rows_per_job, four
         )
+        kernels = self._kernels
         run_jobs(
-            self._kernels.wide_correlate,
+            kernels.wide_correlate_four if four else kernels.wide_correlate,
             (source, weight, self._dilation, pads, out, rows_per_job, outs_per_job),
             jobs=jobs,
             work=out.size * weight[0].size,
@@ -194,7 +196,16 @@ def _lifted(array: np.ndarray) -> np.ndarray:
     return array.reshape(*array.shape[:2], *(1,) * (5 - array.ndim), *array.shape[2:])
 
 
-def _wide_jobs(planes: int, rows: int, out_per_group: int, most_rows: int) -> tuple[int, int, int]:
+def _four_at_a_time(out_per_group: int) -> bool:
+    """Whether the outputs of a group run four at a time
+    (:func:`~.numba_kernels.wide_correlate_four`): when padding them to a multiple of
+    four adds at most a quarter (``5, 6, 9`` channels run one at a time)."""
+    return out_per_group >= 4 and 4 * (-(-out_per_group // 4)) * 4 <= 5 * out_per_group
+
+
+def _wide_jobs(
+    planes: int, rows: int, out_per_group: int, most_rows: int, four: bool
+) -> tuple[int, int, int]:
     """``(rows_per_job, outs_per_job, jobs)`` for :func:`~.numba_kernels.wide_correlate`.
 
     A job takes at most ``most_rows`` rows (its run and scratch stay in cache);
@@ -207,7 +218,7 @@ def _wide_jobs(planes: int, rows: int, out_per_group: int, most_rows: int) -> tu
     threads = compiled_threads()
     wanted = 2 * threads
     outs_per_job = -(-out_per_group // min(out_per_group, -(-wanted // (planes * pieces))))
-    if out_per_group >= 4:  # the loops take outputs four at a time
+    if four:  # blocks of whole fours
         outs_per_job = 4 * -(-outs_per_job // 4)
     blocks = -(-out_per_group // outs_per_job)
     pieces = max(pieces, min(rows, -(-wanted // (planes * blocks))))

@@ -7,10 +7,13 @@ zeros (a negative ``pads`` entry crops), so zero padding costs no copy of the
 input.
 
 An output is a sum of *terms*, one per (input channel, tap). With stride 1
-(:func:`wide_correlate`) a job copies the rows it reads into a zero-padded
-scratch grid in cache, on which every term is one shift of one long run of
-samples; a vectorised pass over the run adds four terms to four outputs at
-once (each read serves four sums), or up to eight terms to a lone output. Other strides
+a job copies the rows it reads into a zero-padded scratch grid in cache, on
+which every term is one shift of one long run of samples; a vectorised pass
+over the run adds eight terms to one output (:func:`wide_correlate`, for
+depthwise layers and others of few outputs per group) or four terms to four
+outputs at once, each read serving four sums (:func:`wide_correlate_four`).
+They are two kernels so that a layer compiles only the one it runs (a
+third less time than one kernel with both paths). Other strides
 (:func:`rows_forward`, :func:`rows_adjoint`) go row by row, terms four at a
 time where every read is inside the row, term by term with a bounds test at
 the row's ends. Each contiguous run is sliced so that its loop index counts
@@ -27,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["JIT_OPTIONS", "fill_zero", "wide_correlate"]
+__all__ = ["JIT_OPTIONS", "fill_zero", "wide_correlate", "wide_correlate_four"]
 
 # "contract": a * b + c may run as one fused multiply-add (one rounding instead of two)
 JIT_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
@@ -37,9 +40,9 @@ JIT_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contr
 def wide_correlate(
     source, weight, dilation, pads, out, rows_per_job, outs_per_job, first, last
 ):  # pragma: no cover
-    """Stride 1: for each job ``(b, g, r0, piece, block)``, the outputs ``o`` of one
-    block of ``outs_per_job`` channels of group ``g``, in the rows ``r1`` of one
-    piece of ``rows_per_job`` rows of plane ``r0``,
+    """Stride 1, one output at a time: for each job ``(b, g, r0, piece, block)``, the
+    outputs ``o`` of one block of ``outs_per_job`` channels of group ``g``, in the
+    rows ``r1`` of one piece of ``rows_per_job`` rows of plane ``r0``,
 
     ``out[b, o, r, m] = sum_{i, t} weight[o, i, t] * source[b, g C_in/G + i, r + t d - pads]``,
 
@@ -50,88 +53,169 @@ def wide_correlate(
     end included, and the outputs are copied out of the run at the end.
     ``weight`` is ``(C_out, C_in / G, k0, k1, k2)``.
     """
-    batch, in_channels, n0, n1, n2 = source.shape
-    out_channels, in_per_group, k0, k1, k2 = weight.shape
-    m0, m1, m2 = out.shape[2], out.shape[3], out.shape[4]
-    d0, d1, d2 = dilation[0], dilation[1], dilation[2]
-    p0, p1, p2 = pads[0], pads[1], pads[2]
-    groups = in_channels // in_per_group
-    out_per_group = out_channels // groups
-    width = m2 + (k2 - 1) * d2
-    height = rows_per_job + (k1 - 1) * d1
-    scratch = np.empty((in_per_group * k0, height * width), dtype=out.dtype)
-    slot_channel = np.empty(in_per_group * k0, dtype=np.int64)
-    slot_plane = np.empty(in_per_group * k0, dtype=np.int64)
-    runs = np.empty((4, (rows_per_job - 1) * width + m2), dtype=out.dtype)
-    terms = in_per_group * k0 * k1 * k2
-    term_weight = np.empty((4, terms), dtype=out.dtype)
-    term_slot = np.empty(terms, dtype=np.int64)
-    term_shift = np.empty(terms, dtype=np.int64)
-    pieces = -(-m1 // rows_per_job)
-    blocks = -(-out_per_group // outs_per_job)
+    width, scratch, slot_source, runs, terms, term_weight = _workspace(
+        weight, dilation, out, rows_per_job, 1
+    )
     for job in range(first, last):
-        block = job % blocks
-        piece = (job // blocks) % pieces
-        r0 = (job // (blocks * pieces)) % m0
-        g = (job // (blocks * pieces * m0)) % groups
-        b = job // (blocks * pieces * m0 * groups)
-        lo, hi = piece * rows_per_job, min(m1, (piece + 1) * rows_per_job)
-        rows = hi - lo + (k1 - 1) * d1
-        slots = 0
-        for i in range(in_per_group):
-            for t0 in range(k0):
-                q0 = r0 + t0 * d0 - p0
-                if 0 <= q0 < n0:
-                    plane = source[b, g * in_per_group + i, q0]
-                    _copy_padded(plane, lo - p1, -p2, rows, width, scratch[slots])
-                    slot_channel[slots], slot_plane[slots] = i, t0
-                    slots += 1
-        length = (hi - lo - 1) * width + m2
-        first_output = g * out_per_group + block * outs_per_job
-        last_output = min((g + 1) * out_per_group, first_output + outs_per_job)
-        o = first_output
-        while o < last_output:
-            outputs = 4 if last_output - o >= 4 else 1  # four at a time share their reads
-            count = 0
-            for slot in range(slots):
-                i, t0 = slot_channel[slot], slot_plane[slot]
-                for t1 in range(k1):
-                    for t2 in range(k2):
-                        for a in range(outputs):
-                            term_weight[a, count] = weight[o + a, i, t0, t1, t2]
-                        term_slot[count] = slot
-                        term_shift[count] = t1 * d1 * width + t2 * d2
-                        count += 1
-            if outputs == 4:
-                _sum_runs_four(scratch, term_weight, term_slot, term_shift, count, runs, length)
-            else:
-                _sum_runs(scratch, term_weight[0], term_slot, term_shift, count, runs[0, :length])
-            for a in range(outputs):
-                for r1 in range(lo, hi):
-                    target, values = out[b, o + a, r0, r1], runs[a, (r1 - lo) * width :]
-                    for j in range(m2):
-                        target[j] = values[j]
-            o += outputs
+        b, g, r0, lo, hi, first_output, last_output = _job(
+            job, source, weight, out, rows_per_job, outs_per_job
+        )
+        slots = _fill_slots(
+            source, weight, dilation, pads, b, g, r0, lo, hi, width, scratch, slot_source
+        )
+        length = (hi - lo - 1) * width + out.shape[4]
+        for o in range(first_output, last_output):
+            count = _gather_terms(
+                weight, dilation, width, o, 1, slots, slot_source, terms, term_weight
+            )
+            _sum_runs(scratch, term_weight[0], terms, count, runs[0, :length])
+            _copy_out(out, runs, b, o, 1, r0, lo, hi, width)
+
+
+@njit(**JIT_OPTIONS)
+def wide_correlate_four(
+    source, weight, dilation, pads, out, rows_per_job, outs_per_job, first, last
+):  # pragma: no cover
+    """:func:`wide_correlate` four outputs at a time: each read of a term serves four
+    sums, four terms per pass, so that the sixteen multiply-adds of a step stay in
+    registers (a quarter faster than one output at a time on this machine).
+
+    The outputs of a block past its end are summed with zero weights and
+    dropped, and the terms are padded to a multiple of four with zero weights
+    on a slot of zeros (``0 * 0``: an input's infinities never reach them).
+    """
+    width, scratch, slot_source, runs, terms, term_weight = _workspace(
+        weight, dilation, out, rows_per_job, 4
+    )
+    zero_slot = scratch.shape[0] - 1
+    fill_zero(scratch[zero_slot])
+    for job in range(first, last):
+        b, g, r0, lo, hi, first_output, last_output = _job(
+            job, source, weight, out, rows_per_job, outs_per_job
+        )
+        slots = _fill_slots(
+            source, weight, dilation, pads, b, g, r0, lo, hi, width, scratch, slot_source
+        )
+        length = (hi - lo - 1) * width + out.shape[4]
+        for o in range(first_output, last_output, 4):
+            outputs = min(4, last_output - o)
+            count = _gather_terms(
+                weight, dilation, width, o, outputs, slots, slot_source, terms, term_weight
+            )
+            while count % 4:
+                terms[count, 0], terms[count, 1] = zero_slot, 0
+                for a in range(4):
+                    term_weight[a, count] = 0
+                count += 1
+            _sum_runs_four(scratch, term_weight, terms, count, runs, length)
+            _copy_out(out, runs, b, o, outputs, r0, lo, hi, width)
 
 
 @njit(**JIT_OPTIONS, inline="always")
-def _sum_runs_four(flat, term_weight, term_slot, term_shift, count, runs, n):  # pragma: no cover
-    """:func:`_sum_runs` for four outputs at once (``term_weight`` and ``runs`` have a
-    row per output): each read of a term serves four sums, four terms per pass, so
-    that the eight multiply-adds of a step stay in registers (a quarter faster than
-    one output at a time on this machine)."""
+def _workspace(weight, dilation, out, rows_per_job, outputs):  # pragma: no cover
+    """A job's scratch: the wide grid's ``width`` and slots (one per (input channel,
+    tap plane), and a last one for zeros), each slot's ``(channel, plane)``,
+    ``outputs`` runs, and each term's ``(slot, shift)`` and weights (with room
+    for padding)."""
+    _, in_per_group, k0, k1, k2 = weight.shape
+    width = out.shape[4] + (k2 - 1) * dilation[2]
+    height = rows_per_job + (k1 - 1) * dilation[1]
+    scratch = np.empty((in_per_group * k0 + 1, height * width), dtype=out.dtype)
+    slot_source = np.empty((in_per_group * k0, 2), dtype=np.int64)
+    runs = np.empty((outputs, (rows_per_job - 1) * width + out.shape[4]), dtype=out.dtype)
+    count = in_per_group * k0 * k1 * k2 + 4
+    terms = np.empty((count, 2), dtype=np.int64)
+    return width, scratch, slot_source, runs, terms, np.empty((outputs, count), dtype=out.dtype)
+
+
+@njit(**JIT_OPTIONS, inline="always")
+def _job(job, source, weight, out, rows_per_job, outs_per_job):  # pragma: no cover
+    """Job ``job``'s sample ``b``, group ``g``, plane ``r0``, rows ``[lo, hi)`` and
+    output channels ``[first_output, last_output)``."""
+    groups = source.shape[1] // weight.shape[1]
+    out_per_group = out.shape[1] // groups
+    m0, m1 = out.shape[2], out.shape[3]
+    pieces = -(-m1 // rows_per_job)
+    blocks = -(-out_per_group // outs_per_job)
+    block = job % blocks
+    piece = (job // blocks) % pieces
+    r0 = (job // (blocks * pieces)) % m0
+    g = (job // (blocks * pieces * m0)) % groups
+    b = job // (blocks * pieces * m0 * groups)
+    first_output = g * out_per_group + block * outs_per_job
+    last_output = min((g + 1) * out_per_group, first_output + outs_per_job)
+    lo = piece * rows_per_job
+    return b, g, r0, lo, min(m1, lo + rows_per_job), first_output, last_output
+
+
+@njit(**JIT_OPTIONS, inline="always")
+def _fill_slots(
+    source, weight, dilation, pads, b, g, r0, lo, hi, width, scratch, slot_source
+):  # pragma: no cover
+    """Copy the rows ``[lo, hi)`` of plane ``r0`` read, zero-padded, into the slots
+    of the wide grid; record each slot's ``(input channel, tap plane)``; return
+    the number of slots (planes outside the source have none)."""
+    _, in_per_group, k0, k1, _ = weight.shape
+    n0 = source.shape[2]
+    rows = hi - lo + (k1 - 1) * dilation[1]
+    slots = 0
+    for i in range(in_per_group):
+        for t0 in range(k0):
+            q0 = r0 + t0 * dilation[0] - pads[0]
+            if 0 <= q0 < n0:
+                plane = source[b, g * in_per_group + i, q0]
+                _copy_padded(plane, lo - pads[1], -pads[2], rows, width, scratch[slots])
+                slot_source[slots, 0], slot_source[slots, 1] = i, t0
+                slots += 1
+    return slots
+
+
+@njit(**JIT_OPTIONS, inline="always")
+def _gather_terms(
+    weight, dilation, width, o, outputs, slots, slot_source, terms, term_weight
+):  # pragma: no cover
+    """The terms of outputs ``o .. o + outputs - 1``: each one's ``(slot, shift)`` on
+    the wide grid in ``terms``, its weights in ``term_weight`` (a row per output,
+    zero past ``outputs``); return their number."""
+    _, _, _, k1, k2 = weight.shape
+    count = 0
+    for slot in range(slots):
+        i, t0 = slot_source[slot, 0], slot_source[slot, 1]
+        for t1 in range(k1):
+            for t2 in range(k2):
+                for a in range(term_weight.shape[0]):
+                    term_weight[a, count] = weight[o + a, i, t0, t1, t2] if a < outputs else 0
+                terms[count, 0], terms[count, 1] = slot, t1 * dilation[1] * width + t2 * dilation[2]
+                count += 1
+    return count
+
+
+@njit(**JIT_OPTIONS, inline="always")
+def _copy_out(out, runs, b, o, outputs, r0, lo, hi, width):  # pragma: no cover
+    """Copy the rows ``[lo, hi)`` of outputs ``o .. o + outputs - 1`` out of their runs."""
+    m2 = out.shape[4]
+    for a in range(outputs):
+        for r1 in range(lo, hi):
+            target, values = out[b, o + a, r0, r1], runs[a, (r1 - lo) * width :]
+            for j in range(m2):
+                target[j] = values[j]
+
+
+@njit(**JIT_OPTIONS, inline="always")
+def _sum_runs_four(flat, term_weight, terms, count, runs, n):  # pragma: no cover
+    """``runs[a, j] = sum_k term_weight[a, k] * flat[terms[k, 0], terms[k, 1] + j]`` for
+    the four rows ``a``, four terms per pass (``count`` is a multiple of four)."""
     run_a, run_b, run_c, run_d = runs[0, :n], runs[1, :n], runs[2, :n], runs[3, :n]
     fill_zero(run_a)
     fill_zero(run_b)
     fill_zero(run_c)
     fill_zero(run_d)
     wa, wb, wc, wd = term_weight[0], term_weight[1], term_weight[2], term_weight[3]
-    k = 0
-    while count - k >= 4:
-        x0 = flat[term_slot[k], term_shift[k] :]
-        x1 = flat[term_slot[k + 1], term_shift[k + 1] :]
-        x2 = flat[term_slot[k + 2], term_shift[k + 2] :]
-        x3 = flat[term_slot[k + 3], term_shift[k + 3] :]
+    for k in range(0, count, 4):
+        x0 = flat[terms[k, 0], terms[k, 1] :]
+        x1 = flat[terms[k + 1, 0], terms[k + 1, 1] :]
+        x2 = flat[terms[k + 2, 0], terms[k + 2, 1] :]
+        x3 = flat[terms[k + 3, 0], terms[k + 3, 1] :]
         a0, a1, a2, a3 = wa[k], wa[k + 1], wa[k + 2], wa[k + 3]
         b0, b1, b2, b3 = wb[k], wb[k + 1], wb[k + 2], wb[k + 3]
         c0, c1, c2, c3 = wc[k], wc[k + 1], wc[k + 2], wc[k + 3]
@@ -142,17 +226,6 @@ def _sum_runs_four(flat, term_weight, term_slot, term_shift, count, runs, n):  #
             run_b[j] += (b0 * v0 + b1 * v1) + (b2 * v2 + b3 * v3)
             run_c[j] += (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
             run_d[j] += (e0 * v0 + e1 * v1) + (e2 * v2 + e3 * v3)
-        k += 4
-    while k < count:
-        x0 = flat[term_slot[k], term_shift[k] :]
-        a0, b0, c0, e0 = wa[k], wb[k], wc[k], wd[k]
-        for j in range(n):
-            v0 = x0[j]
-            run_a[j] += a0 * v0
-            run_b[j] += b0 * v0
-            run_c[j] += c0 * v0
-            run_d[j] += e0 * v0
-        k += 1
 
 
 @njit(**JIT_OPTIONS, inline="always")
@@ -177,53 +250,32 @@ def _copy_padded(plane, first_row, first_column, rows, width, slot):  # pragma: 
 
 
 @njit(**JIT_OPTIONS, inline="always")
-def _sum_runs(flat, term_weight, term_slot, term_shift, count, run):  # pragma: no cover
-    """``run[j] = sum_k term_weight[k] * flat[term_slot[k], term_shift[k] + j]``, up to
-    eight terms per pass (an eighth of the accumulator's reads and writes; 7-16 %
-    faster than four on this machine)."""
+def _sum_runs(flat, term_weight, terms, count, run):  # pragma: no cover
+    """``run[j] = sum_k term_weight[k] * flat[terms[k, 0], terms[k, 1] + j]``, eight terms
+    per pass (an eighth of the accumulator's reads and writes), the rest one by one
+    (an odd square kernel has ``8 q + 1`` taps)."""
     n = run.shape[0]
     fill_zero(run)
     k = 0
     while count - k >= 8:
-        x0 = flat[term_slot[k], term_shift[k] :]
-        x1 = flat[term_slot[k + 1], term_shift[k + 1] :]
-        x2 = flat[term_slot[k + 2], term_shift[k + 2] :]
-        x3 = flat[term_slot[k + 3], term_shift[k + 3] :]
-        x4 = flat[term_slot[k + 4], term_shift[k + 4] :]
-        x5 = flat[term_slot[k + 5], term_shift[k + 5] :]
-        x6 = flat[term_slot[k + 6], term_shift[k + 6] :]
-        x7 = flat[term_slot[k + 7], term_shift[k + 7] :]
+        x0 = flat[terms[k, 0], terms[k, 1] :]
+        x1 = flat[terms[k + 1, 0], terms[k + 1, 1] :]
+        x2 = flat[terms[k + 2, 0], terms[k + 2, 1] :]
+        x3 = flat[terms[k + 3, 0], terms[k + 3, 1] :]
+        x4 = flat[terms[k + 4, 0], terms[k + 4, 1] :]
+        x5 = flat[terms[k + 5, 0], terms[k + 5, 1] :]
+        x6 = flat[terms[k + 6, 0], terms[k + 6, 1] :]
+        x7 = flat[terms[k + 7, 0], terms[k + 7, 1] :]
         w0, w1, w2, w3 = term_weight[k], term_weight[k + 1], term_weight[k + 2], term_weight[k + 3]
-        w4, w5, w6, w7 = (
-            term_weight[k + 4],
-            term_weight[k + 5],
-            term_weight[k + 6],
-            term_weight[k + 7],
-        )
+        w4, w5 = term_weight[k + 4], term_weight[k + 5]
+        w6, w7 = term_weight[k + 6], term_weight[k + 7]
         for j in range(n):
             run[j] += ((w0 * x0[j] + w1 * x1[j]) + (w2 * x2[j] + w3 * x3[j])) + (
                 (w4 * x4[j] + w5 * x5[j]) + (w6 * x6[j] + w7 * x7[j])
             )
         k += 8
-    if count - k >= 4:
-        x0 = flat[term_slot[k], term_shift[k] :]
-        x1 = flat[term_slot[k + 1], term_shift[k + 1] :]
-        x2 = flat[term_slot[k + 2], term_shift[k + 2] :]
-        x3 = flat[term_slot[k + 3], term_shift[k + 3] :]
-        w0, w1, w2, w3 = term_weight[k], term_weight[k + 1], term_weight[k + 2], term_weight[k + 3]
-        for j in range(n):
-            run[j] += (w0 * x0[j] + w1 * x1[j]) + (w2 * x2[j] + w3 * x3[j])
-        k += 4
-    if count - k >= 2:
-        x0 = flat[term_slot[k], term_shift[k] :]
-        x1 = flat[term_slot[k + 1], term_shift[k + 1] :]
-        w0, w1 = term_weight[k], term_weight[k + 1]
-        for j in range(n):
-            run[j] += w0 * x0[j] + w1 * x1[j]
-        k += 2
-    if count - k == 1:
-        x0 = flat[term_slot[k], term_shift[k] :]
-        w0 = term_weight[k]
+    for rest in range(k, count):
+        x0, w0 = flat[terms[rest, 0], terms[rest, 1] :], term_weight[rest]
         for j in range(n):
             run[j] += w0 * x0[j]
 
