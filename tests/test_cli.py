@@ -122,7 +122,9 @@ def test_matrix_over_budget_is_refused_with_its_size(capsys):
     assert "nonzeros" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["show"], ["check"], ["norm"], ["export"]])
+@pytest.mark.parametrize(
+    "command", [[], ["demo"], ["show"], ["check"], ["norm"], ["export"], ["compile"]]
+)
 def test_help_on_every_subcommand(command):
     result = subprocess.run(
         [sys.executable, "-m", "toeplitz_conv.cli", *command, "--help"],

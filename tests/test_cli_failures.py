@@ -239,7 +239,7 @@ def _subparsers(parser):
     return action.choices
 
 
-@pytest.mark.parametrize("command", ["demo", "show", "check", "norm", "export"])
+@pytest.mark.parametrize("command", ["demo", "show", "check", "norm", "export", "compile"])
 def test_help_describes_every_flag_in_plain_text(command):
     parser = _subparsers(make_parser())[command]
     assert parser.description and "example" in parser.epilog

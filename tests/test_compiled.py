@@ -15,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from oracles import assert_close
+from oracles import assert_close, conv
 from strategies import layer_cases, random_array
 
 import toeplitz_conv as tc
-from toeplitz_conv import block_matrix, engines
+from toeplitz_conv import block_matrix, engines, precompile
+from toeplitz_conv.cli import main
 
 WITHOUT_NUMBA = os.environ.get("TOEPLITZ_CONV_WITHOUT_NUMBA") == "1"  # CI's second run
 needs_numba = pytest.mark.skipif(WITHOUT_NUMBA, reason="the run without the numba extra")
@@ -106,6 +107,54 @@ def test_a_first_call_that_compiles_says_so(tmp_path):
     assert "compiling" not in second
 
 
+LATER_PRODUCTS = """
+import numpy as np, toeplitz_conv as tc
+from toeplitz_conv import assembly_kernels
+from toeplitz_conv.engines import numba_kernels, numba_rows
+layers = [
+    tc.Conv(np.ones((6, 1, 5, 5)), (6, 40, 30), padding=2, groups=6),  # depthwise
+    tc.Conv(np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1, padding_mode="reflect"),
+    tc.Conv(np.ones((3, 3, 3, 3, 3)), (3, 9, 9, 9), padding=1),  # 3-D
+    tc.Conv(np.ones((4, 2, 3)), (4, 50), stride=2, groups=2, engine="numba"),
+]
+for op in layers:
+    assert op.engine_in_use == "numba", op
+    for dtype in (np.float32, np.float64):
+        op.rmatvec(op.matvec(np.ones(op.shape[1], dtype=dtype)))
+layers[0].tosparse()
+kernels = (numba_kernels.wide_correlate, numba_kernels.wide_correlate_four,
+           numba_rows.rows_forward, numba_rows.rows_adjoint, assembly_kernels.fill_zero_padded)
+print(sum(len(k.stats.cache_misses) for k in kernels),
+      sum(len(k.stats.cache_hits) for k in kernels))
+"""
+
+
+@needs_numba
+def test_compile_command_leaves_nothing_for_later_products_to_compile(tmp_path):
+    """``toeplitz-conv compile`` in one process; in the next, products of layers of
+    every kind (depthwise, four at a time, 3-D, strided, the assembly) in both real
+    types load every loop from numba's cache and compile none."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "toeplitz_conv.cli", "compile"]
+    run = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 2 * len(precompile.LOOPS) + 1 and "ready" in lines[-1]
+    later = [sys.executable, "-c", LATER_PRODUCTS]
+    run = subprocess.run(later, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    misses, hits = map(int, run.stdout.split())
+    assert misses == 0 and hits >= 5
+
+
+def test_compile_without_numba_is_one_line_naming_the_extra(monkeypatch, capsys):
+    monkeypatch.setattr(precompile, "numba_installed", lambda: False)
+    monkeypatch.setattr(precompile, "numba_import_error", lambda: "No module named 'numba'")
+    assert main(["compile", "--dtype", "float64"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "numba is needed" in err and "toeplitz-conv[fast]" in err
+
+
 @needs_numba
 def test_scratch_memory_is_checked_before_it_is_spent():
     """A job copies the rows it reads from every input channel of its group: past
@@ -169,6 +218,24 @@ def test_thread_count_follows_numba_num_threads(monkeypatch):
     assert compiled_threads() == len(os.sched_getaffinity(0))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as under MPI: one thread per rank
     assert compiled_threads() == 1
+
+
+@needs_numba
+@pytest.mark.parametrize("mode", ["zeros", "circular"])
+def test_an_infinite_input_reaches_only_the_outputs_that_read_it(mode):
+    """7 outputs and 3 x 3 x 3 = 27 terms: the four-at-a-time loops pad both with zero
+    weights, which must never meet the input's infinity (0 * inf is NaN)."""
+    rng = np.random.default_rng(3)
+    weight = rng.uniform(0.5, 1.5, (7, 3, 3, 3))
+    x = rng.standard_normal((1, 3, 12, 12))
+    x[0, 0, 5, 6] = np.inf  # channel 0: the one a padding term would point at
+    op = tc.Conv(weight, (3, 12, 12), padding=1, padding_mode=mode, engine="numba")
+    pads = ((1, 1), (1, 1))
+    expected = conv(x, weight, stride=(1, 1), pads=pads, dilation=(1, 1), groups=1, mode=mode)
+    y = op.apply(x)
+    assert np.isinf(expected).sum() == 7 * 9 and not np.isnan(expected).any()
+    assert_close(np.nan_to_num(y, posinf=0), np.nan_to_num(expected, posinf=0), np.float64, 10.0)
+    np.testing.assert_array_equal(np.isposinf(y), np.isposinf(expected))
 
 
 @needs_numba
