@@ -111,7 +111,7 @@ _seen: set[tuple] = set()  # (kernel, array value types) already run in this pro
 def _notice(name: str) -> None:
     print(
         f"toeplitz_conv: numba is compiling its {name} loops for these value types "
-        "(once: it caches them on disk)",
+        "(once: it caches them on disk; `toeplitz-conv compile` compiles them all ahead)",
         file=sys.stderr,
         flush=True,
     )
