@@ -58,7 +58,8 @@ def time_engines(dtype, n, c, groups, repeats):
     y = rng.standard_normal(ops["direct"].shape[0]).astype(dtype)
     pair = {e: (lambda op=op: op.rmatvec(op.matvec(x) + y)) for e, op in ops.items()}
     work = c * c // groups * 9 * n * n * 2
-    count = max(3, min(repeats * 4, int(2e9 / max(work, 1))))  # small layers: more repeats
+    # small layers: more repeats (a tenth of a millisecond moves by 10 us between calls)
+    count = max(3, min(repeats * 40, int(2e9 / max(work, 1))))
     times = median_times([(fn, count) for fn in pair.values()])
     auto = resolve_engine("auto", ops["direct"].geometry)
     return dict(zip(pair, times)), auto

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -19,7 +20,7 @@ from oracles import assert_close, conv
 from strategies import layer_cases, random_array
 
 import toeplitz_conv as tc
-from toeplitz_conv import block_matrix, engines, precompile
+from toeplitz_conv import block_matrix, engines, jit, precompile
 from toeplitz_conv.cli import main
 
 WITHOUT_NUMBA = os.environ.get("TOEPLITZ_CONV_WITHOUT_NUMBA") == "1"  # CI's second run
@@ -175,9 +176,33 @@ def test_scratch_memory_is_checked_before_it_is_spent():
 
 
 @needs_numba
+@pytest.mark.parametrize("seconds", [1.0, 0.0])
+def test_run_jobs_runs_every_job_once_and_passes_errors_on(seconds):
+    """Jobs handed out in chunks to the pool and the caller: each job exactly once,
+    whichever thread takes it; a chunk's error reaches the caller."""
+    done, lock = [], threading.Lock()
+
+    def kernel(tag, lo, hi):
+        with lock:
+            done.extend(range(lo, hi))
+
+    jit.run_jobs(kernel, ("tag",), jobs=37, seconds=seconds, first=5)
+    assert sorted(done) == list(range(5, 42))
+
+    def failing(lo, hi):
+        if lo <= 20 < hi:
+            raise RuntimeError("chunk 20")
+
+    with pytest.raises(RuntimeError, match="chunk 20"):
+        jit.run_jobs(failing, (), jobs=37, seconds=seconds)
+
+
+@needs_numba
 @pytest.mark.parametrize("stride", [1, 2])
-def test_threads_share_one_operator(stride):
-    """Eight threads at once on one layer: each gets what a lone call gets."""
+def test_threads_share_one_operator(stride, monkeypatch):
+    """Eight threads at once on one layer, each sharing its product with the pool:
+    each gets what a lone call gets."""
+    monkeypatch.setattr(jit, "SERIAL_SECONDS", 0.0)  # small products use the pool too
     rng = np.random.default_rng(1)
     weight = rng.standard_normal((8, 2, 3, 3))
     op = tc.Conv(weight, (8, 40, 36), stride=stride, padding=1, groups=4, engine="numba")
@@ -196,7 +221,8 @@ def _child_product(args):
 
 
 @needs_numba
-def test_a_forked_child_computes_after_the_parent_used_its_threads():
+def test_a_forked_child_computes_after_the_parent_used_its_threads(monkeypatch):
+    monkeypatch.setattr(jit, "SERIAL_SECONDS", 0.0)  # the product uses the pool
     rng = np.random.default_rng(2)
     weight, x = rng.standard_normal((4, 4, 3, 3)), rng.standard_normal(4 * 64 * 64)
     here = _child_product((weight, x))  # starts this process's thread pool

@@ -50,6 +50,7 @@ SPARSE_FORMATS = ("csr", "csc", "coo", "bsr")
 INT32_MAX = np.iinfo(np.int32).max
 CHUNK_NNZ = 1 << 22  # values gathered per step of the assembly
 PROGRESS_NNZ = 10**8  # assemblies larger than this show a progress bar
+NONZERO_SECONDS = 5e-9  # the compiled assembly's time per nonzero on one thread, about
 THREADED_NNZ = 1 << 21  # assemblies larger than this fill output-channel chunks in threads
 # bytes per (output pixel, tap) pair of the scalar pattern's temporaries (index maps,
 # masks, sort order and the per-channel layout; measured peak about 50)
@@ -240,7 +241,8 @@ def _assemble_compiled(geometry: Geometry, weight: np.ndarray, dtype) -> sp.csr_
     with progress_bar(nnz if nnz > PROGRESS_NNZ else 0, "assembling", "nz") as bar:
         for lo in range(0, g.out_channels, step):
             rows = min(step, g.out_channels - lo)
-            run_jobs(fill_zero_padded, args, jobs=rows, work=rows * per_row, first=lo)
+            seconds = rows * per_row * NONZERO_SECONDS
+            run_jobs(fill_zero_padded, args, jobs=rows, seconds=seconds, first=lo)
             bar.update(rows * per_row)
     indptr = np.empty(g.out_channels * reads.size + 1, dtype=idx_dtype)
     block_starts = np.arange(g.out_channels, dtype=np.int64)[:, None] * per_row

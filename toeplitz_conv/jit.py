@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -24,16 +25,25 @@ from .progress import progress_enabled
 
 __all__ = ["compiled_threads", "cores", "numba_import_error", "numba_installed", "run_jobs"]
 
-SERIAL_WORK = 2**17  # multiply-adds (or writes) under which a second thread costs more
+# work estimated to take less than this on one thread runs on the caller's thread alone:
+# a second thread costs more than it saves (waking it takes tens of microseconds here)
+SERIAL_SECONDS = 1e-4
+CHUNKS_PER_THREAD = 2  # jobs are handed out in this many chunks per thread
 COMPILE_NOTICE_SECONDS = 1.0  # a first call slower than this says that numba compiles
 
 
 def cores() -> int:
     """Threads for parallel work: the cores this process may use, or ``OMP_NUM_THREADS``
     when set lower (as under MPI, one thread per rank)."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    usable = _usable_cores()
     requested = os.environ.get("OMP_NUM_THREADS", "")
     return max(1, min(usable or 1, int(requested))) if requested.isdigit() else usable or 1
+
+
+@functools.cache
+def _usable_cores() -> int:
+    """The cores this process may use (read once per process: a system call)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def compiled_threads() -> int:
@@ -76,14 +86,16 @@ def _forget_pool_after_fork() -> None:
     """A forked child has none of the parent's threads: it starts a pool of its own."""
     global _pool, _pool_lock
     _pool, _pool_lock = None, threading.Lock()
+    _usable_cores.cache_clear()  # a child may be placed on other cores
 
 
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-def run_jobs(kernel: Callable, args: tuple, jobs: int, work: int, first: int = 0) -> None:
-    """``kernel(*args, lo, hi)`` over the jobs ``first .. first + jobs - 1``, split evenly
-    over :func:`compiled_threads` threads (one, the caller's, under ``SERIAL_WORK``).
+def run_jobs(kernel: Callable, args: tuple, jobs: int, seconds: float, first: int = 0) -> None:
+    """``kernel(*args, lo, hi)`` over the jobs ``first .. first + jobs - 1``, shared by
+    :func:`compiled_threads` threads, or by the caller's alone when ``seconds``, the
+    caller's estimate of the time on one thread, is under ``SERIAL_SECONDS``.
 
     The first call of a kernel on new value types in a process may compile it
     (seconds, once per installation: numba caches it on disk); when it takes over
@@ -92,14 +104,14 @@ def run_jobs(kernel: Callable, args: tuple, jobs: int, work: int, first: int = 0
     """
     key = (kernel, *[a.dtype for a in args if type(a) is np.ndarray])
     if key in _seen:  # the common case: no timer (a thread would cost more than small work)
-        _run_jobs(kernel, args, jobs, work, first)
+        _run_jobs(kernel, args, jobs, seconds, first)
         return
     timer = threading.Timer(COMPILE_NOTICE_SECONDS, _notice, (kernel.__name__,))
     timer.daemon = True
     if progress_enabled():
         timer.start()
     try:
-        _run_jobs(kernel, args, jobs, work, first)
+        _run_jobs(kernel, args, jobs, seconds, first)
     finally:
         timer.cancel()
         _seen.add(key)
@@ -117,15 +129,33 @@ def _notice(name: str) -> None:
     )
 
 
-def _run_jobs(kernel: Callable, args: tuple, jobs: int, work: int, first: int) -> None:
-    threads = max(1, min(compiled_threads(), jobs)) if work >= SERIAL_WORK else 1
-    bounds = [first + jobs * k // threads for k in range(threads + 1)]
-    others: list[Future] = []
-    if threads > 1:
-        pool = _executor(threads - 1)
-        others = [pool.submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+def _run_jobs(kernel: Callable, args: tuple, jobs: int, seconds: float, first: int) -> None:
+    """The jobs in ``CHUNKS_PER_THREAD`` chunks per thread, handed out in turn: each
+    thread, the caller's first, takes the next chunk until none is left.
+
+    A pool thread may start late (waking a sleeping core takes tens of
+    microseconds on a virtual machine); the caller's thread meanwhile takes its
+    chunks, and a pool task that has not started when the work is done is
+    cancelled, not waited for. Split in fixed halves, 2 threads had been up to
+    1.7x slower than one on products of 0.1 ms.
+    """
+    threads = max(1, min(compiled_threads(), jobs)) if seconds >= SERIAL_SECONDS else 1
+    if threads == 1:
+        kernel(*args, first, first + jobs)
+        return
+    count = min(jobs, CHUNKS_PER_THREAD * threads)
+    bounds = [first + jobs * k // count for k in range(count + 1)]
+    taken = itertools.count()  # next() on it is atomic under the GIL
+
+    def take_chunks() -> None:
+        while (chunk := next(taken)) < count:
+            kernel(*args, bounds[chunk], bounds[chunk + 1])
+
+    pool = _executor(threads - 1)
+    others = [pool.submit(take_chunks) for _ in range(threads - 1)]
     try:
-        kernel(*args, bounds[0], bounds[1])
-    finally:  # the other threads write into args: never return before they are done
+        take_chunks()
+    finally:  # the other threads write into args: never return while one is running
         for future in others:
-            future.result()
+            if not future.cancel():
+                future.result()

@@ -27,6 +27,8 @@ type, on first use, and are cached on disk.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,6 +41,7 @@ __all__ = ["NumbaEngine"]
 
 ROW_CHUNK_SAMPLES = 4096  # outputs per job, about: one job's rows stay in the L1/L2 cache
 SPLIT_SAMPLES = 1024  # outputs per job, at least, when rows are split to feed the threads
+FMA_SECONDS = 1e-10  # a multiply-add in the loops, about (10 GFMA/s on one thread here)
 # a job's padded copy of the rows it reads, at most (when one row block is more, its memory
 # is checked against the budget before it is spent)
 SCRATCH_ITEMS = 2**20
@@ -83,6 +86,7 @@ class NumbaEngine:
         # -(reach - pads) (onto x) or -reach (onto P's grid, then folded by P^T)
         self._adjoint_pads = reach - self._pads
         self._by_type: dict[tuple, np.ndarray] = {}
+        self._plans: dict[tuple, _WidePlan] = {}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """:math:`A x` for a batch ``x`` of shape ``(B, C_in, *input_spatial)``."""
@@ -121,29 +125,47 @@ class NumbaEngine:
     def _correlate_wide(self, source, weight, pads, out) -> None:
         """Stride 1: the wide-grid loops (:func:`~.numba_kernels.wide_correlate`)."""
         out = _lifted(out)
-        batch, channels, planes, rows, _ = out.shape
-        groups = self.geometry.groups
-        halo = self._dilation[1] * (weight.shape[3] - 1)
-        width = out.shape[4] + self._dilation[2] * (weight.shape[4] - 1)
-        slot_rows = weight.shape[1] * weight.shape[2]  # scratch rows per row of a job
-        rows_per_job = min(rows, _rows_per_job(width))
-        rows_per_job = max(1, min(rows_per_job, SCRATCH_ITEMS // (slot_rows * width) - halo))
-        per_thread = slot_rows * (rows_per_job + halo) * width * out.itemsize
-        if per_thread > SCRATCH_ITEMS * out.itemsize:  # one row block is already more
-            threads = compiled_threads()
-            check_budget(per_thread * threads, f"numba engine's scratch rows ({threads} threads)")
-        four = _four_at_a_time(channels // groups)
+        threads = compiled_threads()
+        key = (out.shape, weight.shape, out.itemsize, threads)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._wide_plan(out.shape, weight.shape, out.itemsize, threads)
+            self._plans = {**self._plans, key: plan}  # a new dict: other threads read it
+        if plan.scratch_bytes > SCRATCH_ITEMS * out.itemsize:  # one row block is already more
+            check_budget(
+                plan.scratch_bytes * threads, f"numba engine's scratch rows ({threads} threads)"
+            )
+        args = (source, weight, self._dilation, pads, out, plan.rows_per_job, plan.outs_per_job)
+        run_jobs(plan.kernel, args, jobs=plan.jobs, seconds=plan.seconds)
+
+    def _wide_plan(self, out_shape, weight_shape, itemsize: int, threads: int) -> _WidePlan:
+        """How a stride-1 product of these shapes runs (made once per shapes and threads)."""
+        batch, channels, planes, rows, columns = out_shape
+        out_per_group = channels // self.geometry.groups
+        halo = int(self._dilation[1]) * (weight_shape[3] - 1)
+        width = columns + int(self._dilation[2]) * (weight_shape[4] - 1)
+        slot_rows = weight_shape[1] * weight_shape[2]  # scratch rows per row of a job
+        most_rows = min(rows, _rows_per_job(width))
+        most_rows = max(1, min(most_rows, SCRATCH_ITEMS // (slot_rows * width) - halo))
+        four = _four_at_a_time(out_per_group)
         # a piece of rows worth its own copy: a long run, and the halo copied twice a small part
         fewest = max(4 * halo, -(-SPLIT_SAMPLES // width))
         rows_per_job, outs_per_job, jobs = _wide_jobs(
-            batch * groups * planes, rows, channels // groups, rows_per_job, fewest, four
+            batch * self.geometry.groups * planes,
+            rows,
+            out_per_group,
+            most_rows,
+            fewest,
+            four,
+            threads,
         )
-        kernels = self._kernels
-        run_jobs(
-            kernels.wide_correlate_four if four else kernels.wide_correlate,
-            (source, weight, self._dilation, pads, out, rows_per_job, outs_per_job),
+        return _WidePlan(
+            kernel=self._kernels.wide_correlate_four if four else self._kernels.wide_correlate,
+            rows_per_job=rows_per_job,
+            outs_per_job=outs_per_job,
             jobs=jobs,
-            work=out.size * weight[0].size,
+            seconds=math.prod(out_shape) * math.prod(weight_shape[1:]) * FMA_SECONDS,
+            scratch_bytes=slot_rows * (most_rows + halo) * width * itemsize,
         )
 
     def _scatter(self, y, out) -> None:
@@ -160,7 +182,8 @@ class NumbaEngine:
         out = _lifted(out)
         chunk = _rows_per_job(out.shape[-1])
         jobs = out.shape[0] * out.shape[1] * -(-math.prod(out.shape[2:4]) // chunk)
-        run_jobs(kernel, (*operands, self._dilation, pads, out, chunk), jobs=jobs, work=work)
+        operands = (*operands, self._dilation, pads, out, chunk)
+        run_jobs(kernel, operands, jobs=jobs, seconds=work * FMA_SECONDS)
 
     def _weight_as(self, dtype, conjugate: bool = False, adjoint: bool = False) -> np.ndarray:
         """The lifted weight in the batch's type; ``conjugate``: conjugated; ``adjoint``:
@@ -206,8 +229,26 @@ def _four_at_a_time(out_per_group: int) -> bool:
     return out_per_group >= 4 and 4 * (-(-out_per_group // 4)) * 4 <= 5 * out_per_group
 
 
+class _WidePlan(NamedTuple):
+    """A stride-1 product's kernel, its job split, its time on one thread (estimated)
+    and a job's scratch bytes."""
+
+    kernel: Callable
+    rows_per_job: int
+    outs_per_job: int
+    jobs: int
+    seconds: float
+    scratch_bytes: int
+
+
 def _wide_jobs(
-    planes: int, rows: int, out_per_group: int, most_rows: int, fewest_rows: int, four: bool
+    planes: int,
+    rows: int,
+    out_per_group: int,
+    most_rows: int,
+    fewest_rows: int,
+    four: bool,
+    threads: int,
 ) -> tuple[int, int, int]:
     """``(rows_per_job, outs_per_job, jobs)`` for :func:`~.numba_kernels.wide_correlate`.
 
@@ -215,12 +256,12 @@ def _wide_jobs(
     there are at least two jobs per thread, so that a slow thread is waited for
     briefly. A job copies the rows it reads once for all the outputs of its
     block, so the rows are split first, down to pieces of ``fewest_rows`` rows,
-    and only then the output channels of a group (each block copies the same
-    inputs again): a product of a 4->4 to 64->64 layer on 64x64 pixels is 5-8 %
-    faster than splitting the channels first. The number of jobs is a multiple
-    of the threads where the rows allow.
+    then the output channels of a group (each block copies the same inputs
+    again), and then the rows further if the jobs are still too few. A product
+    of a 4->4 to 64->64 layer on 64x64 pixels is 5-8 % faster than with the
+    channels split first. The number of jobs is a multiple of the threads
+    where the rows allow.
     """
-    threads = compiled_threads()
     wanted = 2 * threads
     pieces = -(-rows // most_rows)
     if planes * pieces < wanted:
@@ -232,6 +273,8 @@ def _wide_jobs(
     if four:  # blocks of whole fours
         outs_per_job = 4 * -(-outs_per_job // 4)
     blocks = -(-out_per_group // outs_per_job)
+    if planes * blocks * pieces < wanted:  # too few outputs as well: shorter pieces
+        pieces = max(pieces, min(rows, -(-wanted // (planes * blocks))))
     while (planes * blocks * pieces) % threads and pieces < rows:  # even shares per thread
         pieces += 1
     rows_per_job = -(-rows // pieces)
