@@ -18,11 +18,9 @@ operator derives :math:`A^T x = \\overline{A^H \\bar x}` from these two, once.
 
     - with numba installed, ``"numba"`` for layers of at most ``c`` (input x
       output) channels per group on images of at least ``p`` outputs, for a
-      tier ``(c, p)`` of ``AUTO_NUMBA_TIERS``: depthwise and 4->4 layers at any
-      size, 16->16 ones from 64x64 outputs, 64->64 ones from 512x512, where
-      im2col's copy costs more than the GEMM saves; but not for a tiny matrix (at most
-      ``AUTO_SPARSE_NNZ`` nonzeros) spread over ``AUTO_SPARSE_GROUPS`` groups or
-      more, where the loops' work per group outweighs;
+      tier ``(c, p)`` of ``AUTO_NUMBA_TIERS``: up to 16->16 layers (depthwise
+      ones included) at any size, 64->64 ones from 512x512, where im2col's copy
+      costs more than the GEMM saves;
     - otherwise ``"sparse"`` while the matrix is small (at most
       ``AUTO_SPARSE_NNZ`` nonzeros, or ``AUTO_SPARSE_NNZ_DEPTHWISE`` for layers
       with one input and one output channel per group; then well under 10
@@ -51,7 +49,6 @@ from ..jit import numba_import_error, numba_installed
 
 __all__ = [
     "AUTO_NUMBA_TIERS",
-    "AUTO_SPARSE_GROUPS",
     "AUTO_SPARSE_NNZ",
     "AUTO_SPARSE_NNZ_DEPTHWISE",
     "ENGINES",
@@ -73,11 +70,11 @@ ENGINES = ("auto", *_REGISTRY)
 # on 4x4 pixels, 2e4 nonzeros, is faster by the GEMM; depthwise layers up to 5e5)
 AUTO_SPARSE_NNZ = 2**14
 AUTO_SPARSE_NNZ_DEPTHWISE = 2**19
-AUTO_SPARSE_GROUPS = 16
 # ... and compiled loops for layers of at most c (input x output) channels per group on
-# images of at least p outputs, for each (c, p) (the sweep: 4->4 layers are faster
-# compiled at every size, 16->16 ones from 64x64 pixels on, 64->64 ones at 512x512)
-AUTO_NUMBA_TIERS = ((16, 1), (256, 64 * 64), (4096, 512 * 512))
+# images of at least p outputs, for each (c, p) (the sweep: up to 16->16 layers are as
+# fast or faster compiled at every size, within 5 % of SpMV on 1x1 pixels; 64->64 ones
+# at 512x512; 32->32 ones, measured apart, are within 15 % of im2col either way)
+AUTO_NUMBA_TIERS = ((256, 1), (4096, 512 * 512))
 
 
 class Engine(Protocol):
@@ -123,8 +120,6 @@ def resolve_engine(engine: str, geometry: Geometry) -> str:
 def _compiled_wins(g: Geometry) -> bool:
     """Whether the compiled loops beat the numpy engines on this layer (the rule above)."""
     channels = g.in_per_group * g.out_per_group
-    if g.nnz <= AUTO_SPARSE_NNZ and g.groups >= AUTO_SPARSE_GROUPS:
-        return False
     return any(channels <= c and g.output_pixels >= p for c, p in AUTO_NUMBA_TIERS)
 
 
