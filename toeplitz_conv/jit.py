@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib
 import itertools
+import math
 import os
 import sys
 import threading
@@ -28,7 +29,9 @@ __all__ = ["compiled_threads", "cores", "numba_import_error", "numba_installed",
 # work estimated to take less than this on one thread runs on the caller's thread alone:
 # a second thread costs more than it saves (waking it takes tens of microseconds here)
 SERIAL_SECONDS = 1e-4
-CHUNKS_PER_THREAD = 2  # jobs are handed out in this many chunks per thread
+CHUNK_SECONDS = 5e-5  # jobs are handed out in chunks of about this much work (at least
+# two chunks per thread): small enough to even out the threads' ends, large enough that a
+# chunk's call costs little beside it
 COMPILE_NOTICE_SECONDS = 1.0  # a first call slower than this says that numba compiles
 
 
@@ -130,8 +133,9 @@ def _notice(name: str) -> None:
 
 
 def _run_jobs(kernel: Callable, args: tuple, jobs: int, seconds: float, first: int) -> None:
-    """The jobs in ``CHUNKS_PER_THREAD`` chunks per thread, handed out in turn: each
-    thread, the caller's first, takes the next chunk until none is left.
+    """The jobs in chunks of about ``CHUNK_SECONDS`` (at least two per thread), handed
+    out in turn: each thread, the caller's first, takes the next chunk until none is
+    left.
 
     A pool thread may start late (waking a sleeping core takes tens of
     microseconds on a virtual machine); the caller's thread meanwhile takes its
@@ -143,7 +147,7 @@ def _run_jobs(kernel: Callable, args: tuple, jobs: int, seconds: float, first: i
     if threads == 1:
         kernel(*args, first, first + jobs)
         return
-    count = min(jobs, CHUNKS_PER_THREAD * threads)
+    count = min(jobs, max(2 * threads, math.ceil(seconds / CHUNK_SECONDS)))
     bounds = [first + jobs * k // count for k in range(count + 1)]
     taken = itertools.count()  # next() on it is atomic under the GIL
 
