@@ -299,7 +299,7 @@ def direct_vs_torch(names, repeats):
 
     threads = len(os.sched_getaffinity(0))
     engines = [e for e in ("direct", "numba") if e in tc.installed_engines()]
-    per_round = max(3, -(-repeats // 2))
+    per_round = repeats
     context = multiprocessing.get_context("spawn")
     theirs, ours = [], []
     with ProcessPoolExecutor(1, mp_context=context) as child:

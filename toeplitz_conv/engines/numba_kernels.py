@@ -56,14 +56,11 @@ def wide_correlate(
     width, scratch, slot_source, runs, terms, term_weight = _workspace(
         weight, dilation, out, rows_per_job, 1
     )
+    split = (rows_per_job, outs_per_job, width)
     for job in range(first, last):
-        b, g, r0, lo, hi, first_output, last_output = _job(
-            job, source, weight, out, rows_per_job, outs_per_job
+        b, r0, lo, hi, first_output, last_output, slots, length = _open_job(
+            job, source, weight, dilation, pads, out, split, scratch, slot_source
         )
-        slots = _fill_slots(
-            source, weight, dilation, pads, b, g, r0, lo, hi, width, scratch, slot_source
-        )
-        length = (hi - lo - 1) * width + out.shape[4]
         for o in range(first_output, last_output):
             count = _gather_terms(
                 weight, dilation, width, o, 1, slots, slot_source, terms, term_weight
@@ -87,16 +84,13 @@ def wide_correlate_four(
     width, scratch, slot_source, runs, terms, term_weight = _workspace(
         weight, dilation, out, rows_per_job, 4
     )
+    split = (rows_per_job, outs_per_job, width)
     zero_slot = scratch.shape[0] - 1
     fill_zero(scratch[zero_slot])
     for job in range(first, last):
-        b, g, r0, lo, hi, first_output, last_output = _job(
-            job, source, weight, out, rows_per_job, outs_per_job
+        b, r0, lo, hi, first_output, last_output, slots, length = _open_job(
+            job, source, weight, dilation, pads, out, split, scratch, slot_source
         )
-        slots = _fill_slots(
-            source, weight, dilation, pads, b, g, r0, lo, hi, width, scratch, slot_source
-        )
-        length = (hi - lo - 1) * width + out.shape[4]
         for o in range(first_output, last_output, 4):
             outputs = min(4, last_output - o)
             count = _gather_terms(
@@ -126,6 +120,25 @@ def _workspace(weight, dilation, out, rows_per_job, outputs):  # pragma: no cove
     count = in_per_group * k0 * k1 * k2 + 4
     terms = np.empty((count, 2), dtype=np.int64)
     return width, scratch, slot_source, runs, terms, np.empty((outputs, count), dtype=out.dtype)
+
+
+@njit(**JIT_OPTIONS, inline="always")
+def _open_job(
+    job, source, weight, dilation, pads, out, split, scratch, slot_source
+):  # pragma: no cover
+    """Start job ``job``: its sample ``b``, plane ``r0``, rows ``[lo, hi)`` and output
+    channels ``[first_output, last_output)``, the rows it reads copied into the wide
+    grid's ``slots``, and the ``length`` of its runs; ``split`` is ``(rows_per_job,
+    outs_per_job, width)``."""
+    rows_per_job, outs_per_job, width = split
+    b, g, r0, lo, hi, first_output, last_output = _job(
+        job, source, weight, out, rows_per_job, outs_per_job
+    )
+    slots = _fill_slots(
+        source, weight, dilation, pads, b, g, r0, lo, hi, width, scratch, slot_source
+    )
+    length = (hi - lo - 1) * width + out.shape[4]
+    return b, r0, lo, hi, first_output, last_output, slots, length
 
 
 @njit(**JIT_OPTIONS, inline="always")
