@@ -47,6 +47,9 @@ def make_op(spec, dtype=np.float64, engine="auto", spatial=None, seed=0):
     )
 
 
+WARMUP_SECONDS = 0.02  # each timed function runs this long before it is timed
+
+
 def median_time(fn, repeats, warmup=3):
     return median_times([(fn, repeats)], warmup)[0]
 
@@ -58,10 +61,15 @@ def median_times(runs, warmup=3):
     over the rounds. This machine has noisy spells of several times the usual
     cost: taken in turn, the timings of one ratio all see the same spells.
     """
-    # the first large fresh allocations of a process are several times slower: warm up
+    # the first large fresh allocations of a process are several times slower, and after
+    # an idle spell this machine's cores take about 10 ms of work to come back to speed
+    # (a 0.7 ms product: 1.6-2.0 ms, then 8 calls to settle): warm up, by count and time
     for fn, _ in runs:
-        for _ in range(warmup):
+        start = time.perf_counter()
+        calls = 0
+        while calls < warmup or time.perf_counter() - start < WARMUP_SECONDS:
             fn()
+            calls += 1
     rounds = max(repeats for _, repeats in runs)
     times = [[] for _ in runs]
     for r in range(rounds):
