@@ -148,6 +148,33 @@ def test_compile_command_leaves_nothing_for_later_products_to_compile(tmp_path):
     assert misses == 0 and hits >= 5
 
 
+WITHOUT_A_CACHE = """
+import numba.core.caching
+numba.core.caching.CacheImpl._locator_classes = []  # numba: nowhere to cache
+import numpy as np, toeplitz_conv as tc
+from toeplitz_conv import jit
+from toeplitz_conv.cli import main
+assert not jit.numba_can_cache()
+weight = np.random.default_rng(0).standard_normal((4, 4, 3, 3))
+ops = [tc.Conv(weight, (4, 9, 9), padding=1, engine=e) for e in ("numba", "sparse")]
+x = np.random.default_rng(1).standard_normal(ops[0].shape[1])
+np.testing.assert_allclose(ops[0].matvec(x), ops[1].matvec(x), rtol=1e-12, atol=1e-12)
+ops[0].tosparse()  # the compiled assembly too
+print("status", main(["compile", "--dtype", "float64"]))
+"""
+
+
+@needs_numba
+def test_without_a_place_for_numba_s_cache_the_loops_compile_per_process():
+    """A read-only installation with no writable cache folder: numba refuses
+    cache=True when a loop is defined. The loops are defined uncached and still
+    compute; ``toeplitz-conv compile`` says in one line why it cannot help."""
+    run = subprocess.run([sys.executable, "-c", WITHOUT_A_CACHE], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "status 1"
+    assert run.stderr.count("\n") == 1 and "NUMBA_CACHE_DIR" in run.stderr
+
+
 def test_compile_without_numba_is_one_line_naming_the_extra(monkeypatch, capsys):
     monkeypatch.setattr(precompile, "numba_installed", lambda: False)
     monkeypatch.setattr(precompile, "numba_import_error", lambda: "No module named 'numba'")

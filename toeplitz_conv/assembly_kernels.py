@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from numba import njit
 
+from .jit import numba_can_cache
+
 __all__ = ["fill_zero_padded"]
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
+@njit(nogil=True, cache=numba_can_cache(), error_model="numpy")
 def fill_zero_padded(
     taps0,
     taps1,

@@ -24,7 +24,14 @@ import numpy as np
 
 from .progress import progress_enabled
 
-__all__ = ["compiled_threads", "cores", "numba_import_error", "numba_installed", "run_jobs"]
+__all__ = [
+    "compiled_threads",
+    "cores",
+    "numba_can_cache",
+    "numba_import_error",
+    "numba_installed",
+    "run_jobs",
+]
 
 # work estimated to take less than this on one thread runs on the caller's thread alone:
 # a second thread costs more than it saves (waking it takes tens of microseconds here)
@@ -61,6 +68,26 @@ def numba_installed() -> bool:
     """Whether numba imports (installed, and working with this numpy: numba refuses a
     numpy newer than it supports)."""
     return numba_import_error() is None
+
+
+@functools.cache
+def numba_can_cache() -> bool:
+    """Whether numba has a place to cache compiled loops on disk: beside the package,
+    or in the user's cache directory (``NUMBA_CACHE_DIR``). Where it has none (a
+    read-only installation with no writable home, as in a locked-down container)
+    numba refuses ``cache=True`` as soon as a loop is defined; the loops are then
+    defined uncached and compile once per process."""
+    import numba
+
+    try:
+        numba.njit(cache=True)(_cache_probe)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _cache_probe() -> None:  # pragma: no cover
+    """The loop :func:`numba_can_cache` defines (and never compiles)."""
 
 
 @functools.cache

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ParameterError
-from .jit import numba_import_error, numba_installed
+from .jit import numba_can_cache, numba_import_error, numba_installed
 from .operators import Conv
 
 __all__ = ["PRECOMPILE_DTYPES", "CompiledLoops", "precompile"]
@@ -91,6 +91,9 @@ def precompile(
         An unknown value type (before anything is compiled).
     ImportError
         When numba is not installed or does not import.
+    OSError
+        When numba has nowhere to write its cache (see
+        :func:`toeplitz_conv.jit.numba_can_cache`).
     """
     chosen = [str(d) for d in dtypes]
     unknown = [d for d in chosen if d not in PRECOMPILE_DTYPES]
@@ -103,6 +106,11 @@ def precompile(
             'the compiled engine needs numba: pip install "toeplitz-conv[fast]" '
             f"({numba_import_error()})",
             name="numba",
+        )
+    if not numba_can_cache():
+        raise OSError(
+            "numba has no writable place for its cache, so compiled loops last only as "
+            "long as their process: set NUMBA_CACHE_DIR to a writable folder"
         )
     results = []
     for dtype in chosen:

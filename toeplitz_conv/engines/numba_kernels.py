@@ -20,7 +20,8 @@ the row's ends. Each contiguous run is sliced so that its loop index counts
 from zero, which lets numba drop its negative-index test (that test stops
 LLVM's vectoriser).
 
-Compiled once per value type on first use and cached on disk (``cache=True``);
+Compiled once per value type on first use and cached on disk (``cache=True``,
+unless numba has nowhere to write: :func:`toeplitz_conv.jit.numba_can_cache`);
 the helpers are inlined into the kernels (``inline="always"``), so each kernel
 is one unit of compilation.
 """
@@ -30,10 +31,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..jit import numba_can_cache
+
 __all__ = ["JIT_OPTIONS", "fill_zero", "wide_correlate", "wide_correlate_four"]
 
-# "contract": a * b + c may run as one fused multiply-add (one rounding instead of two)
-JIT_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
+# "contract": a * b + c may run as one fused multiply-add (one rounding instead of two);
+# cached on disk where numba has a place for it (else compiled once per process)
+JIT_OPTIONS = dict(nogil=True, cache=numba_can_cache(), error_model="numpy", fastmath={"contract"})
 
 
 @njit(**JIT_OPTIONS)
