@@ -104,6 +104,8 @@ def test_export_of_a_transposed_layer_from_a_weight_file(tmp_path):
         (["show", "--weight", "missing.npy", "--input-shape", "4,6,5"], "--weight"),
         (["show", *LAYER, "--output-padding", "1"], "--output-padding"),
         (["frobnicate"], "invalid choice"),
+        (["compile", "--dtype", "float16"], "--dtype"),
+        (["compile", "--dtype", "float64,"], "--dtype"),
     ],
 )
 def test_bad_flags_give_one_line_naming_the_flag_and_exit_2(argv, flag, capsys):

@@ -20,7 +20,7 @@ from the transposed scalar pattern, so a conv-transpose's CSR matrix (or a
 conv's CSC matrix) costs no conversion. With numba installed, a zero-padded
 layer's matrix is written by compiled loops straight from the per-axis index
 maps (:mod:`toeplitz_conv.assembly_kernels`; the same arrays, entry for entry),
-in 0.9-1.4 times the time it takes to allocate and write its bytes (measured).
+in 0.9-1.5 times the time it takes to allocate and write its bytes (measured).
 """
 
 from __future__ import annotations

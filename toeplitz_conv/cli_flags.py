@@ -40,6 +40,7 @@ PARAMETER_FLAGS = {
     "dilation": "--dilation",
     "groups": "--groups",
     "dtype": "--dtype",
+    "dtypes": "--dtype",  # toeplitz-conv compile's value types
     "weight": "--weight/--random",
     "kernel": "--weight/--random",
     "weight_file": "--weight",

@@ -44,19 +44,19 @@ class CompiledLoops:
 
 
 def _stride_one_single(dtype: np.dtype) -> None:
-    _product(Conv(_weight((2, 1, 3, 3), dtype), (2, 8, 8), padding=1, groups=2, engine="numba"))
+    _product(Conv(np.ones((2, 1, 3, 3), dtype), (2, 8, 8), padding=1, groups=2, engine="numba"))
 
 
 def _stride_one_four(dtype: np.dtype) -> None:
-    _product(Conv(_weight((4, 4, 3, 3), dtype), (4, 8, 8), padding=1, engine="numba"))
+    _product(Conv(np.ones((4, 4, 3, 3), dtype), (4, 8, 8), padding=1, engine="numba"))
 
 
 def _strided(dtype: np.dtype) -> None:
-    _product(Conv(_weight((2, 1, 3, 3), dtype), (2, 8, 8), stride=2, groups=2, engine="numba"))
+    _product(Conv(np.ones((2, 1, 3, 3), dtype), (2, 8, 8), stride=2, groups=2, engine="numba"))
 
 
 def _assembly(dtype: np.dtype) -> None:
-    Conv(_weight((2, 2, 3, 3), dtype), (2, 8, 8), padding=1, engine="sparse").tosparse()
+    Conv(np.ones((2, 2, 3, 3), dtype), (2, 8, 8), padding=1, engine="sparse").tosparse()
 
 
 LOOPS: tuple[tuple[str, Callable[[np.dtype], None]], ...] = (
@@ -121,10 +121,6 @@ def precompile(
             if report is not None:
                 report(results[-1])
     return results
-
-
-def _weight(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    return np.ones(shape, dtype=dtype)
 
 
 def _product(op: Conv) -> None:
