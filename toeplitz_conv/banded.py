@@ -45,6 +45,7 @@ __all__ = [
     "dense_window",
     "is_positive_definite",
     "negative_count",
+    "proof_floor",
 ]
 
 LDL_BLOCK = 256  # columns per step of the blocked LDL^T
@@ -100,6 +101,7 @@ def banded_gram(
     spatial: tuple[int, ...],
     *,
     max_bytes: int | None = None,
+    matrix_error: float = 0.0,
 ) -> BandedGram:
     """The band of :math:`A^H A` (``side="columns"``) or :math:`A A^H` (``"rows"``).
 
@@ -112,6 +114,11 @@ def banded_gram(
         Shape of the Gram side's index space (NCHW).
     max_bytes : int, optional
         Memory budget of the band (checked once the bandwidth is known).
+    matrix_error : float
+        A bound :math:`\\delta \\ge \\|\\mathrm{fl}(A) - A\\|_2` of the distance of ``matrix``
+        from the exact matrix :math:`A` whose Gram matrix is meant (folded taps):
+        :math:`\\|A^H A - \\mathrm{fl}(A)^H \\mathrm{fl}(A)\\|_2 \\le
+        \\delta (2 \\|\\mathrm{fl}(A)\\|_2 + \\delta)` joins the rounding.
     """
     a = sp.csr_array(matrix)
     gram = (a.conj().T @ a) if side == "columns" else (a @ a.conj().T)
@@ -134,9 +141,10 @@ def banded_gram(
         else int(np.diff(a.indptr).max(initial=1))
     )
     # |fl(A^H A) - A^H A| <= gamma_r |A|^H |A|, and || |A| ||_2^2 <= ||A||_1 ||A||_inf
-    rounding = (
-        gamma(2 * length + 8) * float(row_sums.max(initial=0)) * float(col_sums.max(initial=0))
-    )
+    absolute_squared = float(row_sums.max(initial=0)) * float(col_sums.max(initial=0))
+    rounding = gamma(2 * length + 8) * absolute_squared
+    if matrix_error:
+        rounding += matrix_error * (2 * math.sqrt(absolute_squared) + matrix_error) * (1 + 1e-12)
     return BandedGram(band, new, rounding)
 
 
@@ -147,6 +155,18 @@ def _shifted(gram: BandedGram, alpha: float, sign: float) -> np.ndarray:
     return band
 
 
+def proof_floor(gram: BandedGram) -> float:
+    """The part of :func:`is_positive_definite`'s shift that does not depend on
+    :math:`\\alpha`: no :math:`\\alpha` below it can be proven, whatever the matrix."""
+    diagonal = float(np.abs(gram.band[0]).max(initial=0.0))
+    return (
+        gamma(gram.bandwidth + 4) * gram.size * diagonal
+        + gram.rounding
+        + 4 * UNIT_ROUNDOFF * diagonal
+        + 1e-290
+    )
+
+
 def is_positive_definite(gram: BandedGram, alpha: float, sign: float) -> bool:
     """Proof that :math:`\\alpha I + \\text{sign}\\, G \\succ 0` for the exact Gram matrix G.
 
@@ -155,14 +175,7 @@ def is_positive_definite(gram: BandedGram, alpha: float, sign: float) -> bool:
     the shifted band ran to completion, which proves the claim.
     """
     n, w = gram.size, gram.bandwidth
-    diagonal = float(np.abs(gram.band[0]).max(initial=0.0))
-    trace_bound = n * (abs(alpha) + diagonal)
-    shift = (
-        gamma(w + 4) * trace_bound
-        + gram.rounding
-        + 4 * UNIT_ROUNDOFF * (abs(alpha) + diagonal)
-        + 1e-290
-    )
+    shift = proof_floor(gram) + (gamma(w + 4) * n + 4 * UNIT_ROUNDOFF) * abs(alpha)
     band = _shifted(gram, alpha - shift, sign)
     try:
         scipy.linalg.cholesky_banded(band, lower=True, overwrite_ab=True, check_finite=False)

@@ -33,33 +33,55 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from .banded import banded_gram, is_positive_definite
+from .banded import banded_gram, is_positive_definite, proof_floor
 from .errors import ParameterError, ParameterTypeError
-from .layer_gram import explicit_ratio_bounds, factorization_fits, group_layers, top_vector
+from .layer_gram import (
+    absolute_norm_bound,
+    assembly_error,
+    explicit_ratio_bounds,
+    factorization_fits,
+    group_layers,
+    read_multiplicity,
+    top_vector,
+)
 from .memory import check_budget, memory_budget
 from .operators import Conv, ConvOperator, ConvTranspose
-from .padding import PADDING_MODES
 from .spectral import fft_applicable
-from .symbol import PeriodicLayer, gamma, periodic_norm_bracket
+from .symbol import UNIT_ROUNDOFF, PeriodicLayer, gamma, periodic_norm_bracket
 
 __all__ = [
+    "RTOL_FLOOR",
+    "CertifiedWidthWarning",
     "NormBounds",
+    "ScaledTwin",
     "check_layer",
     "double_precision_twin",
     "is_whole",
     "norm_bounds",
     "periodic_layer",
-    "weight_scale",
+    "scaled_twin",
+    "warn_if_wider",
+    "weight_exponent",
 ]
 
 METHODS = ("auto", "exact", "factorization", "symbol")
+RTOL_FLOOR = 1e-15  # a few units in the last place: no bracket of floats is proven narrower
 PLANE_WAVE_COPIES = 6  # input-sized complex vectors alive while the lower bound is built
 POWER_STEPS = 2  # power iterations refining the plane-wave vector of the lower bound
+PROOF_ATTEMPTS = 80  # raises of the factorization proof's bound before the |A| bound is used
+
+
+class CertifiedWidthWarning(RuntimeWarning):
+    """A proven bracket is wider than the ``rtol`` asked for: the rounding floor of the proof
+    (a singular value at the rounding level of the matrix, or an ``rtol`` near machine
+    precision). The bracket is still proven."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +101,13 @@ class NormBounds:
 
     @property
     def relative_width(self) -> float:
-        """:math:`(u - \\ell) / u` (0 when both are 0)."""
-        return (self.upper - self.lower) / self.upper if self.upper > 0 else 0.0
+        """:math:`(u - \\ell) / u`: 0 when both ends are equal (0 and 0, or inf and inf),
+        1 when the upper end is infinite."""
+        if self.upper == self.lower:
+            return 0.0
+        if math.isinf(self.upper):
+            return 1.0
+        return (self.upper - self.lower) / self.upper
 
     def __repr__(self) -> str:
         return (
@@ -99,13 +126,20 @@ def norm_bounds(
         \\ell \\le \\|A\\|_2 = \\sigma_{\\max}(A) \\le u, \\qquad
         \\frac{u - \\ell}{u} \\le \\text{rtol} \\text{ when the proof fits the budget.}
 
+    :math:`A` is the exact matrix of the layer's weight (as stored, in its own
+    precision): entries that sum folded taps, and weights scaled by a power of
+    two, have their rounding charged to the bracket.
+
     Parameters
     ----------
     op : Conv or ConvTranspose
         Any dimension, padding mode, stride, dilation, groups; real or complex.
     rtol : float
-        Target relative width of the bracket (the per-frequency and the
-        factorization proofs meet it; the symbol bound is wider).
+        Target relative width of the bracket, in ``[1e-15, 1)``. The per-frequency
+        and the factorization proofs meet it down to their rounding floor (about
+        1e-13 for small layers, wider for large ones and for norms near the
+        rounding level of the entries); a wider bracket comes with a
+        :class:`CertifiedWidthWarning`. The symbol bound is wider by design.
     max_bytes : int, optional
         Memory budget (default :func:`toeplitz_conv.memory_budget`); the
         factorization is used only when its band fits.
@@ -116,37 +150,137 @@ def norm_bounds(
     Returns
     -------
     NormBounds
+        Finite ends for every finite weight whose norm is a finite double.
+
+    Raises
+    ------
+    ParameterError
+        For an ``rtol`` outside ``[1e-15, 1)``, an unknown ``method``, or a norm above
+        the largest double (``weight``).
     """
     op = _checked(op, rtol, method)
     if not np.any(op.weight):
         return NormBounds(0.0, 0.0, "zero weight: the zero matrix")
-    factor = weight_scale(op.weight)  # sigma(A) = factor * sigma(A / factor), exactly
-    bounds = _bracket(double_precision_twin(op, 1 / factor), rtol, max_bytes, method)
-    return NormBounds(bounds.lower * factor, bounds.upper * factor, bounds.method)
+    twin = scaled_twin(op)  # sigma(A) = 2^e sigma(A / 2^e), exactly
+    bounds, promised = _bracket(twin.operator, rtol, max_bytes, method)
+    bounds = twin.unscaled(bounds)
+    if promised:
+        warn_if_wider(bounds, rtol, "norm_bounds")
+    return bounds
 
 
-def weight_scale(weight: np.ndarray) -> float:
-    """The power of two nearest above the largest weight: dividing by it is exact, and keeps
-    squares of the norms clear of overflow and underflow."""
-    largest = float(np.abs(weight).max(initial=0.0))
-    return math.ldexp(1.0, math.frexp(largest)[1]) if largest > 0 else 1.0
+def weight_exponent(weight: np.ndarray) -> int:
+    """The exponent :math:`e` with every real and imaginary part of the weight below
+    :math:`2^e` and the largest at least :math:`2^{e-1}`: dividing by :math:`2^e` is exact
+    (but for parts that fall below the normal range) and keeps the squares of the norms clear
+    of overflow and underflow."""
+    parts = np.abs(weight.real).max(initial=0.0), np.abs(weight.imag).max(initial=0.0)
+    largest = float(max(parts)) if np.iscomplexobj(weight) else float(parts[0])
+    return math.frexp(largest)[1] if largest > 0 else 0
 
 
-def _bracket(twin: ConvOperator, rtol: float, max_bytes: int | None, method: str) -> NormBounds:
+@dataclass(frozen=True)
+class ScaledTwin:
+    """A layer in double precision with its weight divided by :math:`2^{\\text{exponent}}`.
+
+    Attributes
+    ----------
+    operator : Conv or ConvTranspose
+        The scaled layer :math:`B`, float64 or complex128, without bias.
+    exponent : int
+    error : float
+        A bound of :math:`\\|B - A / 2^e\\|_2`: 0 unless a weight fell below the normal
+        range when scaled (each such tap then moved by at most :math:`2^{-1074}`).
+    """
+
+    operator: ConvOperator
+    exponent: int
+    error: float
+
+    def unscaled(self, bounds: NormBounds) -> NormBounds:
+        """A bracket of :math:`B`'s singular value as one of :math:`A`'s (Weyl's inequality
+        for ``error``, then times :math:`2^e`), rounded outwards."""
+        lower = math.nextafter(bounds.lower - self.error, 0.0) if self.error else bounds.lower
+        upper = math.nextafter(bounds.upper + self.error, math.inf) if self.error else bounds.upper
+        return NormBounds(
+            scaled_up(max(lower, 0.0), self.exponent, upward=False),
+            scaled_up(upper, self.exponent, upward=True),
+            bounds.method,
+        )
+
+
+def scaled_twin(op: ConvOperator) -> ScaledTwin:
+    """``op`` in double precision, scaled by :func:`weight_exponent`, with its scaling error."""
+    exponent = weight_exponent(op.weight)
+    twin = double_precision_twin(op, exponent)
+    original = np.asarray(op.weight, dtype=twin.weight.dtype)
+    if np.array_equal(_ldexp(twin.weight, exponent), original):
+        return ScaledTwin(twin, exponent, 0.0)
+    per_tap = 2.0**-1074 * (math.sqrt(2) if np.iscomplexobj(original) else 1.0)
+    error = per_tap * absolute_norm_bound(twin, np.ones(original.shape)) * (1 + 1e-12)
+    return ScaledTwin(twin, exponent, error)
+
+
+def scaled_up(value: float, exponent: int, *, upward: bool) -> float:
+    """``value * 2**exponent`` rounded up (``upward``) or down; an upper end past the largest
+    double is a :class:`ParameterError`, a lower end there is the largest double."""
+    try:
+        result = math.ldexp(value, exponent)
+    except OverflowError:
+        if not upward:
+            return sys.float_info.max
+        raise ParameterError(
+            "weight",
+            f"the bound {value!r} x 2^{exponent} is above the largest double "
+            f"({sys.float_info.max:.4g}): scale the weight down by a power of two and scale "
+            "the bounds back by hand",
+        ) from None
+    if value and math.ldexp(result, -exponent) != value:  # fell below the normal range
+        result = math.nextafter(result, math.inf if upward else 0.0)
+    return result
+
+
+def _ldexp(weight: np.ndarray, exponent: int) -> np.ndarray:
+    if not np.iscomplexobj(weight):
+        return np.ldexp(weight, exponent)
+    out = np.empty_like(weight)
+    out.real = np.ldexp(weight.real, exponent)
+    out.imag = np.ldexp(weight.imag, exponent)
+    return out
+
+
+def warn_if_wider(bounds: NormBounds, rtol: float, what: str) -> None:
+    """A :class:`CertifiedWidthWarning` when a proof that promises ``rtol`` could not
+    narrow its bracket that far."""
+    if bounds.relative_width > rtol:
+        warnings.warn(
+            f"{what}: the proven bracket [{bounds.lower:.6g}, {bounds.upper:.6g}] is "
+            f"{bounds.relative_width:.2g} wide, more than rtol={rtol:g}: this is the rounding "
+            "floor of the proof for this layer (a singular value near the rounding level of "
+            "the matrix's entries, or an rtol near machine precision)",
+            CertifiedWidthWarning,
+            stacklevel=3,
+        )
+
+
+def _bracket(
+    twin: ConvOperator, rtol: float, max_bytes: int | None, method: str
+) -> tuple[NormBounds, bool]:
+    """The bracket of the scaled twin, and whether its method promises ``rtol``."""
     budget = memory_budget() if max_bytes is None else max_bytes
     g = twin.geometry
     if method in ("auto", "exact") and fft_applicable(g) and is_whole(twin):
         lower, upper, _ = periodic_norm_bracket(
-            periodic_layer(twin, g.input_spatial), max_bytes=budget
+            periodic_layer(twin, g.input_spatial), max_bytes=budget, rtol=rtol
         )
-        return NormBounds(lower, upper, "per-frequency Cholesky proof (circular, exact)")
+        return NormBounds(lower, upper, "per-frequency Cholesky proof (circular, exact)"), True
     if method == "exact":
         raise ParameterError(
             "method", "method='exact' needs circular padding with stride dividing the size"
         )
     if method == "factorization" or (method == "auto" and factorization_fits(twin, budget)):
-        return _factorization_bounds(twin, rtol, budget)
-    return _symbol_bounds(twin, budget)
+        return _factorization_bounds(twin, rtol, budget), True
+    return _symbol_bounds(twin, budget), False
 
 
 def _checked(op: object, rtol: float, method: str) -> ConvOperator:
@@ -157,22 +291,29 @@ def _checked(op: object, rtol: float, method: str) -> ConvOperator:
 
 
 def check_layer(op: object, rtol: float) -> ConvOperator:
-    """``op`` when it is a layer and ``rtol`` a number in (0, 1), else a parameter error."""
+    """``op`` when it is a layer and ``rtol`` a number in ``[RTOL_FLOOR, 1)``, else a
+    parameter error."""
     if not isinstance(op, ConvOperator):
         raise ParameterTypeError(
             "op", f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op).__name__}"
         )
-    if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool) and 0 < rtol < 1):
-        raise ParameterError("rtol", f"rtol must be a number in (0, 1); got {rtol!r}")
+    if not (isinstance(rtol, numbers.Real) and not isinstance(rtol, bool)):
+        raise ParameterTypeError("rtol", f"rtol must be a number; got {rtol!r}")
+    if not RTOL_FLOOR <= rtol < 1:
+        raise ParameterError(
+            "rtol",
+            f"rtol must be in [{RTOL_FLOOR:g}, 1) (below, no bracket of doubles is proven "
+            f"that narrow); got {rtol!r}",
+        )
     return op
 
 
-def double_precision_twin(op: ConvOperator, scale: float = 1.0) -> ConvOperator:
+def double_precision_twin(op: ConvOperator, exponent: int = 0) -> ConvOperator:
     """The same layer (same view) in float64 or complex128, without bias, its weight times
-    ``scale`` (a power of two keeps the matrix exactly proportional)."""
+    :math:`2^{-\\text{exponent}}` (exact unless a part falls below the normal range)."""
     complex_ = np.iscomplexobj(op.weight)
     dtype = np.complex128 if complex_ else np.float64
-    weight = op.weight.astype(dtype) * scale
+    weight = _ldexp(op.weight.astype(dtype), -exponent)
     g = op.geometry
     if op.transposed:
         return ConvTranspose(
@@ -205,36 +346,6 @@ def periodic_layer(op: ConvOperator, period, stride=None) -> PeriodicLayer:
 # ---------------------------------------------------------------- lower bounds
 
 
-def absolute_norm_bound(op: ConvOperator) -> float:
-    """A bound of :math:`\\| |A| \\|_2 \\le \\sqrt{\\|A\\|_1 \\|A\\|_\\infty}` from the weight.
-
-    A row of :math:`|A|` sums at most the absolute taps of one output channel; a
-    column at most those of one input channel, each read at most
-    :math:`\\prod_a m_a` times (:func:`read_multiplicity`).
-    """
-    g = op.geometry
-    w = np.abs(op.weight).reshape(g.out_channels, g.in_per_group, -1).sum(axis=-1)
-    rows = float(w.sum(axis=1).max())
-    per_input = w.reshape(g.groups, g.out_per_group, g.in_per_group).sum(axis=1)
-    columns = float(per_input.max()) * math.prod(read_multiplicity(g))
-    return math.sqrt(rows * columns)
-
-
-def read_multiplicity(geometry) -> tuple[int, ...]:
-    """Per axis, the most padded positions that read one input sample (1 for zeros)."""
-    mode = PADDING_MODES[geometry.padding_mode]
-    counts = []
-    for (before, after), n in zip(geometry.pads, geometry.input_spatial):
-        if mode.drops_reads:
-            counts.append(1)
-        elif n + before + after > 1 << 24:  # too long to count: every pad could land on one
-            counts.append(1 + before + after)
-        else:
-            folded = mode.fold(np.arange(-before, n + after), n)
-            counts.append(int(np.bincount(folded[folded >= 0], minlength=n).max()))
-    return tuple(counts)
-
-
 def _explicit_lower(op: ConvOperator, vectors: list[np.ndarray]) -> float:
     """:math:`\\|A X\\|_F / \\|X\\|_F` for explicit vectors, minus its rounding: a proven lower
     bound of :math:`\\sigma_{\\max}` (a real layer takes real and imaginary parts apart)."""
@@ -252,9 +363,12 @@ def _explicit_lower(op: ConvOperator, vectors: list[np.ndarray]) -> float:
     return max(0.0, value)
 
 
-def _plane_wave(op: ConvOperator, layer: PeriodicLayer, witness) -> list[np.ndarray]:
-    """A windowed plane wave at the symbol's peak, on the conv's input, refined by a few
-    power iterations; real and imaginary parts for a real layer."""
+def _plane_wave(
+    op: ConvOperator, layer: PeriodicLayer, witness, offsets: tuple[int, ...]
+) -> list[np.ndarray]:
+    """A windowed plane wave at the symbol's peak, on the conv's input (input sample ``i``
+    is the periodic layer's ``i + offsets``), refined by a few power iterations; real and
+    imaginary parts for a real layer."""
     frequency, group, vector = witness
     g = op.geometry
     forward = op.T if op.transposed else op
@@ -262,7 +376,7 @@ def _plane_wave(op: ConvOperator, layer: PeriodicLayer, witness) -> list[np.ndar
     f = np.array(np.unravel_index(frequency, layer.coarse))
     d = g.ndim
     column = (d, *([1] * d))
-    pads = np.array([pb for pb, _ in g.pads]).reshape(column)
+    pads = np.array(offsets).reshape(column)
     stride = np.array(layer.stride).reshape(column)
     grids = np.meshgrid(*(np.arange(n) for n in g.input_spatial), indexing="ij")
     position = np.stack(grids) + pads  # the periodic layer's index of each input sample
@@ -302,6 +416,7 @@ def _plane_wave(op: ConvOperator, layer: PeriodicLayer, witness) -> list[np.ndar
 def _symbol_bounds(op: ConvOperator, budget: int) -> NormBounds:
     g = op.geometry
     mode = g.padding_mode
+    weight, offsets = np.asarray(op.weight), tuple(pb for pb, _ in g.pads)
     if mode == "circular":
         period, stride = tuple(g.input_spatial), (1,) * g.ndim
         factor = math.sqrt(math.prod(_circular_row_repeats(g)))
@@ -311,22 +426,48 @@ def _symbol_bounds(op: ConvOperator, budget: int) -> NormBounds:
         elif factor != 1.0:
             how += f" x sqrt(row repeats) {factor:.4g}"
     else:
+        live = _live_taps(g) if mode == "zeros" else [(0, k - 1) for k in g.kernel]
+        if any(first > last for first, last in live):  # every tap reads zero padding
+            return NormBounds(0.0, 0.0, "every window reads zero padding: the zero matrix")
+        weight = weight[(slice(None), slice(None), *(slice(a, b + 1) for a, b in live))]
+        offsets = tuple(o - a * d for o, (a, _), d in zip(offsets, live, g.dilation))
         period = tuple(
             _multiple_above((m - 1) * s + d * (k - 1) + 1, s)
-            for m, s, d, k in zip(g.output_spatial, g.stride, g.dilation, g.kernel)
+            for m, s, d, k in zip(g.output_spatial, g.stride, g.dilation, weight.shape[2:])
         )
         stride = tuple(g.stride)
         factor = math.sqrt(math.prod(read_multiplicity(g)))
         how = f"symbol bound (a submatrix of the circular layer on period {period})"
         if mode != "zeros":
             how += f" x ||padding operator|| {factor:.4g}"
-    layer = periodic_layer(op, period, stride)
+    layer = PeriodicLayer(weight, g.groups, stride, tuple(g.dilation), period)
     # the plane wave, its real and imaginary parts and their images, in complex128
     vectors = 16 * (PLANE_WAVE_COPIES * op.shape[1] + 2 * op.shape[0])
     check_budget(vectors, f"vectors of the lower bound of a {op.shape} layer", max_bytes=budget)
     _, upper, witness = periodic_norm_bracket(layer, max_bytes=budget)
-    lower = _explicit_lower(op, _plane_wave(op, layer, witness))
+    lower = _explicit_lower(op, _plane_wave(op, layer, witness, offsets))
     return NormBounds(lower, upper * factor * (1 + 4 * gamma(1)), f"{how}; lower: explicit vector")
+
+
+def _live_taps(geometry) -> list[tuple[int, int]]:
+    """Per axis, the first and last tap that some output reads inside the input with zero
+    padding (the taps outside only ever read zeros, so the symbol may drop them: its period,
+    and so its cost, follow the matrix, not the dilation or the pads)."""
+    live = []
+    for m, s, d, k, (before, _), n in zip(
+        geometry.output_spatial,
+        geometry.stride,
+        geometry.dilation,
+        geometry.kernel,
+        geometry.pads,
+        geometry.input_spatial,
+    ):
+        lowest = before - np.arange(k, dtype=object) * d  # o s must reach [lowest, lowest + n)
+        first_output = [max(-(-max(low, 0) // s), 0) for low in lowest]
+        reads = [o < m and o * s <= low + n - 1 for o, low in zip(first_output, lowest)]
+        taps = [t for t, hit in enumerate(reads) if hit]
+        live.append((taps[0], taps[-1]) if taps else (1, 0))
+    return live
 
 
 def _multiple_above(n: int, s: int) -> int:
@@ -347,17 +488,34 @@ def _factorization_bounds(op: ConvOperator, rtol: float, budget: int) -> NormBou
     for block in group_layers(op):
         matrix = sp.csr_array(block.operator.tosparse(max_bytes=budget))
         lower, _ = explicit_ratio_bounds(block, matrix, top_vector(block, rtol))
-        gram = banded_gram(matrix, block.side, block.channels, block.spatial, max_bytes=budget)
+        gram = banded_gram(
+            matrix,
+            block.side,
+            block.channels,
+            block.spatial,
+            max_bytes=budget,
+            matrix_error=assembly_error(block.operator),
+        )
         del matrix
-        upper = lower * (1 + rtol / 2)
-        for attempt in range(60):
-            if upper > 0 and is_positive_definite(gram, upper**2, -1.0):
-                break
-            upper = max(upper, 1e-300) * (1 + rtol * 2**attempt)
-        else:  # pragma: no cover - a proof that never succeeds
-            raise RuntimeError("the factorization proof did not succeed")
         lowers.append(lower)
-        uppers.append(upper)
+        uppers.append(_proven_upper(gram, lower, rtol, absolute_norm_bound(block.operator)))
     return NormBounds(
         max(lowers), max(uppers), "banded Cholesky proof of u^2 I - A^H A; lower: Lanczos vector"
     )
+
+
+def _proven_upper(gram, start: float, rtol: float, absolute: float) -> float:
+    """The smallest :math:`u` proven here with :math:`u^2 I - G \\succ 0`, from just above
+    ``start``: raised by steps that double, and never below the proof's own floor (a norm
+    at the rounding level of the Gram matrix is bounded by that level, in a few steps).
+    ``absolute`` (:math:`\\| |A| \\|_2` from the taps) is the bound if no proof succeeds."""
+    step = max(rtol, 8 * UNIT_ROUNDOFF)
+    floor = math.sqrt(2 * proof_floor(gram))
+    upper = max(start * (1 + step / 2), floor)
+    for attempt in range(PROOF_ATTEMPTS):
+        if is_positive_definite(gram, upper**2, -1.0):
+            return upper
+        upper = upper * (1 + step * 2**attempt)
+        if upper >= absolute:
+            break
+    return absolute * (1 + 8 * gamma(1))

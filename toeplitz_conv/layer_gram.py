@@ -18,14 +18,19 @@ import scipy.sparse.linalg as spla
 
 from .banded import band_cost
 from .operators import Conv, ConvOperator, ConvTranspose
+from .padding import PADDING_MODES
 from .symbol import gamma
 
 __all__ = [
     "GroupLayer",
+    "absolute_norm_bound",
+    "assembly_error",
     "band_cost_of",
     "explicit_ratio_bounds",
     "factorization_fits",
+    "folded_taps",
     "group_layers",
+    "read_multiplicity",
     "top_vector",
 ]
 
@@ -119,23 +124,104 @@ def top_vector(block: GroupLayer, rtol: float) -> np.ndarray:
 def explicit_ratio_bounds(
     block: GroupLayer, matrix: sp.csr_array, vector: np.ndarray
 ) -> tuple[float, float]:
-    """Proven bounds of :math:`\\|A v\\| / \\|v\\|` (:math:`\\|A^H v\\|/\\|v\\|` on the rows side),
-    computed with the exact matrix: a lower bound of :math:`\\sigma_{\\max}` and an upper
-    bound of :math:`\\sigma_{\\min}` of the group."""
-    exact = matrix if block.side == "columns" else sp.csr_array(matrix.conj().T)
-    image = exact @ vector
-    length = int(np.diff(exact.indptr).max(initial=1)) + 4
+    """Proven bounds of :math:`\\|A v\\| / \\|v\\|` (:math:`\\|A^H v\\|/\\|v\\|` on the rows side)
+    for the exact matrix :math:`A`, computed with its assembled ``matrix`` (whose distance
+    from :math:`A` is charged by :func:`assembly_error`): a lower bound of
+    :math:`\\sigma_{\\max}` and an upper bound of :math:`\\sigma_{\\min}` of the group."""
+    transposed = matrix if block.side == "columns" else sp.csr_array(matrix.conj().T)
+    image = transposed @ vector
+    length = int(np.diff(transposed.indptr).max(initial=1)) + 4
     absolute = abs(matrix)
     bound = math.sqrt(float(absolute.sum(axis=0).max()) * float(absolute.sum(axis=1).max()))
     bottom = float(np.linalg.norm(vector))
     if bottom == 0:
         return 0.0, math.inf
-    rounding = gamma(length) * bound * bottom
+    # the product's rounding, and the assembled matrix's distance from the exact one
+    rounding = (gamma(length) * bound + assembly_error(block.operator)) * bottom
     top = float(np.linalg.norm(image))
     size = gamma(image.size + vector.size + 8)
     lower = max(0.0, (top - rounding) * (1 - size) / (bottom * (1 + size)))
     upper = (top + rounding) * (1 + size) / (bottom * (1 - size))
     return lower, upper
+
+
+def absolute_norm_bound(op: ConvOperator, magnitudes: np.ndarray | None = None) -> float:
+    """A bound of :math:`\\| |A| \\|_2 \\le \\sqrt{\\|A\\|_1 \\|A\\|_\\infty}` from the taps.
+
+    :math:`|A|` here sums the absolute taps folded into each entry (so it bounds the
+    matrix of any weight of these ``magnitudes``, default ``|op.weight|``). A row sums
+    at most the absolute taps of one output channel; a column at most those of one
+    input channel, each read at most :math:`\\prod_a m_a` times
+    (:func:`read_multiplicity`).
+    """
+    g = op.geometry
+    magnitudes = np.abs(op.weight) if magnitudes is None else magnitudes
+    w = magnitudes.reshape(g.out_channels, g.in_per_group, -1).sum(axis=-1)
+    rows = float(w.sum(axis=1).max())
+    per_input = w.reshape(g.groups, g.out_per_group, g.in_per_group).sum(axis=1)
+    columns = float(per_input.max()) * math.prod(read_multiplicity(g))
+    return math.sqrt(rows * columns)
+
+
+def read_multiplicity(geometry) -> tuple[int, ...]:
+    """Per axis, the most padded positions that read one input sample (1 for zeros)."""
+    mode = PADDING_MODES[geometry.padding_mode]
+    counts = []
+    for (before, after), n in zip(geometry.pads, geometry.input_spatial):
+        if mode.drops_reads:
+            counts.append(1)
+        elif n + before + after > 1 << 24:  # too long to count: every pad could land on one
+            counts.append(1 + before + after)
+        else:
+            folded = mode.fold(np.arange(-before, n + after), n)
+            counts.append(int(np.bincount(folded[folded >= 0], minlength=n).max()))
+    return tuple(counts)
+
+
+FOLD_COUNT_LIMIT = 1 << 22  # (outputs x taps) of one axis counted exactly; beyond, all taps
+
+
+def folded_taps(geometry) -> int:
+    """The most taps of one scalar kernel that land on one entry of the matrix.
+
+    1 when no two taps of a window read the same sample (zero padding always,
+    circular padding that does not wrap onto the window); more where reflect,
+    replicate or a wrapping circular boundary folds taps together. Counted per
+    axis from the index maps (the fold is separable, so the most is the product).
+    """
+    if geometry.mode.drops_reads:
+        return 1
+    most = 1
+    for axis, (m, k) in enumerate(zip(geometry.output_spatial, geometry.kernel)):
+        if k == 1:
+            continue
+        if m * k > FOLD_COUNT_LIMIT:
+            most *= k
+            continue
+        read = np.sort(geometry.axis_index_map(axis), axis=1)
+        starts = np.ones(read.shape, dtype=bool)
+        starts[:, 1:] = read[:, 1:] != read[:, :-1]
+        edges = np.flatnonzero(np.append(starts.ravel(), True))
+        most *= int(np.diff(edges).max())
+    return most
+
+
+def assembly_error(op: ConvOperator) -> float:
+    """A bound of :math:`\\|\\mathrm{fl}(A) - A\\|_2` for the assembled matrix of ``op``.
+
+    An entry that receives :math:`m > 1` folded taps is their floating-point sum,
+    within :math:`\\gamma_{m-1} \\sum_t |w_t|` of the exact sum in any order (Higham,
+    Accuracy and Stability, eq. 4.4; componentwise, so times :math:`\\sqrt 2` for
+    complex taps). With :math:`M` the most taps on one entry,
+    :math:`|\\mathrm{fl}(A) - A| \\le \\gamma_{M-1} |A|_{\\text{taps}}` entrywise, and the
+    2-norm of that non-negative matrix is at most :func:`absolute_norm_bound`.
+    Zero when no taps fold (the entries are the taps themselves).
+    """
+    most = folded_taps(op.geometry)
+    if most == 1:
+        return 0.0
+    complex_factor = math.sqrt(2) if np.iscomplexobj(op.weight) else 1.0
+    return complex_factor * gamma(most - 1) * absolute_norm_bound(op) * (1 + 4 * gamma(1))
 
 
 def _power(gram, start: np.ndarray, steps: int = 500) -> np.ndarray:

@@ -40,14 +40,21 @@ from .banded import (
 from .certified import (
     NormBounds,
     check_layer,
-    double_precision_twin,
     is_whole,
     norm_bounds,
     periodic_layer,
-    weight_scale,
+    scaled_twin,
+    warn_if_wider,
 )
 from .errors import ParameterError
-from .layer_gram import GroupLayer, band_cost_of, explicit_ratio_bounds, group_layers
+from .layer_gram import (
+    GroupLayer,
+    absolute_norm_bound,
+    assembly_error,
+    band_cost_of,
+    explicit_ratio_bounds,
+    group_layers,
+)
 from .memory import check_budget, memory_budget
 from .operators import ConvOperator
 from .spectral import fft_applicable
@@ -80,11 +87,19 @@ def min_singular_value_bounds(
     Returns
     -------
     NormBounds
+        Its width may exceed ``rtol`` (with a
+        :class:`~toeplitz_conv.certified.CertifiedWidthWarning`) when
+        :math:`\\sigma_{\\min}^2` is near the rounding level of the Gram matrix,
+        :math:`\\epsilon\\,\\sigma_{\\max}^2`.
     """
-    factor = weight_scale(check_layer(op, rtol).weight)  # sigma scales with the weight
-    twin = double_precision_twin(op, 1 / factor)
-    bounds = _min_bracket(twin, rtol, memory_budget() if max_bytes is None else max_bytes)
-    return NormBounds(bounds.lower * factor, bounds.upper * factor, bounds.method)
+    check_layer(op, rtol)
+    if not np.any(op.weight):
+        return NormBounds(0.0, 0.0, "zero weight: the zero matrix")
+    twin = scaled_twin(op)  # sigma scales with the weight
+    budget = memory_budget() if max_bytes is None else max_bytes
+    bounds = twin.unscaled(_min_bracket(twin.operator, rtol, budget))
+    warn_if_wider(bounds, rtol, "min_singular_value_bounds")
+    return bounds
 
 
 def _min_bracket(twin: ConvOperator, rtol: float, budget: int) -> NormBounds:
@@ -93,14 +108,14 @@ def _min_bracket(twin: ConvOperator, rtol: float, budget: int) -> NormBounds:
         return NormBounds(lower, upper, "per-frequency Cholesky proof (circular, exact)")
     lowers, uppers = [], []
     for block in _smaller_side_groups(twin, budget):
-        matrix = sp.csr_array(block.operator.tosparse(max_bytes=budget))
-        gram = banded_gram(matrix, block.side, block.channels, block.spatial, max_bytes=budget)
+        matrix, gram = _block_gram(block, budget)
         _, upper = explicit_ratio_bounds(block, matrix, _smallest_vector(gram))
-        lower = upper * (1 - rtol / 2)
-        for attempt in range(40):
+        step = max(rtol, 8 * UNIT_ROUNDOFF)
+        lower = upper * (1 - step / 2)
+        for attempt in range(60):
             if lower <= 0 or is_positive_definite(gram, -(lower**2), 1.0):
                 break
-            lower *= 1 - min(0.5, rtol * 2**attempt)
+            lower *= 1 - min(0.5, step * 2**attempt)
         else:
             lower = 0.0
         lowers.append(max(lower, 0.0))
@@ -124,9 +139,18 @@ def condition_number_bounds(
     """
     top = norm_bounds(op, rtol=rtol, max_bytes=max_bytes)
     bottom = min_singular_value_bounds(op, rtol=rtol, max_bytes=max_bytes)
-    upper = top.upper / bottom.lower if bottom.lower > 0 else math.inf
-    lower = top.lower / bottom.upper if bottom.upper > 0 else math.inf
+    upper = _divided(top.upper, bottom.lower, upward=True)
+    lower = _divided(top.lower, bottom.upper, upward=False)
     return NormBounds(lower, upper, f"sigma_max: {top.method}; sigma_min: {bottom.method}")
+
+
+def _divided(numerator: float, denominator: float, *, upward: bool) -> float:
+    """``numerator / denominator`` rounded outwards; a zero denominator gives ``inf``
+    (a matrix that may be singular, the zero matrix included), as does an overflow."""
+    if denominator == 0:
+        return math.inf
+    quotient = numerator / denominator
+    return math.nextafter(quotient, math.inf if upward else 0.0)
 
 
 def count_singular_values(
@@ -150,8 +174,7 @@ def count_singular_values(
     -------
     int
     """
-    factor = weight_scale(check_layer(op, 1e-6).weight)
-    twin = double_precision_twin(op, 1 / factor)
+    check_layer(op, 1e-6)
     if not (
         isinstance(threshold, numbers.Real)
         and not isinstance(threshold, bool)
@@ -161,19 +184,52 @@ def count_singular_values(
         raise ParameterError(
             "threshold", f"threshold must be a finite number >= 0; got {threshold!r}"
         )
+    if not np.any(op.weight):
+        return 0
+    twin = scaled_twin(op)
+    try:
+        tau = math.ldexp(float(threshold), -twin.exponent)
+    except OverflowError:  # far above every singular value of the scaled layer (below 2^1024)
+        return 0
+    if tau > absolute_norm_bound(twin.operator) * (1 + 8 * gamma(1)) + twin.error:
+        return 0  # above || |A| ||_2 >= sigma_max
     budget = memory_budget() if max_bytes is None else max_bytes
-    square = (float(threshold) / factor) ** 2
+    count = _count_above(twin.operator, tau + twin.error, threshold, budget)
+    if twin.error and _count_above(twin.operator, tau - twin.error, threshold, budget) != count:
+        raise _unproven(threshold, twin.error**2)
+    return count
+
+
+def _count_above(twin: ConvOperator, tau: float, threshold, budget: int) -> int:
+    """The proven count of the scaled twin's singular values above ``tau`` (all of them
+    when ``tau < 0``)."""
+    if tau < 0:
+        return min(twin.shape)
+    square = tau**2
     if _periodic_whole(twin):
-        count_at = _periodic_counter(_periodic(twin), budget)
-        return _proven_count(count_at, square, threshold)
+        return _proven_count(_periodic_counter(_periodic(twin), budget), square, threshold)
     total = 0
     for block in _smaller_side_groups(twin, budget):
-        matrix = sp.csr_array(block.operator.tosparse(max_bytes=budget))
-        gram = banded_gram(matrix, block.side, block.channels, block.spatial, max_bytes=budget)
+        _, gram = _block_gram(block, budget)
         total += _proven_count(
             lambda x, gram=gram: negative_count(gram, x, -1.0), square, threshold
         )
     return total
+
+
+def _block_gram(block: GroupLayer, budget: int):
+    """One group's assembled matrix and its banded Gram matrix, charged with the
+    assembly's distance from the exact matrix."""
+    matrix = sp.csr_array(block.operator.tosparse(max_bytes=budget))
+    gram = banded_gram(
+        matrix,
+        block.side,
+        block.channels,
+        block.spatial,
+        max_bytes=budget,
+        matrix_error=assembly_error(block.operator),
+    )
+    return matrix, gram
 
 
 def _periodic_whole(op: ConvOperator) -> bool:
@@ -242,12 +298,17 @@ def _proven_count(count_at, square: float, threshold: float) -> int:
     except ValueError:
         below, above, error_below, error_above, delta = 1, 0, 0.0, 0.0, 0.0
     if below != above or max(error_below, error_above) > delta:
-        raise ParameterError(
-            "threshold",
-            f"threshold {threshold!r} is within rounding of a singular value (sigma^2 within "
-            f"{delta:.2e} of threshold^2): the count is not proven there; move it slightly",
-        )
+        raise _unproven(threshold, delta)
     return above
+
+
+def _unproven(threshold, delta: float) -> ParameterError:
+    return ParameterError(
+        "threshold",
+        f"threshold {threshold!r} is within rounding of a singular value (sigma^2 within "
+        f"{delta:.2e} of threshold^2, in units of the weight's scale): the count is not "
+        "proven there; move it slightly",
+    )
 
 
 def _periodic_counter(layer: PeriodicLayer, budget: int):

@@ -224,7 +224,7 @@ def _half_spectrum(layer: PeriodicLayer) -> np.ndarray:
 
 
 def periodic_norm_bracket(
-    layer: PeriodicLayer, *, max_bytes: int | None = None
+    layer: PeriodicLayer, *, max_bytes: int | None = None, rtol: float = 4e-9
 ) -> tuple[float, float, tuple[int, int, np.ndarray]]:
     """Proven ``lower <= ||C|| <= upper`` for a periodic layer ``C``.
 
@@ -233,6 +233,9 @@ def periodic_norm_bracket(
     layer : PeriodicLayer
     max_bytes : int, optional
         Memory budget for the chunks of per-frequency matrices.
+    rtol : float
+        Relative width aimed at (met down to the rounding of the per-frequency
+        matrices; a norm below that rounding gets the rounding as its upper end).
 
     Returns
     -------
@@ -244,7 +247,8 @@ def periodic_norm_bracket(
     series = _gram_series(layer, max_bytes)
     size = _chunk_size(layer, series, max_bytes)
     estimate, where, _ = _estimate(layer, series, size)
-    target = _verify_below(layer, series, size, estimate * (1 + 1e-9) + 1e-150)
+    margin = max(min(rtol / 4, 1e-9), 8 * UNIT_ROUNDOFF)
+    target = _verify_below(layer, series, size, estimate * (1 + margin) + 1e-150, margin)
     phase, shift = _tap_tables(layer)
     placed = _placed_weight(layer, phase)
     lower, vector = _witness_lower(layer, placed, shift, where)
@@ -296,18 +300,27 @@ def _neighbourhood(layer: PeriodicLayer, flat: int, radius: int) -> np.ndarray:
     return np.ravel_multi_index(tuple(g.ravel() for g in grid), layer.coarse)
 
 
-def _verify_below(layer, series, size, target: float) -> float:
+def _verify_below(layer, series, size, target: float, margin: float) -> float:
     """The smallest bound proven here: :math:`G(f) \\prec t^2 I` for every f (so every
     :math:`\\|\\hat W(f)\\|_2 < t`), starting at ``target`` and raised, in one pass, to
     cover any batch of frequencies where the proof fails (a batch proven below a
-    bound is proven below every larger one)."""
+    bound is proven below every larger one).
+
+    A raise goes at least to where the shifted factorization must succeed: above the
+    batch's largest eigenvalue plus twice the Gram matrices' rounding (the floor for a
+    norm at the rounding level); repeated failures double the step, so the pass ends."""
+    k = series.size
+    relative_shift = gamma(k + 4) * k + 4 * UNIT_ROUNDOFF
     for chunk in _frequency_chunks(layer, size):
         grams = series.at(layer, chunk)
         for lo in range(0, grams.shape[0], SUB_CHUNK):
             batch = grams[lo : lo + SUB_CHUNK]
+            step = margin
             while not _proven_definite(batch, target**2, -1.0, series.error, target**2):
                 largest = float(np.linalg.eigvalsh(batch)[:, -1].max())
-                target = max(target * (1 + 1e-9), math.sqrt(max(largest, 0.0)) * (1 + 1e-9))
+                needed = (max(largest, 0.0) + 2 * series.error) / (1 - 2 * relative_shift)
+                target = max(target * (1 + step), math.sqrt(needed) * (1 + margin))
+                step *= 2
     return target
 
 
@@ -391,13 +404,15 @@ def _verify_above(layer, series, size, target: float) -> float:
         grams = series.at(layer, chunk)
         for lo in range(0, grams.shape[0], SUB_CHUNK):
             batch = grams[lo : lo + SUB_CHUNK]
+            step = 1e-9
             while target > 0 and not _proven_definite(
                 batch, -(target**2), 1.0, series.error, max(scale, target**2)
             ):
                 smallest = float(np.linalg.eigvalsh(batch)[:, 0].min())
                 shift = gamma(k + 4) * k * scale + series.error
                 value = math.sqrt(max(smallest - 2 * shift, 0.0)) * (1 - 1e-9)
-                target = min(target * (1 - 1e-9), value)
+                target = min(target * (1 - step), value) if step < 0.5 else 0.0
+                step *= 2
     return max(target, 0.0)
 
 
