@@ -16,44 +16,55 @@ the conv and conv-transpose layers, each at the input size it sees.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 from .certified import NormBounds, norm_bounds
-from .errors import ParameterTypeError
+from .errors import ParameterError, ParameterTypeError
 from .operators import ConvOperator
-from .torch_interop import from_torch
+from .torch_interop import checked_module, operator_of
+from .weights import as_numeric
 
 __all__ = ["LayerBounds", "LipschitzReport", "conv_layers", "lipschitz_report"]
 
-CONV_MODULES = (
-    "Conv1d",
-    "Conv2d",
-    "Conv3d",
-    "ConvTranspose1d",
-    "ConvTranspose2d",
-    "ConvTranspose3d",
-)
+
+@dataclass(frozen=True)
+class _Call:
+    label: str
+    module: object
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    weight: object
+    bias: object
 
 
 def conv_layers(model, example_input) -> list[tuple[str, ConvOperator]]:
     """Every conv and conv-transpose module of a model, as operators at the input it sees.
 
     One forward pass of ``example_input`` through ``model`` (with forward hooks,
-    no gradients) records the input shape of each call; a module called more
-    than once appears once per call (``name#2``, ...).
+    no gradients) records, for each call of a ``torch.nn`` conv module (any
+    subclass, parametrized ones such as ``spectral_norm`` and ``weight_norm``
+    included), the weight it used, its input shape and its output shape (so a
+    conv-transpose called with ``output_size`` is rebuilt with that size). A
+    module called more than once appears once per call (``name#2``, ...).
+
+    The model is left exactly as it was: its training flags, parameters,
+    buffers (BatchNorm's running statistics, spectral norm's power-iteration
+    vectors) and gradients are restored after the pass.
 
     Parameters
     ----------
     model : torch.nn.Module
     example_input : torch.Tensor
-        A batch (its first axis is the batch axis); one sample's shape is used.
+        A batch: its first axis is the batch axis (one sample's shape is used).
 
     Returns
     -------
     list of (str, Conv or ConvTranspose)
-        In the order the layers run.
+        In the order the layers run; empty, with a warning, when no conv runs.
     """
     import torch
 
@@ -61,29 +72,93 @@ def conv_layers(model, example_input) -> list[tuple[str, ConvOperator]]:
         raise ParameterTypeError(
             "model", f"model must be a torch.nn.Module; got {type(model).__name__}"
         )
-    calls: list[tuple[str, object, tuple[int, ...]]] = []
+    convs = [(name, m) for name, m in model.named_modules() if _is_conv(m)]
+    for _, module in convs:
+        checked_module(module)  # lazy modules not yet initialised are refused
+    calls = _record_calls(model, example_input, convs)
+    if not calls:
+        warnings.warn(
+            f"no conv or conv-transpose layer of {type(model).__name__} ran on this input",
+            stacklevel=2,
+        )
+    return [
+        (
+            call.label,
+            operator_of(
+                call.module,
+                call.input_shape,
+                call.weight,
+                call.bias,
+                name=call.label,
+                output_size=call.output_shape[1:],
+            ),
+        )
+        for call in calls
+    ]
+
+
+def _is_conv(module) -> bool:
+    import torch
+
+    return isinstance(module, torch.nn.modules.conv._ConvNd)
+
+
+def _record_calls(model, example_input, convs) -> list[_Call]:
+    """One pass with hooks, under a snapshot of the model that is restored afterwards."""
+    import torch
+    from torch.nn.utils import parametrize
+
+    calls: list[_Call] = []
     seen: dict[str, int] = {}
 
     def record(name: str):
         def hook(module, inputs, output):
+            spatial_axes = len(module.kernel_size)
+            if inputs[0].dim() != spatial_axes + 2:
+                raise ParameterError(
+                    "example_input",
+                    f"example_input must be a batch (N, C, *spatial): {name} got an input of "
+                    f"shape {tuple(inputs[0].shape)}; add a batch axis (x[None])",
+                )
             seen[name] = seen.get(name, 0) + 1
             label = name if seen[name] == 1 else f"{name}#{seen[name]}"
-            calls.append((label, module, tuple(inputs[0].shape[1:])))
+            weight = as_numeric(module.weight, "weight").copy()  # the weight of this call
+            bias = None if module.bias is None else as_numeric(module.bias, "bias").copy()
+            shapes = tuple(inputs[0].shape[1:]), tuple(output.shape[1:])
+            calls.append(_Call(label, module, *shapes, weight, bias))
 
         return hook
 
-    handles = [
-        module.register_forward_hook(record(name or type(module).__name__))
-        for name, module in model.named_modules()
-        if type(module).__name__ in CONV_MODULES
-    ]
+    snapshot = _Snapshot(model)
+    handles = [m.register_forward_hook(record(name or type(m).__name__)) for name, m in convs]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), parametrize.cached():
             model(example_input)
     finally:
         for handle in handles:
             handle.remove()
-    return [(label, from_torch(module, shape, name=label)) for label, module, shape in calls]
+        snapshot.restore()
+    return calls
+
+
+class _Snapshot:
+    """A model's training flags, parameters, buffers and gradients, to put back."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.training = [(m, m.training) for m in model.modules()]
+        self.state = copy.deepcopy(model.state_dict())
+        self.grads = [(p, None if p.grad is None else p.grad.clone()) for p in model.parameters()]
+
+    def restore(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            self.model.load_state_dict(self.state)
+        for module, flag in self.training:
+            module.training = flag
+        for parameter, grad in self.grads:
+            parameter.grad = grad
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,15 @@ from .geometry import Geometry
 from .operators import Conv, ConvTranspose
 from .weights import as_numeric
 
-__all__ = ["from_torch", "torch_conv", "torch_conv_transpose", "torch_conv_vjp"]
+__all__ = [
+    "checked_module",
+    "from_torch",
+    "module_parameters",
+    "operator_of",
+    "torch_conv",
+    "torch_conv_transpose",
+    "torch_conv_vjp",
+]
 
 
 def from_torch(
@@ -22,14 +30,19 @@ def from_torch(
     dtype: DTypeLike | None = None,
     engine: str = "auto",
     name: str | None = None,
+    output_size: Sequence[int] | None = None,
 ) -> Conv | ConvTranspose:
     """The operator of a ``torch.nn`` conv or conv-transpose module.
 
     Parameters
     ----------
     module : torch.nn.Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d or ConvTranspose3d
-        The layer; its weight and bias are copied (detached, on the CPU; bfloat16
-        becomes float32), so a later optimizer step does not change the operator.
+        The layer (a subclass, or a module under ``torch.nn.utils.parametrize``,
+        such as ``spectral_norm`` or ``weight_norm``, included); the weight it
+        computes and its bias are copied (detached, on the CPU; bfloat16 becomes
+        float32), so a later optimizer step does not change the operator. A
+        parametrization is evaluated as in ``eval()`` mode, so reading it changes
+        no buffer of the module.
     input_shape : tuple of int
         ``(C_in, *spatial)`` of one sample.
     dtype : data-type, optional
@@ -38,24 +51,82 @@ def from_torch(
         As for :class:`~toeplitz_conv.Conv`.
     name : str, optional
         The operator's name (default the module's class name).
+    output_size : tuple of int, optional
+        A conv-transpose's spatial output size, as passed to its ``forward``
+        (``output_padding`` is then derived from it, as PyTorch does).
 
     Returns
     -------
     Conv or ConvTranspose
         ``op.apply(x)`` equals ``module(torch.as_tensor(x))``.
     """
+    module = checked_module(module)
+    if isinstance(input_shape, str) or not isinstance(input_shape, Sequence | np.ndarray):
+        raise ParameterTypeError(
+            "input_shape",
+            f"input_shape must be a tuple (C_in, *spatial); got {type(input_shape).__name__}",
+        )
+    weight, bias = module_parameters(module)
+    return operator_of(
+        module, input_shape, weight, bias, dtype=dtype, engine=engine, name=name,
+        output_size=output_size,
+    )
+
+
+def checked_module(module: object):
+    """``module`` when it is a torch conv or conv-transpose (any subclass), else a
+    :class:`ParameterTypeError`."""
     import torch
 
-    conv_types = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
-    transpose_types = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
-    if not isinstance(module, conv_types + transpose_types):
+    if not isinstance(module, torch.nn.modules.conv._ConvNd):
         raise ParameterTypeError(
             "module",
             "module must be a torch.nn Conv1d/2d/3d or ConvTranspose1d/2d/3d; "
             f"got {type(module).__name__}",
         )
-    weight = as_numeric(module.weight, "weight")
-    bias = None if module.bias is None else as_numeric(module.bias, "bias")
+    lazy = isinstance(module, torch.nn.modules.lazy.LazyModuleMixin)
+    if lazy and module.has_uninitialized_params():  # (module.weight would run a parametrization)
+        raise ParameterTypeError(
+            "module",
+            f"{type(module).__name__} is a lazy module not yet initialised: run one forward "
+            "pass first",
+        )
+    return module
+
+
+def module_parameters(module) -> tuple[np.ndarray, np.ndarray | None]:
+    """The weight a module computes (parametrizations evaluated without updating their
+    buffers) and its bias, as numpy copies."""
+    import torch
+    from torch.nn.utils import parametrize
+
+    evaluating = []
+    if parametrize.is_parametrized(module):
+        evaluating = [m for m in module.parametrizations.modules() if m.training]
+    for m in evaluating:
+        m.training = False
+    try:
+        with torch.no_grad():
+            weight = as_numeric(module.weight, "weight")
+            bias = None if module.bias is None else as_numeric(module.bias, "bias")
+    finally:
+        for m in evaluating:
+            m.training = True
+    return weight, bias
+
+
+def operator_of(
+    module,
+    input_shape: Sequence[int],
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    *,
+    dtype: DTypeLike | None = None,
+    engine: str = "auto",
+    name: str | None = None,
+    output_size: Sequence[int] | None = None,
+) -> Conv | ConvTranspose:
+    """The operator of a (checked) torch conv module's geometry with the given parameters."""
     common = dict(
         engine=engine,
         name=type(module).__name__ if name is None else name,
@@ -67,14 +138,23 @@ def from_torch(
         dtype=dtype,
     )
     padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
-    if isinstance(module, conv_types):
+    if not module.transposed:
         return Conv(weight, tuple(input_shape), padding=padding, **common)
+    output_padding = tuple(module.output_padding)
+    if output_size is not None:
+        output_padding = tuple(
+            int(size) - ((n - 1) * s - 2 * p + d * (k - 1) + 1)
+            for size, n, s, p, d, k in zip(
+                output_size[-len(module.stride) :],
+                input_shape[1:],
+                module.stride,
+                module.padding,
+                module.dilation,
+                module.kernel_size,
+            )
+        )
     return ConvTranspose(
-        weight,
-        tuple(input_shape),
-        padding=padding,
-        output_padding=tuple(module.output_padding),
-        **common,
+        weight, tuple(input_shape), padding=padding, output_padding=output_padding, **common
     )
 
 
