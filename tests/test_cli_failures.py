@@ -208,7 +208,7 @@ def test_an_unexpected_error_is_one_line_with_status_1(capsys, monkeypatch):
     def broken(args):
         raise RuntimeError("something broke")
 
-    monkeypatch.setattr("toeplitz_conv.cli.build_layer", broken)
+    monkeypatch.setattr("toeplitz_conv.cli_flags.build_layer", broken)
     status, _, err = _run(["check", *SMALL], capsys)
     assert status == 1
     _assert_one_line(err, "RuntimeError: something broke", "TOEPLITZ_CONV_TRACEBACK")

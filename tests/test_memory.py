@@ -37,7 +37,7 @@ def test_budget_can_be_set_and_overridden_per_call():
         tc.set_memory_budget(None)
     with pytest.raises(tc.MatrixTooLargeError, match="CSR matrix"):
         tc.Conv(np.ones((2, 2, 3)), (2, 50), padding=1).tosparse(max_bytes=100)
-    with pytest.raises(ValueError, match="max_bytes must be a positive int"):
+    with pytest.raises(ValueError, match="max_bytes must be at least 1 byte"):
         tc.set_memory_budget(-5)
 
 

@@ -51,7 +51,7 @@ from .layer_gram import (
     read_multiplicity,
     top_vector,
 )
-from .memory import check_budget, memory_budget
+from .memory import check_budget, resolve_budget
 from .operators import Conv, ConvOperator, ConvTranspose
 from .spectral import fft_applicable
 from .symbol import UNIT_ROUNDOFF, PeriodicLayer, gamma, periodic_norm_bracket
@@ -267,7 +267,7 @@ def _bracket(
     twin: ConvOperator, rtol: float, max_bytes: int | None, method: str
 ) -> tuple[NormBounds, bool]:
     """The bracket of the scaled twin, and whether its method promises ``rtol``."""
-    budget = memory_budget() if max_bytes is None else max_bytes
+    budget = resolve_budget(max_bytes)
     g = twin.geometry
     if method in ("auto", "exact") and fft_applicable(g) and is_whole(twin):
         lower, upper, _ = periodic_norm_bracket(

@@ -3,7 +3,8 @@
 Every failure is one line on stderr, never a traceback, and an exit status:
 0 done; 1 a failure while running (a check failed, a file could not be
 written, a missing optional dependency); 2 bad input (a flag, a weight file, a
-size over the memory budget); 130 interrupted (Ctrl-C). Outputs are written
+size over the memory budget); 130 interrupted (Ctrl-C); 141 the reader of the
+output went away (``| head``), quietly. Outputs are written
 to a temporary file, checked, then renamed into place, and reported only then.
 """
 
@@ -17,26 +18,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .cli_flags import (
-    PARAMETER_FLAGS,
-    CommandParser,
-    UsageError,
-    add_layer_flags,
-    add_memory_flag,
-    build_layer,
-    integer_at_least,
-)
-from .errors import ParameterError, ParameterTypeError
-from .files import check_output_file
-from .memory import MatrixTooLargeError, using_memory_budget
+
+# Only the standard library above: the package's own modules (numpy, scipy, ...) are
+# imported inside main(), so that --version and --help answer at once and a Ctrl-C
+# at any moment, imports included, is one line.
 
 PROG = "toeplitz-conv"
 EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool the pipe closed on
 TRACEBACK_VARIABLE = "TOEPLITZ_CONV_TRACEBACK"
 OPTIONAL_EXTRAS = {"numba": "fast", "llvmlite": "fast", "torch": "torch"}  # else "plot"
 EPILOG = """\
 exit status: 0 done, 1 failure while running (or a failed check), 2 bad input,
-130 interrupted.
+130 interrupted, 141 the output's reader went away (| head).
 
 examples:
   toeplitz-conv demo
@@ -47,7 +41,7 @@ examples:
   toeplitz-conv compile
 """
 
-__all__ = ["build_layer", "main", "make_parser"]
+__all__ = ["main", "make_parser"]
 
 
 def _command_demo(args: argparse.Namespace) -> int:
@@ -61,6 +55,8 @@ def _command_demo(args: argparse.Namespace) -> int:
 
 def _command_show(args: argparse.Namespace) -> int:
     from . import pictures
+    from .cli_flags import build_layer
+    from .files import check_output_file
 
     output = None
     if args.output is not None:
@@ -76,6 +72,7 @@ def _command_show(args: argparse.Namespace) -> int:
 
 def _command_check(args: argparse.Namespace) -> int:
     from .adjoint import check_adjoint
+    from .cli_flags import build_layer
 
     op = build_layer(args)
     report = check_adjoint(op, seed=args.seed)
@@ -85,6 +82,7 @@ def _command_check(args: argparse.Namespace) -> int:
 
 def _command_norm(args: argparse.Namespace) -> int:
     from .certified import norm_bounds
+    from .cli_flags import build_layer
 
     op = build_layer(args)
     bounds = norm_bounds(op, rtol=args.rtol)
@@ -98,7 +96,8 @@ def _command_norm(args: argparse.Namespace) -> int:
 
 
 def _command_export(args: argparse.Namespace) -> int:
-    from .files import EXPORT_SUFFIXES, export_matrix
+    from .cli_flags import build_layer
+    from .files import EXPORT_SUFFIXES, check_output_file, export_matrix
 
     output = check_output_file(args.output, EXPORT_SUFFIXES, "output")
     op = build_layer(args)
@@ -125,6 +124,7 @@ def _command_compile(args: argparse.Namespace) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     """The ``toeplitz-conv`` argument parser."""
+    from .cli_flags import CommandParser, add_memory_flag, integer_at_least
     parser = CommandParser(
         prog=PROG,
         description="Conv layers as explicit sparse matrices: see them, check them, export them.",
@@ -246,6 +246,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _layer_command(commands, name: str, summary: str, description: str, example: str):
+    from .cli_flags import add_layer_flags
     parser = commands.add_parser(
         name, help=summary, description=description, epilog=f"example:\n  {example}"
     )
@@ -256,15 +257,31 @@ def _layer_command(commands, name: str, summary: str, description: str, example:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``toeplitz-conv`` console script; returns the exit status."""
     try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    from .cli_flags import PARAMETER_FLAGS, UsageError
+    from .errors import ParameterError, ParameterTypeError
+    from .memory import MatrixTooLargeError, using_memory_budget
+
+    try:
         args = make_parser().parse_args(argv)
         if args.quiet:
             from .progress import set_progress
 
             set_progress(False)
         with using_memory_budget(args.max_memory):
-            return args.run(args)
-    except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED)
+            status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers
+        return status
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
     except UsageError as error:
         return _fail(str(error), EXIT_BAD_INPUT)
     except (ParameterError, ParameterTypeError) as error:
@@ -274,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = f"allow it with --max-memory {_size_flag(error.nbytes)}, or choose a smaller layer"
         return _fail(error.describe(hint), EXIT_BAD_INPUT)
     except ImportError as error:
+        if _caused_by_interrupt(error):  # Ctrl-C inside an extension's initialisation
+            raise KeyboardInterrupt from error
         name = error.name or str(error)
         extra = OPTIONAL_EXTRAS.get(name, "plot")
         return _fail(f"{name} is needed for this command: pip install 'toeplitz-conv[{extra}]'")
@@ -287,6 +306,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"unexpected {type(error).__name__}: {error} "
             f"(set {TRACEBACK_VARIABLE}=1 to see the traceback)"
         )
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush finds no closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _relative_tolerance(text: str) -> float:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ParameterError
 from .files import read_weight_file
 from .memory import check_budget, parse_size
-from .operators import Conv, ConvTranspose
 from .padding import PADDING_MODES, check_int
 from .weights import SUPPORTED_DTYPES
+
+if TYPE_CHECKING:
+    from .conv_operator import ConvOperator
 
 __all__ = [
     "PARAMETER_FLAGS",
@@ -211,8 +214,10 @@ def add_layer_flags(parser: argparse.ArgumentParser) -> None:
     add_memory_flag(parser)
 
 
-def build_layer(args: argparse.Namespace) -> Conv | ConvTranspose:
+def build_layer(args: argparse.Namespace) -> ConvOperator:
     """The operator described by the layer flags."""
+    from .operators import Conv, ConvTranspose  # on use: --help needs no operators
+
     weight = _read_weight(args)
     if not args.transpose and args.output_padding != (0,):
         raise UsageError("argument --output-padding: only with --transpose")

@@ -188,7 +188,7 @@ def write_atomically(
     """Write ``path`` through a temporary file that is checked, then renamed.
 
     ``write(temporary)`` writes the content, ``verify(temporary)`` raises when
-    it is not right; the temporary file (same directory, same suffix) replaces
+    it is not right; the temporary file (same directory, same suffix in lower case) replaces
     ``path`` only then, and is removed on any exception, ``KeyboardInterrupt``
     included.
 
@@ -204,8 +204,10 @@ def write_atomically(
         ``path``.
     """
     path = Path(path)
+    # the suffix in lower case: numpy and scipy append ".npz" or ".mtx" to a name that does
+    # not end in it exactly (y.NPZ), and would write beside the temporary file
     descriptor, name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
+        dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix.lower()
     )
     os.close(descriptor)
     temporary = Path(name)

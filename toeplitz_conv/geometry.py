@@ -262,6 +262,8 @@ def conv_geometry(
         output_size(n, k, s, dil, pb + pa, axis)
         for axis, (n, k, s, dil, (pb, pa)) in enumerate(per_axis)
     )
+    _check_vector_length(c_out, output, "padding" if any(map(any, pads)) else "input_shape")
+    _check_vector_length(c_in, spatial, "input_shape")
     return Geometry(
         out_channels=c_out,
         in_channels=c_in,
@@ -288,6 +290,20 @@ def truncate_output(geometry: Geometry, output_spatial: Sequence[int]) -> Geomet
             "output_spatial", "output_spatial cannot exceed the geometry's own output size"
         )
     return replace(geometry, output_spatial=output_spatial)
+
+
+MAX_VECTOR_LENGTH = 2**62  # entries of an input or output vector that int64 indices reach
+
+
+def _check_vector_length(channels: int, spatial: Sequence[int], parameter: str) -> None:
+    length = channels * math.prod(spatial)
+    if length > MAX_VECTOR_LENGTH:
+        sizes = " x ".join(map(str, (channels, *spatial)))
+        raise ParameterError(
+            parameter,
+            f"a vector of this layer would have {sizes} = {length:.3g} entries, more than the "
+            f"2^62 an index can address; reduce {parameter}",
+        )
 
 
 def _check_groups(c_in: int, c_out: int, c_in_per_group: int, groups: int) -> None:

@@ -8,18 +8,23 @@ argument overrides it.
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .errors import ParameterError, ParameterTypeError
+
 __all__ = [
     "MatrixTooLargeError",
     "available_memory",
     "check_budget",
+    "checked_max_bytes",
     "format_bytes",
     "memory_budget",
     "parse_size",
+    "resolve_budget",
     "set_memory_budget",
     "using_memory_budget",
 ]
@@ -84,9 +89,7 @@ def set_memory_budget(max_bytes: int | None) -> None:
         The budget; ``None`` restores ``DEFAULT_FRACTION`` of available memory.
     """
     global _budget_override
-    if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes <= 0):
-        raise ValueError(f"max_bytes must be a positive int or None; got {max_bytes!r}")
-    _budget_override = max_bytes
+    _budget_override = None if max_bytes is None else checked_max_bytes(max_bytes)
 
 
 @contextmanager
@@ -130,6 +133,30 @@ def parse_size(text: str) -> int:
     return nbytes
 
 
+def checked_max_bytes(max_bytes: object, parameter: str = "max_bytes") -> int:
+    """``max_bytes`` as an ``int`` when it is a whole number of bytes >= 1 (numpy integers
+    too), else a parameter error naming it (``True`` is no size)."""
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral):
+        raise ParameterTypeError(
+            parameter,
+            f"{parameter} must be a whole number of bytes (or None); got {max_bytes!r}"
+            + (
+                " (parse sizes such as '1G' with toeplitz_conv.memory.parse_size)"
+                if isinstance(max_bytes, str)
+                else ""
+            ),
+        )
+    if max_bytes < 1:
+        raise ParameterError(parameter, f"{parameter} must be at least 1 byte; got {max_bytes!r}")
+    return int(max_bytes)
+
+
+def resolve_budget(max_bytes: object = None) -> int:
+    """The budget of one call: :func:`memory_budget` for ``None``, else ``max_bytes``
+    checked by :func:`checked_max_bytes`."""
+    return memory_budget() if max_bytes is None else checked_max_bytes(max_bytes)
+
+
 def memory_budget() -> int:
     """The budget in force, in bytes."""
     if _budget_override is not None:
@@ -149,7 +176,7 @@ def check_budget(nbytes: int, what: str, *, max_bytes: int | None = None) -> Non
     max_bytes : int, optional
         Budget for this call; default :func:`memory_budget`.
     """
-    budget = memory_budget() if max_bytes is None else max_bytes
+    budget = resolve_budget(max_bytes)
     if nbytes > budget:
         raise MatrixTooLargeError(what, nbytes, budget)
 

@@ -55,7 +55,7 @@ from .layer_gram import (
     explicit_ratio_bounds,
     group_layers,
 )
-from .memory import check_budget, memory_budget
+from .memory import check_budget, resolve_budget
 from .operators import ConvOperator
 from .spectral import fft_applicable
 from .symbol import UNIT_ROUNDOFF, PeriodicLayer, gamma, periodic_grams, periodic_min_bracket
@@ -96,7 +96,7 @@ def min_singular_value_bounds(
     if not np.any(op.weight):
         return NormBounds(0.0, 0.0, "zero weight: the zero matrix")
     twin = scaled_twin(op)  # sigma scales with the weight
-    budget = memory_budget() if max_bytes is None else max_bytes
+    budget = resolve_budget(max_bytes)
     bounds = twin.unscaled(_min_bracket(twin.operator, rtol, budget))
     warn_if_wider(bounds, rtol, "min_singular_value_bounds")
     return bounds
@@ -193,7 +193,7 @@ def count_singular_values(
         return 0
     if tau > absolute_norm_bound(twin.operator) * (1 + 8 * gamma(1)) + twin.error:
         return 0  # above || |A| ||_2 >= sigma_max
-    budget = memory_budget() if max_bytes is None else max_bytes
+    budget = resolve_budget(max_bytes)
     count = _count_above(twin.operator, tau + twin.error, threshold, budget)
     if twin.error and _count_above(twin.operator, tau - twin.error, threshold, budget) != count:
         raise _unproven(threshold, twin.error**2)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .memory import check_budget, memory_budget
+from .memory import check_budget, resolve_budget
 
 __all__ = [
     "PeriodicLayer",
@@ -202,7 +202,7 @@ def _chunk_size(layer: PeriodicLayer, series: _GramSeries, max_bytes: int | None
     fixed = series.terms.nbytes
     what = f"per-frequency Gram matrices of a periodic layer ({k} x {k}, {layer.groups} groups)"
     check_budget(fixed + 256 * per_frequency, what, max_bytes=max_bytes)
-    budget = memory_budget() if max_bytes is None else max_bytes
+    budget = resolve_budget(max_bytes)
     fit = (budget // 2 - fixed) // per_frequency
     return int(max(256, min(layer.n_frequencies, fit, 1 << 15)))
 

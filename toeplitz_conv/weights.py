@@ -48,8 +48,9 @@ def as_weight(
         Real or complex numbers, all finite (integers are promoted to float64).
         A PyTorch tensor is accepted, also one that requires grad.
     dtype : data-type, optional
-        One of float32, float64, complex64, complex128. Default: the weight's
-        own floating type (float16 becomes float32, integers float64).
+        One of float32, float64, complex64, complex128, in any byte order (the
+        operator computes in the machine's own). Default: the weight's own floating
+        type (float16 becomes float32, integers float64).
     name : str
         Parameter name used in error messages.
 
@@ -72,6 +73,7 @@ def as_weight(
         resolved = natural if dtype is None else np.dtype(dtype)
     except TypeError as error:
         raise ParameterTypeError("dtype", f"dtype is not a data type: {error}") from None
+    resolved = resolved.newbyteorder("=")  # '>f8' holds float64s: computed in native order
     if resolved.type not in SUPPORTED_DTYPES:
         allowed = ", ".join(np.dtype(t).name for t in SUPPORTED_DTYPES)
         raise ParameterTypeError("dtype", f"dtype must be one of {allowed}; got {resolved}")
