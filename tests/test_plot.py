@@ -160,3 +160,62 @@ def test_the_pictures_people_see_have_no_clipped_or_overlapping_text(tmp_path):
             for other, other_box in boxes[k + 1 :]:
                 assert not box.overlaps(other_box), (text, other)
         plt.close(fig)
+
+
+def _binned_from_the_matrix(op, shape, span):
+    """The oracle: every stored entry of the assembled matrix, binned, with its group."""
+    matrix = op.tosparse("coo")
+    rows_per_block = op.shape[0] // op.output_shape[0]
+    cols_per_block = op.shape[1] // op.input_shape[0]
+    g = op.geometry
+    out_channel, in_channel = matrix.row // rows_per_block, matrix.col // cols_per_block
+    if op.transposed:
+        out_channel, in_channel = in_channel, out_channel
+    group = out_channel // g.out_per_group
+    raster = np.full(shape, -1)
+    keys = (
+        matrix.row.astype(np.int64) * shape[0] // span[0],
+        matrix.col.astype(np.int64) * shape[1] // span[1],
+    )
+    np.maximum.at(raster, keys, group)
+    return raster
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda w: tc.Conv(w((6, 2, 3, 3)), (4, 9, 7), padding=1, groups=2, padding_mode="reflect"),
+        lambda w: tc.ConvTranspose(w((4, 3, 3, 2)), (4, 5, 6), stride=2, padding=1, groups=2),
+        lambda w: tc.Conv(w((10, 1, 3)), (5, 40), groups=5, padding_mode="circular", padding=4,
+                          stride=3),
+        lambda w: tc.Conv(w((12, 12, 3)), (12, 13), padding=1),
+        lambda w: tc.Conv(w((3, 2, 2, 2, 2)), (2, 3, 4, 3), padding=1, dilation=2),
+    ],
+)
+def test_the_structural_raster_bins_exactly_the_stored_entries(make):
+    from toeplitz_conv.raster import spy_raster
+
+    op = make(np.random.default_rng(0).standard_normal)
+    for target in [(1, 1), (3, 5), (7, 7), (50, 40), (400, 300)]:
+        raster, span = spy_raster(op, target)
+        np.testing.assert_array_equal(raster, _binned_from_the_matrix(op, raster.shape, span))
+
+
+def test_a_layer_of_billions_of_entries_is_drawn_in_the_memory_of_its_picture(tmp_path):
+    import tracemalloc
+
+    from toeplitz_conv.pictures import layer_figure, save_figure
+
+    op = tc.Conv(np.ones((64, 64, 3, 3)), (64, 256, 256), padding=1)  # 2.4e9 non-zeros
+    tracemalloc.start()
+    try:
+        figure = layer_figure(op, max_bytes=500_000_000)
+        save_figure(figure, tmp_path / "layer.png")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 500_000_000, peak
+    assert (tmp_path / "layer.png").stat().st_size > 0
+    fig = plot.plot_block(op, 0, 0, max_bytes=100_000_000)  # one block's window, not the matrix
+    assert fig.axes[0].images
+    plt.close(fig)

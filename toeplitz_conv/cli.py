@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -254,8 +255,26 @@ def _layer_command(commands, name: str, summary: str, description: str, example:
     return parser
 
 
+class _Interrupts:
+    """Whether Ctrl-C came during this run: an interrupt inside an import can surface as
+    another error (numpy's "could not import module datetime"), which is then reported as
+    the interrupt it was."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum, frame) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``toeplitz-conv`` console script; returns the exit status."""
+    _Interrupts.seen = False
+    try:
+        previous = signal.signal(signal.SIGINT, _Interrupts.handler)
+    except ValueError:  # not the main thread: Python's own handler stays
+        previous = None
     try:
         return _run(argv)
     except KeyboardInterrupt:
@@ -263,6 +282,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as cat does
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except Exception:
+        if _Interrupts.seen:
+            return _fail("interrupted", EXIT_INTERRUPTED)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -291,7 +317,7 @@ def _run(argv: Sequence[str] | None) -> int:
         hint = f"allow it with --max-memory {_size_flag(error.nbytes)}, or choose a smaller layer"
         return _fail(error.describe(hint), EXIT_BAD_INPUT)
     except ImportError as error:
-        if _caused_by_interrupt(error):  # Ctrl-C inside an extension's initialisation
+        if _Interrupts.seen or _caused_by_interrupt(error):  # Ctrl-C inside an import
             raise KeyboardInterrupt from error
         name = error.name or str(error)
         extra = OPTIONAL_EXTRAS.get(name, "plot")
@@ -300,6 +326,8 @@ def _run(argv: Sequence[str] | None) -> int:
         where = f": {error.filename}" if error.filename else ""
         return _fail(f"{error.strerror or error}{where}")
     except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
+        if _Interrupts.seen:
+            raise KeyboardInterrupt from error
         if os.environ.get(TRACEBACK_VARIABLE):
             raise
         return _fail(

@@ -36,12 +36,17 @@ def require_matplotlib() -> None:
     matplotlib.use("Agg")
 
 
-def layer_figure(op: ConvOperator) -> Figure:
+def layer_figure(op: ConvOperator, *, max_bytes: int | None = None) -> Figure:
     """The grid of kernels beside the whole matrix, with one colour per group.
+
+    Drawn from the layer's structure, in memory bounded by the picture and the
+    pattern of one block, never by the matrix.
 
     Parameters
     ----------
     op : Conv or ConvTranspose
+    max_bytes : int, optional
+        Memory budget for the pattern and the raster.
     """
     import matplotlib.pyplot as plt
 
@@ -49,7 +54,7 @@ def layer_figure(op: ConvOperator) -> Figure:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), width_ratios=(1, 1.6), layout="constrained")
     plot_block_pattern(op, axes[0])
-    plot_matrix(op, axes[1])
+    plot_matrix(op, axes[1], max_bytes=max_bytes)
     return fig
 
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .geometry import Geometry
-from .memory import check_budget
 from .operators import ConvOperator
+from .raster import block_matrix_window, group_grid, spy_raster
 
 __all__ = [
     "block_window",
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 RASTER_LIMIT = 1024  # a matrix is binned into at most this many pixels a side
 RASTER_SHARE = 0.8  # bins per screen pixel: fewer than one, so none is dropped on screen
-RASTER_CHUNK = 1 << 20  # stored entries binned per step
 WHOLE_BLOCK = 256  # blocks up to this many rows and columns are shown whole
 MAX_CHANNEL_LABELS = 12  # more channels than this: label every k-th
 UNSTORED = "white"  # the colour of entries the sparse matrix does not store
@@ -64,11 +63,11 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
 
 def _group_grid(op: ConvOperator | Geometry) -> np.ndarray:
     """Group of each (row channel, column channel) block of the matrix, -1 where it is zero."""
-    geometry = op if isinstance(op, Geometry) else op.geometry
-    out_group = np.arange(geometry.out_channels) // geometry.out_per_group
-    in_group = np.arange(geometry.in_channels) // geometry.in_per_group
-    grid = np.where(out_group[:, None] == in_group[None, :], out_group[:, None], -1)
-    return grid.T if isinstance(op, ConvOperator) and op.transposed else grid
+    if isinstance(op, ConvOperator):
+        return group_grid(op)
+    out_group = np.arange(op.out_channels) // op.out_per_group
+    in_group = np.arange(op.in_channels) // op.in_per_group
+    return np.where(out_group[:, None] == in_group[None, :], out_group[:, None], -1)
 
 
 def _channel_ticks(ax: Axes, which: str, channels: int, pixels: int, symbol: str) -> None:
@@ -151,34 +150,34 @@ def plot_matrix(
     """Spy plot of the whole matrix, each stored entry coloured by the group of its block.
 
     The matrix is binned into about one bin per screen pixel (at most
-    ``RASTER_LIMIT`` a side); a bin is coloured when any entry in it is stored.
-    Lines mark the block borders, one block per (output, input) channel pair.
+    ``RASTER_LIMIT`` a side), aligned with the blocks; a bin is coloured when any
+    entry in it is stored. The bins come from the layer's structure
+    (:func:`toeplitz_conv.raster.spy_raster`), not from the assembled matrix, so a
+    layer of billions of entries is drawn in the memory of its picture. Lines
+    mark the block borders, one block per (output, input) channel pair.
 
     Parameters
     ----------
     op : Conv or ConvTranspose
     ax : matplotlib.axes.Axes, optional
     max_bytes : int, optional
-        Memory budget for assembling the matrix.
+        Memory budget for the layer's pattern and the raster.
     """
     rows, cols = op.shape
     c_out, c_in = op.output_shape[0], op.input_shape[0]
     out_pixels, in_pixels = rows // c_out, cols // c_in
     fig, ax = _axes(ax, (6.2, min(9.0, max(2.5, 6.2 * rows / max(cols, 1))) + 0.6))
-    bins = _raster_size(ax, rows, cols)
-    check_budget(bins[0] * bins[1] * 40, "spy-plot raster", max_bytes=max_bytes)
-    matrix = op.tosparse("coo", max_bytes=max_bytes)
-    grid = _group_grid(op)
-    raster = np.full(bins, -1, dtype=np.int64)
-    for lo in range(0, matrix.nnz, RASTER_CHUNK):  # bounded temporaries: a chunk at a time
-        row = matrix.row[lo : lo + RASTER_CHUNK].astype(np.int64)
-        col = matrix.col[lo : lo + RASTER_CHUNK].astype(np.int64)
-        group = grid[row // out_pixels, col // in_pixels]
-        np.maximum.at(raster, (row * bins[0] // rows, col * bins[1] // cols), group)
+    raster, (span_rows, span_cols) = spy_raster(
+        op, _raster_size(ax, rows, cols), max_bytes=max_bytes
+    )
     colors = np.array(group_colors(op.geometry.groups))
-    image = np.ones((*bins, 4))
+    image = np.ones((*raster.shape, 4))
     image[raster >= 0] = colors[raster[raster >= 0]]
-    ax.imshow(image, interpolation="nearest", extent=(-0.5, cols - 0.5, rows - 0.5, -0.5))
+    ax.imshow(
+        image, interpolation="nearest", extent=(-0.5, span_cols - 0.5, span_rows - 0.5, -0.5)
+    )
+    ax.set_xlim(-0.5, cols - 0.5)
+    ax.set_ylim(rows - 0.5, -0.5)
     color, width = _border_style(max(c_out, c_in))
     for c in range(1, c_out):
         ax.axhline(c * out_pixels - 0.5, color=color, linewidth=width)
@@ -188,7 +187,7 @@ def plot_matrix(
     _channel_ticks(ax, "y", c_out, out_pixels, "y")
     ax.set_xlabel(f"columns: input channels, {in_pixels:,} pixels each")
     ax.set_ylabel(f"rows: output channels, {out_pixels:,} pixels each")
-    ax.set_title(f"{type(op).__name__} matrix, {rows:,} x {cols:,}, {matrix.nnz:,} non-zeros")
+    ax.set_title(f"{type(op).__name__} matrix, {rows:,} x {cols:,}, {op.nnz:,} non-zeros")
     return fig
 
 
@@ -274,7 +273,7 @@ def plot_block(
     window : (int, int), optional
         Rows and columns of the top-left window; default :func:`block_window`.
     max_bytes : int, optional
-        Memory budget for assembling the matrix.
+        Memory budget for the block's pattern (the matrix is never assembled).
     """
     import matplotlib.pyplot as plt
 
@@ -286,8 +285,7 @@ def plot_block(
     out_pixels, in_pixels = op.shape[0] // c_out, op.shape[1] // c_in
     rows, cols = block_window(op) if window is None else window
     rows, cols = min(rows, out_pixels), min(cols, in_pixels)
-    matrix = op.tosparse(max_bytes=max_bytes)
-    block = matrix[i * out_pixels : i * out_pixels + rows, j * in_pixels : j * in_pixels + cols]
+    block = block_matrix_window(op, i, j, rows, cols, max_bytes=max_bytes)
     fig, ax = _axes(ax, (6.0, min(8.0, max(2.5, 5.2 * rows / max(cols, 1))) + 0.9))
     shown = _binned_values(block, _raster_size(ax, rows, cols))
     finite = shown[np.isfinite(shown)]
