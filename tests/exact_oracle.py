@@ -86,8 +86,9 @@ def _add(a, b):
     return a + b
 
 
-def conv_transpose_matrix(weight, input_shape, *, stride, pads, dilation, groups,
-                          output_padding, mode="zeros") -> dict:
+def conv_transpose_matrix(
+    weight, input_shape, *, stride, pads, dilation, groups, output_padding, mode="zeros"
+) -> dict:
     """The conv-transpose's matrix: the transpose of the conv on its output shape, whose
     rows past the conv-transpose's input (``output_padding >= stride``) are dropped."""
     weight = np.asarray(weight)
@@ -100,7 +101,12 @@ def conv_transpose_matrix(weight, input_shape, *, stride, pads, dilation, groups
         )
     ]
     conv = conv_matrix(
-        weight, (c_out, *sizes), stride=stride, pads=pads, dilation=dilation, groups=groups,
+        weight,
+        (c_out, *sizes),
+        stride=stride,
+        pads=pads,
+        dilation=dilation,
+        groups=groups,
         mode=mode,
     )
     conv_out = (c_in, *conv["output_spatial"])

@@ -63,13 +63,24 @@ def _case(weight, input_shape, *, transposed=False, **kwargs):
             output_padding = (output_padding,) * d
         op = tc.ConvTranspose(weight, input_shape, **kwargs)
         exact = conv_transpose_matrix(
-            weight, input_shape, stride=stride, pads=pads, dilation=dilation, groups=groups,
-            output_padding=output_padding, mode=mode,
+            weight,
+            input_shape,
+            stride=stride,
+            pads=pads,
+            dilation=dilation,
+            groups=groups,
+            output_padding=output_padding,
+            mode=mode,
         )
     else:
         op = tc.Conv(weight, input_shape, **kwargs)
         exact = conv_matrix(
-            weight, input_shape, stride=stride, pads=pads, dilation=dilation, groups=groups,
+            weight,
+            input_shape,
+            stride=stride,
+            pads=pads,
+            dilation=dilation,
+            groups=groups,
             mode=mode,
         )
     assert exact["shape"] == op.shape
@@ -88,72 +99,164 @@ CANCELLATIONS = (1e-3, 1e-6, 1e-9, 1e-12, 0.0)
 
 def _cases():
     rng = np.random.default_rng(20)
-    yield "issue: replicate 1x1", dict(weight=[[[0.1, 0.2, -0.3]]], input_shape=(1, 1),
-                                        padding=1, padding_mode="replicate")
-    yield "issue: 1e-4 cancellation", dict(weight=[[[0.7, 0.3001, -1.0]]], input_shape=(1, 1),
-                                            padding=1, padding_mode="replicate")
+    yield (
+        "issue: replicate 1x1",
+        dict(weight=[[[0.1, 0.2, -0.3]]], input_shape=(1, 1), padding=1, padding_mode="replicate"),
+    )
+    yield (
+        "issue: 1e-4 cancellation",
+        dict(
+            weight=[[[0.7, 0.3001, -1.0]]], input_shape=(1, 1), padding=1, padding_mode="replicate"
+        ),
+    )
     for c in CANCELLATIONS:
         # every tap of the window on one entry: the whole matrix is the cancelling sum
-        yield f"replicate 1x1 {c}", dict(
-            weight=_near_zero_sum(rng, (1, 1, 3, 3), c / 3), input_shape=(1, 1, 1), padding=1,
-            padding_mode="replicate",
+        yield (
+            f"replicate 1x1 {c}",
+            dict(
+                weight=_near_zero_sum(rng, (1, 1, 3, 3), c / 3),
+                input_shape=(1, 1, 1),
+                padding=1,
+                padding_mode="replicate",
+            ),
         )
-        yield f"replicate 1x2 stride 2 groups 2 {c}", dict(
-            weight=_near_zero_sum(rng, (2, 1, 3, 3), c / 3), input_shape=(2, 1, 2), padding=1,
-            stride=2, groups=2, padding_mode="replicate",
+        yield (
+            f"replicate 1x2 stride 2 groups 2 {c}",
+            dict(
+                weight=_near_zero_sum(rng, (2, 1, 3, 3), c / 3),
+                input_shape=(2, 1, 2),
+                padding=1,
+                stride=2,
+                groups=2,
+                padding_mode="replicate",
+            ),
         )
-        yield f"circular 1x1 stride 2 {c}", dict(
-            weight=_near_zero_sum(rng, (1, 1, 3, 3), c / 3), input_shape=(1, 1, 1),
-            padding=((1, 2), (1, 2)), stride=2, padding_mode="circular",
+        yield (
+            f"circular 1x1 stride 2 {c}",
+            dict(
+                weight=_near_zero_sum(rng, (1, 1, 3, 3), c / 3),
+                input_shape=(1, 1, 1),
+                padding=((1, 2), (1, 2)),
+                stride=2,
+                padding_mode="circular",
+            ),
         )
-        yield f"reflect pairs {c}", dict(
-            weight=[[[0.3, 0.0, -0.3 + c]]], input_shape=(1, 2), padding=1,
-            padding_mode="reflect",
+        yield (
+            f"reflect pairs {c}",
+            dict(
+                weight=[[[0.3, 0.0, -0.3 + c]]],
+                input_shape=(1, 2),
+                padding=1,
+                padding_mode="reflect",
+            ),
         )
         for mode in ("reflect", "replicate"):
-            yield f"1-D {mode} {c}", dict(
-                weight=_near_zero_sum(rng, (1, 1, 3), c), input_shape=(1, 2), padding=1,
-                padding_mode=mode,
+            yield (
+                f"1-D {mode} {c}",
+                dict(
+                    weight=_near_zero_sum(rng, (1, 1, 3), c),
+                    input_shape=(1, 2),
+                    padding=1,
+                    padding_mode=mode,
+                ),
             )
-            yield f"2-D {mode} stride 2 {c}", dict(
-                weight=_near_zero_sum(rng, (2, 1, 3, 3), c), input_shape=(2, 3, 3), padding=2,
-                stride=2, groups=2, padding_mode=mode,
+            yield (
+                f"2-D {mode} stride 2 {c}",
+                dict(
+                    weight=_near_zero_sum(rng, (2, 1, 3, 3), c),
+                    input_shape=(2, 3, 3),
+                    padding=2,
+                    stride=2,
+                    groups=2,
+                    padding_mode=mode,
+                ),
             )
-            yield f"2-D {mode} dilation 2 {c}", dict(
-                weight=_near_zero_sum(rng, (1, 2, 2, 3), c), input_shape=(2, 3, 3), padding=2,
-                dilation=(1, 2), padding_mode=mode,
+            yield (
+                f"2-D {mode} dilation 2 {c}",
+                dict(
+                    weight=_near_zero_sum(rng, (1, 2, 2, 3), c),
+                    input_shape=(2, 3, 3),
+                    padding=2,
+                    dilation=(1, 2),
+                    padding_mode=mode,
+                ),
             )
-        yield f"circular wraps, stride 2 {c}", dict(
-            weight=_near_zero_sum(rng, (1, 1, 1, 5), c), input_shape=(1, 1, 2), padding=(0, 2),
-            stride=(1, 2), padding_mode="circular",
+        yield (
+            f"circular wraps, stride 2 {c}",
+            dict(
+                weight=_near_zero_sum(rng, (1, 1, 1, 5), c),
+                input_shape=(1, 1, 2),
+                padding=(0, 2),
+                stride=(1, 2),
+                padding_mode="circular",
+            ),
         )
-        yield f"circular wraps, stride 3 not dividing {c}", dict(
-            weight=_near_zero_sum(rng, (2, 1, 4), c), input_shape=(1, 2), padding=3, stride=3,
-            padding_mode="circular",
+        yield (
+            f"circular wraps, stride 3 not dividing {c}",
+            dict(
+                weight=_near_zero_sum(rng, (2, 1, 4), c),
+                input_shape=(1, 2),
+                padding=3,
+                stride=3,
+                padding_mode="circular",
+            ),
         )
-        yield f"complex replicate {c}", dict(
-            weight=_near_zero_sum(rng, (1, 1, 3), c) * (1 + 1j)
-            + 1j * _near_zero_sum(rng, (1, 1, 3), c),
-            input_shape=(1, 2), padding=1, padding_mode="replicate", dtype=np.complex128,
+        yield (
+            f"complex replicate {c}",
+            dict(
+                weight=_near_zero_sum(rng, (1, 1, 3), c) * (1 + 1j)
+                + 1j * _near_zero_sum(rng, (1, 1, 3), c),
+                input_shape=(1, 2),
+                padding=1,
+                padding_mode="replicate",
+                dtype=np.complex128,
+            ),
         )
-        yield f"transpose reflect {c}", dict(
-            weight=_near_zero_sum(rng, (1, 2, 3), c), input_shape=(1, 3), padding=1, stride=2,
-            padding_mode="reflect", transposed=True,
+        yield (
+            f"transpose reflect {c}",
+            dict(
+                weight=_near_zero_sum(rng, (1, 2, 3), c),
+                input_shape=(1, 3),
+                padding=1,
+                stride=2,
+                padding_mode="reflect",
+                transposed=True,
+            ),
         )
-        yield f"transpose output_padding >= stride {c}", dict(
-            weight=_near_zero_sum(rng, (1, 1, 3), c), input_shape=(1, 2), padding=1, stride=1,
-            dilation=3, output_padding=2, transposed=True,
+        yield (
+            f"transpose output_padding >= stride {c}",
+            dict(
+                weight=_near_zero_sum(rng, (1, 1, 3), c),
+                input_shape=(1, 2),
+                padding=1,
+                stride=1,
+                dilation=3,
+                output_padding=2,
+                transposed=True,
+            ),
         )
-    yield "zeros 3-D", dict(weight=rng.standard_normal((2, 1, 2, 2, 1)), input_shape=(1, 2, 2, 3),
-                            padding=1)
+    yield (
+        "zeros 3-D",
+        dict(weight=rng.standard_normal((2, 1, 2, 2, 1)), input_shape=(1, 2, 2, 3), padding=1),
+    )
     for scale in (2.0**1000, 2.0**-1000, 2.0**-1060):
-        yield f"magnitude {scale:.1e}", dict(
-            weight=_near_zero_sum(rng, (1, 1, 3), 1e-6) * scale, input_shape=(1, 3), padding=1,
-            padding_mode="replicate",
+        yield (
+            f"magnitude {scale:.1e}",
+            dict(
+                weight=_near_zero_sum(rng, (1, 1, 3), 1e-6) * scale,
+                input_shape=(1, 3),
+                padding=1,
+                padding_mode="replicate",
+            ),
         )
-    yield "mixed 1e300 and subnormal", dict(
-        weight=[[[1e300, 3e-320, -1e300]]], input_shape=(1, 3), padding=1,
-        padding_mode="reflect",
+    yield (
+        "mixed 1e300 and subnormal",
+        dict(
+            weight=[[[1e300, 3e-320, -1e300]]],
+            input_shape=(1, 3),
+            padding=1,
+            padding_mode="reflect",
+        ),
     )
 
 
@@ -168,8 +271,9 @@ def _contains(bounds, value) -> bool:
 def test_every_bracket_holds_the_exact_singular_values(name):
     kwargs = dict(CASES[name])
     transposed = kwargs.pop("transposed", False)
-    op, values = _case(kwargs.pop("weight"), kwargs.pop("input_shape"), transposed=transposed,
-                       **kwargs)
+    op, values = _case(
+        kwargs.pop("weight"), kwargs.pop("input_shape"), transposed=transposed, **kwargs
+    )
     top, bottom = values[0], values[-1]
     with warnings.catch_warnings(), ends_within(HANG_SECONDS):
         warnings.simplefilter("ignore", CertifiedWidthWarning)
@@ -263,8 +367,12 @@ def test_subnormal_weights_are_bracketed_not_refused():
 
 
 def test_rtol_floor_is_refused_and_a_small_rtol_is_honoured_or_warned():
-    op = tc.Conv(np.random.default_rng(0).standard_normal((2, 2, 3)), (2, 6), padding=1,
-                 padding_mode="circular")
+    op = tc.Conv(
+        np.random.default_rng(0).standard_normal((2, 2, 3)),
+        (2, 6),
+        padding=1,
+        padding_mode="circular",
+    )
     for rtol in (1e-300, 1e-16, 0.0, 1.0):
         with pytest.raises(tc.ParameterError, match="rtol"):
             tc.norm_bounds(op, rtol=rtol)

@@ -136,3 +136,64 @@ def test_dot_test_survives_cancellation_and_still_catches_a_wrong_adjoint():
         dtype=np.float32,
     )
     assert not tc.check_adjoint(wrong, seed=0).passed
+
+
+def _with_direct_engine(monkeypatch, engine_class: str) -> None:
+    """Register a deliberately wrong engine (tests/perturbed_engine.py) as "direct"."""
+    from toeplitz_conv import engines
+
+    monkeypatch.setitem(engines._REGISTRY, "direct", ("perturbed_engine", engine_class))
+
+
+def _layer(transposed=False, mode="zeros", engine="direct"):
+    rng = np.random.default_rng(3)
+    cls = tc.ConvTranspose if transposed else tc.Conv
+    return cls(rng.standard_normal((3, 2, 3, 3)), (3 if transposed else 2, 7, 6),
+               padding=1, stride=2, padding_mode=mode, engine=engine)
+
+
+def _failed(report) -> set[str]:
+    return {name for name, error in report.errors().items() if error > report.rtol}
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_each_pytorch_comparison_fails_for_a_scaled_layer(monkeypatch, transposed):
+    _with_direct_engine(monkeypatch, "ScaledEngine")
+    report = tc.check_adjoint(_layer(transposed), seed=0)
+    # a consistent adjoint: the dot test and the matrices pass; every value comparison fails
+    assert _failed(report) == {
+        "engine_agreement", "torch_forward", "torch_autograd", "torch_conv_transpose"
+    }, report
+    assert report.dot_test <= report.rtol and report.matrix_identity == 0.0
+
+
+def test_engine_agreement_alone_fails_when_only_a_matrix_free_engine_is_wrong(monkeypatch):
+    _with_direct_engine(monkeypatch, "ScaledEngine")
+    report = tc.check_adjoint(_layer(engine="sparse", mode="reflect"), seed=0)
+    assert _failed(report) == {"engine_agreement"}, report
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_the_dot_test_fails_for_an_adjoint_that_is_not_one(monkeypatch, transposed):
+    _with_direct_engine(monkeypatch, "WrongAdjointEngine")
+    report = tc.check_adjoint(_layer(transposed), seed=0)
+    assert "dot_test" in _failed(report), report
+    # the direction whose product is wrong is caught against PyTorch too
+    assert {"torch_autograd", "torch_forward"} & _failed(report), report
+    assert not report.passed
+
+
+def test_the_matrix_identity_fails_for_a_matrix_that_is_not_the_partner_transposed():
+    class OffByOne(tc.Conv):
+        """A layer whose assembled matrix has one wrong entry."""
+
+        def tosparse(self, *args, **kwargs):
+            matrix = super().tosparse(*args, **kwargs)
+            matrix.data[len(matrix.data) // 2] += 1e-6
+            return matrix
+
+    rng = np.random.default_rng(4)
+    op = OffByOne(rng.standard_normal((3, 2, 3, 3)), (2, 7, 6), padding=1, engine="direct")
+    report = tc.check_adjoint(op, seed=0)
+    assert _failed(report) == {"matrix_identity"}, report
+    assert report.matrix_identity == pytest.approx(1e-6, rel=1e-3)

@@ -33,12 +33,20 @@ def test_non_native_byte_order_computes_as_native(engine):
     x = rng.standard_normal((2, 2, 6, 7)).astype(">f8")
     op = tc.Conv(weight, (2, 6, 7), padding=1, dtype=">f8", engine=engine)
     assert op.dtype == np.float64 and op.dtype.isnative
-    expected = conv(x.astype(np.float64), weight.astype(np.float64), stride=(1, 1),
-                    pads=((1, 1), (1, 1)), dilation=(1, 1), groups=1, mode="zeros")
+    expected = conv(
+        x.astype(np.float64),
+        weight.astype(np.float64),
+        stride=(1, 1),
+        pads=((1, 1), (1, 1)),
+        dilation=(1, 1),
+        groups=1,
+        mode="zeros",
+    )
     np.testing.assert_allclose(op.apply(x), expected, rtol=1e-12, atol=1e-12)
     y = rng.standard_normal(op.shape[0]).astype(">f8")
-    np.testing.assert_allclose(op.rmatvec(y), op.tosparse().T @ y.astype(np.float64),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        op.rmatvec(y), op.tosparse().T @ y.astype(np.float64), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("name", ["y.NPZ", "y.MTX", "y.Npz", "y.mTx"])
