@@ -8,8 +8,16 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from hypothesis import settings
+from strategies import THOROUGH
 
 import toeplitz_conv as tc
+
+# hypothesis profiles: "ci" (HYPOTHESIS_PROFILE=ci, set by .ci/run) draws every random test's
+# full count, the default a fifth (strategies.examples); tests without a count get 100 or 20
+settings.register_profile("ci", max_examples=100, deadline=None)
+settings.register_profile("fast", max_examples=20, deadline=None)
+settings.load_profile("ci" if THOROUGH else "fast")
 
 
 def checked_bytes(call: Callable[..., object]) -> int:
@@ -64,3 +72,11 @@ def random_vector(rng: np.random.Generator, n: int, dtype) -> np.ndarray:
     if np.dtype(dtype).kind == "c":
         v = v + 1j * rng.standard_normal(n)
     return v.astype(dtype)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The MPI tests (all slow, run under mpiexec by .ci/run) import mpi4py and pylops-mpi,
+    the [mpi] extra, when collected: a run that leaves out the slow tests, README's default,
+    does not collect them at all (rather than skipping them where the extra is missing)."""
+    excluding_slow = (config.getoption("markexpr") or "").replace(" ", "") == "notslow"
+    return True if excluding_slow and collection_path.name == "mpi" else None

@@ -148,3 +148,20 @@ def conv_transpose_vjp(v, x_shape, w, *, stride, pads, output_padding, dilation,
 
     _, grad = torch.autograd.functional.vjp(forward, x0, torch.as_tensor(v))
     return grad.numpy()
+
+
+def dense_matrix(weight, input_shape, *, transposed=False, output_padding=None, **oracle):
+    """PyTorch's matrix of a layer, in float64 or complex128: its conv applied to every unit
+    vector (for a conv-transpose, autograd's adjoint of the conv). ``oracle``: ``stride``,
+    ``pads``, ``dilation``, ``groups``, ``mode`` as for :func:`conv`."""
+    import math
+
+    weight = np.asarray(weight)
+    weight = weight.astype(np.complex128 if np.iscomplexobj(weight) else np.float64)
+    n = math.prod(input_shape)
+    eye = np.eye(n, dtype=weight.dtype).reshape(n, *input_shape)
+    if transposed:
+        images = conv_transpose_by_vjp(eye, weight, output_padding=output_padding, **oracle)
+    else:
+        images = conv(eye, weight, **oracle)
+    return images.reshape(n, -1).T

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import strategies as st
 
 MODES = ("zeros", "circular", "reflect", "replicate")
+# HYPOTHESIS_PROFILE=ci (set by .ci/run) draws every random test's full count; the default,
+# for README's test command, a fifth of it (at least 10)
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "ci"
+
+
+def examples(count: int) -> int:
+    """How many random cases a test draws: ``count`` in CI, a fifth of it by default."""
+    return count if THOROUGH else max(10, count // 5)
 DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
 
 

@@ -13,27 +13,14 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
-from oracles import conv, conv_transpose_by_vjp
-from strategies import layer_cases, transpose_cases
+from oracles import dense_matrix as _dense
+from strategies import examples, layer_cases, transpose_cases
 
 import toeplitz_conv as tc
 
 SLACK = 1e-12  # relative to sigma_max: the dense oracle's own rounding, with room
 RTOL = 1e-6
 EPS = np.finfo(np.float64).eps
-
-
-def _dense(weight, input_shape, *, transposed=False, output_padding=None, **oracle):
-    """PyTorch's matrix of the layer: its product with every unit vector."""
-    weight = np.asarray(weight)
-    weight = weight.astype(np.complex128 if np.iscomplexobj(weight) else np.float64)
-    n = math.prod(input_shape)
-    eye = np.eye(n, dtype=weight.dtype).reshape(n, *input_shape)
-    if transposed:
-        images = conv_transpose_by_vjp(eye, weight, output_padding=output_padding, **oracle)
-    else:
-        images = conv(eye, weight, **oracle)
-    return images.reshape(n, -1).T
 
 
 def _singular_values(dense) -> np.ndarray:
@@ -78,7 +65,9 @@ def _assert_contains(bounds, value, scale):
     assert value <= bounds.upper + SLACK * scale, (bounds, value)
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @SETTINGS
@@ -106,21 +95,41 @@ def _check_norm_bounds(op, values):
 @given(case=layer_cases(dtypes=(np.float64, np.complex128)))
 @pytest.mark.filterwarnings("ignore::toeplitz_conv.certified.CertifiedWidthWarning")
 def test_min_singular_value_bounds_bracket_sigma_min(case):
-    op = _build(case, False)
-    values = _case_truth(case, False)
+    _check_min_and_condition(_build(case, False), _case_truth(case, False))
+
+
+@SETTINGS
+@given(case=transpose_cases(dtypes=(np.float64, np.complex128)))
+@pytest.mark.filterwarnings("ignore::toeplitz_conv.certified.CertifiedWidthWarning")
+def test_min_condition_and_counts_of_random_conv_transposes(case):
+    op = _build(case, True)
+    values = _case_truth(case, True)
+    _check_min_and_condition(op, values)
+    _check_counts(op, values)
+
+
+def _check_min_and_condition(op, values):
     smallest, top = values[-1], values[0]
     bounds = tc.min_singular_value_bounds(op, rtol=RTOL)
     _assert_contains(bounds, smallest, top)
     # the Gram matrix squares the condition number: its rounding limits the width
     floor = 1e4 * EPS * (top / smallest) ** 2 if smallest > 1e-150 * top else math.inf
     assert bounds.relative_width <= max(RTOL, floor), bounds
+    condition = tc.condition_number_bounds(op, rtol=RTOL)
+    if smallest > 1e-6 * top:  # well conditioned: the bracket holds the dense ratio
+        truth = top / smallest
+        assert condition.lower <= truth * (1 + 1e-9) and truth <= condition.upper * (1 + 1e-9)
+    else:  # (nearly) singular: only the lower end is informative
+        assert condition.lower <= top / max(smallest, 1e-300) * (1 + 1e-9)
 
 
 @SETTINGS
 @given(case=layer_cases(dtypes=(np.float64, np.complex128)))
 def test_counts_equal_dense_counts_away_from_ties(case):
-    op = _build(case, False)
-    values = _case_truth(case, False)
+    _check_counts(_build(case, False), _case_truth(case, False))
+
+
+def _check_counts(op, values):
     rng = np.random.default_rng(len(values))
     for threshold in rng.uniform(0, 1.2 * values[0], size=3):
         gap = np.abs(values - threshold).min()

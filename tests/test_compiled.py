@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from oracles import assert_close, conv
-from strategies import layer_cases, random_array
+from strategies import examples, layer_cases, random_array
 
 import toeplitz_conv as tc
 from toeplitz_conv import block_matrix, engines, jit, precompile
@@ -43,7 +43,7 @@ def _nan_empty(real_empty):
 
 
 @needs_numba
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(case=layer_cases())
 def test_every_output_sample_is_written(case, monkeypatch_module):
     """Outputs and workspaces start as NaN: a sample the loops skip would stay NaN."""
@@ -73,7 +73,7 @@ def monkeypatch_module():
 
 
 @needs_numba
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(case=layer_cases())
 def test_compiled_assembly_equals_the_numpy_assembly(case, monkeypatch_module):
     """Zero padding assembles by compiled loops: the same CSR arrays, entry for entry."""

@@ -5,12 +5,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from oracles import assert_close, conv, conv_vjp
-from strategies import layer_cases, random_array
+from strategies import examples, layer_cases, random_array
 
 import toeplitz_conv as tc
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(case=layer_cases())
 def test_conv_matches_torch_over_random_layers(case):
     op = tc.Conv(case.weight, case.input_shape, **case.kwargs())
@@ -32,7 +32,7 @@ def test_conv_matches_torch_over_random_layers(case):
     assert_close(op.matmat(x.reshape(2, -1).T), linear.reshape(2, -1).T, case.dtype, scale)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(case=layer_cases())
 def test_rmatvec_is_the_autograd_vjp(case):
     op = tc.Conv(case.weight, case.input_shape, **case.kwargs())
@@ -48,7 +48,7 @@ def test_rmatvec_is_the_autograd_vjp(case):
     assert_close(op.rmatmat(V)[:, 1], 2 * expected.ravel(), case.dtype, scale)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(case=layer_cases(dtypes=(np.float64, np.complex128)))
 def test_matrix_equals_dense_matrix_of_torch_conv(case):
     """Every entry of tosparse()/todense() against torch applied to the identity."""

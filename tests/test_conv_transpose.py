@@ -12,7 +12,7 @@ from oracles import (
     conv_transpose_by_vjp,
     conv_transpose_vjp,
 )
-from strategies import random_array, transpose_cases
+from strategies import examples, random_array, transpose_cases
 
 import toeplitz_conv as tc
 
@@ -31,7 +31,7 @@ def _conv_partner(op: tc.ConvTranspose, case) -> tc.Conv:
     )
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=examples(250), deadline=None)
 @given(case=transpose_cases(modes=("zeros",)))
 def test_conv_transpose_matches_torch(case):
     op = tc.ConvTranspose(case.weight, case.input_shape, **case.kwargs())
@@ -61,7 +61,7 @@ def test_conv_transpose_matches_torch(case):
         assert_close(op.matvec(x[0].ravel()), direct[0].ravel(), case.dtype, scale)
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=examples(250), deadline=None)
 @given(case=transpose_cases())
 def test_every_padding_mode_is_the_vjp_of_the_padded_conv(case):
     """ConvTranspose = A^T of the conv with F.pad(mode): the exact adjoint, all modes."""
@@ -85,7 +85,7 @@ def test_every_padding_mode_is_the_vjp_of_the_padded_conv(case):
     assert_close(op.rmatvec(v.ravel()), np.conj(padded_conv[crop]).ravel(), case.dtype, scale)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(case=transpose_cases())
 def test_matrix_identity_conv_transpose_is_conv_transposed(case):
     op = tc.ConvTranspose(case.weight, case.input_shape, **case.kwargs())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from oracles import assert_close, conv, conv_vjp
-from strategies import layer_cases, random_array, transpose_cases
+from strategies import examples, layer_cases, random_array, transpose_cases
 
 import toeplitz_conv as tc
 from toeplitz_conv.engines import installed_engines
@@ -15,13 +15,13 @@ ENGINE_NAMES = installed_engines()  # "numba" too when it is installed (the test
 MATRIX_FREE = [name for name in ENGINE_NAMES if name != "sparse"]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(case=layer_cases())
 def test_engines_agree_on_conv_layers(case):
     _check_every_engine_against_torch(case)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(case=layer_cases(channels=(4, 5, 7, 8, 10)))
 def test_engines_agree_on_layers_of_more_channels(case):
     """Four or more channels per group (the compiled loops' four-at-a-time path, with
@@ -52,7 +52,7 @@ def _check_every_engine_against_torch(case) -> None:
         assert_close(ops[name].apply(x), ops["sparse"].apply(x), case.dtype, scale)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(case=transpose_cases())
 def test_engines_agree_on_conv_transpose_layers(case):
     rng = np.random.default_rng(1)

@@ -44,4 +44,6 @@ def test_budget_can_be_set_and_overridden_per_call():
 def test_default_budget_is_a_fraction_of_available_memory():
     from toeplitz_conv.memory import DEFAULT_FRACTION, available_memory
 
-    assert 0 < tc.memory_budget() <= DEFAULT_FRACTION * available_memory() * 1.1
+    expected = DEFAULT_FRACTION * available_memory()  # read again: memory moves a little
+    assert 0.8 * expected <= tc.memory_budget() <= 1.2 * expected
+    assert expected > 10**8  # the machine has memory, so a 1-byte budget would fail above

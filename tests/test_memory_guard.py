@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from conftest import checked_bytes, traced_peak
 from hypothesis import given, settings
-from strategies import layer_cases
+from strategies import examples, layer_cases
 
 import toeplitz_conv as tc
 
 PEAK_RATIO = 1.5
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(case=layer_cases())
 def test_closed_form_nnz_equals_the_assembled_matrix(case):
     op = tc.Conv(case.weight, case.input_shape, **case.kwargs())

@@ -2,6 +2,7 @@
 (which CI runs), and every other command in it runs as written."""
 
 import contextlib
+import importlib.util
 import io
 import os
 import re
@@ -60,6 +61,24 @@ COMMANDS = [
     for line in block.splitlines()
     if line.strip() and line.strip() != CI_ITSELF
 ]
+# a line that installs an extra first: the test never installs; it checks that the extra
+# is there (else it skips, naming it) and runs the rest of the line
+INSTALL = re.compile(r'^python -m pip install -e "\.\[(\w+)\]" && (.+)$')
+EXTRA_MODULES = {
+    "fast": ("numba",),
+    "docs": ("sphinx", "numpydoc", "sphinx_gallery", "sphinx_mathjax_offline"),
+    "mpi": ("mpi4py", "pylops_mpi"),
+    "plot": ("matplotlib",),
+}
+# lines that take minutes or start other programs: benchmarks, the docs, MPI, examples
+SLOW = ("benchmarks/", "sphinx-build", "mpiexec", "examples/", "docs/", "toeplitz-conv compile")
+
+
+def _param(heading: str, line: str):
+    marks = [pytest.mark.slow] if any(part in line for part in SLOW) else []
+    return pytest.param(heading, line, marks=marks, id=line[:60])
+
+
 # commands that make files in the current folder run in a fresh one, in README's order
 IN_A_FRESH_FOLDER = ("toeplitz-conv", "python -c")
 
@@ -92,8 +111,24 @@ def fresh_folder(tmp_path_factory):
     return tmp_path_factory.mktemp("readme")
 
 
-@pytest.mark.parametrize("heading, line", COMMANDS, ids=[line[:60] for _, line in COMMANDS])
+def _without_install(line: str) -> str:
+    """The command after its install step, once the extra it installs is known present."""
+    match = INSTALL.match(line)
+    if match is None:
+        assert "pip install" not in line, f"an install the test does not know: {line}"
+        return line
+    extra, rest = match.groups()
+    missing = [m for m in EXTRA_MODULES[extra] if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(
+            f"needs the [{extra}] extra ({', '.join(missing)}): pip install -e '.[{extra}]'"
+        )
+    return rest
+
+
+@pytest.mark.parametrize("heading, line", [_param(h, line) for h, line in COMMANDS])
 def test_every_readme_command_runs_as_written(heading, line, fresh_folder):
+    line = _without_install(line)
     cwd = fresh_folder if line.startswith(IN_A_FRESH_FOLDER) else ROOT
     result = _shell(line, cwd)
     assert result.returncode == 0, (

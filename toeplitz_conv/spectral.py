@@ -129,8 +129,13 @@ def singular_values(
         ``"fft"``: exact, for circular padding with stride dividing the size
         (Sedghi et al. 2019, with the polyphase split for stride > 1);
         ``"dense"``: :func:`numpy.linalg.svd` of the (memory-guarded) dense
-        matrix; ``"iterative"``: :func:`scipy.sparse.linalg.svds` on the
-        operator (needs ``k < min(op.shape)``). ``"auto"`` picks ``"fft"`` when it
+        matrix; ``"iterative"``: Lanczos (:func:`scipy.sparse.linalg.eigsh`) on the
+        Gram operator of the smaller side, the dense SVD if ARPACK breaks down on
+        a rank-deficient layer (needs ``k < min(op.shape)``; the values are accurate
+        to about :math:`\\sqrt{\\epsilon}\\,\\sigma_{\\max}` in absolute terms, so use
+        it for the largest ones; like every single-vector Lanczos method it can miss
+        copies of a repeated value, which symmetric layers have: ``"fft"`` or
+        ``"dense"`` count them). ``"auto"`` picks ``"fft"`` when it
         applies, else ``"dense"`` when ``min(op.shape) <= 4096`` or ``k`` is
         not given, else ``"iterative"``.
     tol : float
@@ -162,8 +167,7 @@ def singular_values(
             raise ParameterError(
                 "k", f"the iterative method needs k < min(op.shape) = {size}; got k={k}"
             )
-        values = spla.svds(op, k=k, tol=tol, return_singular_vectors=False)
-        values = np.sort(values)[::-1]
+        values = _top_singular_values(op, k, tol, max_bytes)
     values = np.asarray(values, dtype=np.float64)
     return values if k is None else values[:k]
 
@@ -225,6 +229,24 @@ def spectral_norm(op, *, rtol: float = 1e-8, max_bytes: int | None = None) -> fl
             return _dense_norm(op, linear, max_bytes)
         largest = _power_iteration(gram.matvec, start, rtol)
     return float(np.sqrt(max(largest, 0.0)))
+
+
+def _top_singular_values(op: ConvOperator, k: int, tol: float, max_bytes) -> np.ndarray:
+    """The ``k`` largest singular values by Lanczos on the Gram matrix of the smaller side
+    (seeded random start); when ARPACK cannot (a rank-deficient or zero layer spans its
+    range, or ``k`` is all but one value), the dense SVD if it fits the budget."""
+    n = min(op.shape)
+    first, then = (op.matvec, op.rmatvec) if op.shape[1] <= op.shape[0] else (op.rmatvec, op.matvec)
+    dtype = np.result_type(op.dtype, np.float32)
+    gram = spla.LinearOperator((n, n), matvec=lambda x: then(first(x)), dtype=dtype)
+    start = np.random.default_rng(0).standard_normal(n).astype(dtype)
+    try:
+        if k >= n - 1:  # ARPACK's limit for complex matrices (eigs): all but one value
+            raise spla.ArpackError(-3)
+        squares = spla.eigsh(gram, k=k, which="LA", tol=tol, v0=start, return_eigenvectors=False)
+    except spla.ArpackError:
+        return np.linalg.svd(op.todense(max_bytes=max_bytes), compute_uv=False)[:k]
+    return np.sort(np.sqrt(np.maximum(np.real(squares), 0.0)))[::-1]
 
 
 def as_linear_operator(op) -> spla.LinearOperator:

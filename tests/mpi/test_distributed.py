@@ -1,4 +1,4 @@
-"""Distributed operators (pylops-mpi): run under `mpiexec -n 2 python -m pytest tests/mpi`.
+"""Distributed operators (pylops-mpi): `mpiexec -n 2 python -m pytest -m slow tests/mpi`.
 
 Every rank checks the global results against the serial operator. CI sets
 TOEPLITZ_CONV_REQUIRE_MPI=1 so that a missing MPI stack fails instead of skipping.
@@ -19,6 +19,8 @@ from pylops_mpi.utils.dottest import dottest  # noqa: E402
 
 import toeplitz_conv as tc  # noqa: E402
 from toeplitz_conv.mpi import distribute, scatter  # noqa: E402
+
+pytestmark = pytest.mark.slow  # under mpiexec, by .ci/run (README says how)
 
 COMM = MPI.COMM_WORLD
 SIZE = COMM.Get_size()
