@@ -125,7 +125,7 @@ def write_floor(matrix):
     on as many threads as the assembly uses (each fills its share of every array)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from toeplitz_conv.jit import cores
+    from toeplitz_conv.core.jit import cores
 
     threads = cores()
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import toeplitz_conv as tc
-import toeplitz_conv.block_matrix as bm
+import toeplitz_conv.core.block_matrix as bm
 
 
 def _layer(groups=2, mode="zeros", dtype=np.float64, seed=0):

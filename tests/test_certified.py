@@ -93,14 +93,14 @@ def _check_norm_bounds(op, values):
 
 @SETTINGS
 @given(case=layer_cases(dtypes=(np.float64, np.complex128)))
-@pytest.mark.filterwarnings("ignore::toeplitz_conv.certified.CertifiedWidthWarning")
+@pytest.mark.filterwarnings("ignore::toeplitz_conv.spectra.brackets.CertifiedWidthWarning")
 def test_min_singular_value_bounds_bracket_sigma_min(case):
     _check_min_and_condition(_build(case, False), _case_truth(case, False))
 
 
 @SETTINGS
 @given(case=transpose_cases(dtypes=(np.float64, np.complex128)))
-@pytest.mark.filterwarnings("ignore::toeplitz_conv.certified.CertifiedWidthWarning")
+@pytest.mark.filterwarnings("ignore::toeplitz_conv.spectra.brackets.CertifiedWidthWarning")
 def test_min_condition_and_counts_of_random_conv_transposes(case):
     op = _build(case, True)
     values = _case_truth(case, True)

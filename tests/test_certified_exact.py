@@ -21,7 +21,7 @@ import pytest
 from exact_oracle import conv_matrix, conv_transpose_matrix, singular_values
 
 import toeplitz_conv as tc
-from toeplitz_conv.certified import CertifiedWidthWarning
+from toeplitz_conv.spectra.brackets import CertifiedWidthWarning
 
 HANG_SECONDS = 60  # a guard that turns a hang into a failure, not a timing
 

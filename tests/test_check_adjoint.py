@@ -7,7 +7,7 @@ from oracles import assert_close, conv, conv_transpose, conv_vjp
 from strategies import examples, layer_cases, random_array, transpose_cases
 
 import toeplitz_conv as tc
-from toeplitz_conv.torch_interop import torch_conv, torch_conv_transpose, torch_conv_vjp
+from toeplitz_conv.interop.torch_interop import torch_conv, torch_conv_transpose, torch_conv_vjp
 
 
 @settings(max_examples=examples(60), deadline=None)

@@ -13,7 +13,7 @@ import scipy.io
 import scipy.sparse
 
 import toeplitz_conv
-from toeplitz_conv.cli import main, make_parser
+from toeplitz_conv.cli.main import main, make_parser
 
 SMALL = ["--random", "4,2,3,3", "--input-shape", "2,8,7", "--padding", "1"]
 
@@ -208,7 +208,7 @@ def test_an_unexpected_error_is_one_line_with_status_1(capsys, monkeypatch):
     def broken(args):
         raise RuntimeError("something broke")
 
-    monkeypatch.setattr("toeplitz_conv.cli_flags.build_layer", broken)
+    monkeypatch.setattr("toeplitz_conv.cli.flags.build_layer", broken)
     status, _, err = _run(["check", *SMALL], capsys)
     assert status == 1
     _assert_one_line(err, "RuntimeError: something broke", "TOEPLITZ_CONV_TRACEBACK")

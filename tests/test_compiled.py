@@ -20,8 +20,9 @@ from oracles import assert_close, conv
 from strategies import examples, layer_cases, random_array
 
 import toeplitz_conv as tc
-from toeplitz_conv import block_matrix, engines, jit, precompile
-from toeplitz_conv.cli import main
+from toeplitz_conv import engines
+from toeplitz_conv.cli import main, precompile
+from toeplitz_conv.core import block_matrix, jit
 
 WITHOUT_NUMBA = os.environ.get("TOEPLITZ_CONV_WITHOUT_NUMBA") == "1"  # CI's second run
 needs_numba = pytest.mark.skipif(WITHOUT_NUMBA, reason="the run without the numba extra")
@@ -95,7 +96,7 @@ def test_a_first_call_that_compiles_says_so(tmp_path):
     """In a new process with an empty numba cache, the first product compiles (seconds)
     and, with progress shown, one line on stderr says so; the second is silent."""
     code = (
-        "import numpy as np, toeplitz_conv as tc; tc.progress.set_progress(True); "
+        "import numpy as np, toeplitz_conv as tc, toeplitz_conv.core.progress; toeplitz_conv.core.progress.set_progress(True); "
         "op = tc.Conv(np.ones((2, 2, 3)), (2, 30), padding=1, engine='numba'); "
         "op.matvec(np.ones(60)); print('second', flush=True, file=__import__('sys').stderr); "
         "op.matvec(np.ones(60))"
@@ -110,7 +111,7 @@ def test_a_first_call_that_compiles_says_so(tmp_path):
 
 LATER_PRODUCTS = """
 import numpy as np, toeplitz_conv as tc
-from toeplitz_conv import assembly_kernels
+from toeplitz_conv.core import assembly_kernels
 from toeplitz_conv.engines import numba_kernels, numba_rows
 layers = [
     tc.Conv(np.ones((6, 1, 5, 5)), (6, 40, 30), padding=2, groups=6),  # depthwise
@@ -152,7 +153,7 @@ WITHOUT_A_CACHE = """
 import numba.core.caching
 numba.core.caching.CacheImpl._locator_classes = []  # numba: nowhere to cache
 import numpy as np, toeplitz_conv as tc
-from toeplitz_conv import jit
+from toeplitz_conv.core import jit
 from toeplitz_conv.cli import main
 assert not jit.numba_can_cache()
 weight = np.random.default_rng(0).standard_normal((4, 4, 3, 3))
@@ -187,8 +188,8 @@ def test_compile_without_numba_is_one_line_naming_the_extra(monkeypatch, capsys)
 def test_scratch_memory_is_checked_before_it_is_spent():
     """A job copies the rows it reads from every input channel of its group: past
     SCRATCH_ITEMS for a single row block, that copy is checked against the budget."""
+    from toeplitz_conv.core.memory import using_memory_budget
     from toeplitz_conv.engines.compiled import SCRATCH_ITEMS
-    from toeplitz_conv.memory import using_memory_budget
 
     rng = np.random.default_rng(4)
     weight = rng.standard_normal((4, 1024, 3, 3)).astype(np.float32)
@@ -262,7 +263,7 @@ def test_a_forked_child_computes_after_the_parent_used_its_threads(monkeypatch):
 def test_thread_count_follows_numba_num_threads(monkeypatch):
     import numba
 
-    from toeplitz_conv.jit import compiled_threads
+    from toeplitz_conv.core.jit import compiled_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)

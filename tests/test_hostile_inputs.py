@@ -95,7 +95,7 @@ def test_ctrl_c_at_any_moment_is_one_line(delay):
 
 def test_help_and_version_import_no_heavy_library():
     code = (
-        "import sys; from toeplitz_conv.cli import make_parser; make_parser().format_help();"
+        "import sys; from toeplitz_conv.cli.main import make_parser; make_parser().format_help();"
         "heavy = [m for m in ('scipy', 'pylops', 'torch', 'numba') if m in sys.modules];"
         "print(heavy)"
     )

@@ -42,7 +42,7 @@ def test_budget_can_be_set_and_overridden_per_call():
 
 
 def test_default_budget_is_a_fraction_of_available_memory():
-    from toeplitz_conv.memory import DEFAULT_FRACTION, available_memory
+    from toeplitz_conv.core.memory import DEFAULT_FRACTION, available_memory
 
     expected = DEFAULT_FRACTION * available_memory()  # read again: memory moves a little
     assert 0.8 * expected <= tc.memory_budget() <= 1.2 * expected

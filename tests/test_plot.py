@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import toeplitz_conv as tc  # noqa: E402
-from toeplitz_conv import plot  # noqa: E402
+from toeplitz_conv.pictures import plot  # noqa: E402
 
 
 @pytest.mark.parametrize("groups", [1, 2, 4])
@@ -148,7 +148,7 @@ def _text_boxes(fig):
 
 
 def test_the_pictures_people_see_have_no_clipped_or_overlapping_text(tmp_path):
-    from toeplitz_conv.pictures import layer_figure
+    from toeplitz_conv.pictures.figures import layer_figure
 
     op = tc.Conv(np.ones((8, 4, 3, 3)), (8, 32, 32), padding=1, groups=2)
     figures = [layer_figure(op), plot.plot_block(op, 0, 1), plot.plot_matrix(op.H)]
@@ -193,7 +193,7 @@ def _binned_from_the_matrix(op, shape, span):
     ],
 )
 def test_the_structural_raster_bins_exactly_the_stored_entries(make):
-    from toeplitz_conv.raster import spy_raster
+    from toeplitz_conv.pictures.raster import spy_raster
 
     op = make(np.random.default_rng(0).standard_normal)
     for target in [(1, 1), (3, 5), (7, 7), (50, 40), (400, 300)]:
@@ -204,7 +204,7 @@ def test_the_structural_raster_bins_exactly_the_stored_entries(make):
 def test_a_layer_of_billions_of_entries_is_drawn_in_the_memory_of_its_picture(tmp_path):
     import tracemalloc
 
-    from toeplitz_conv.pictures import layer_figure, save_figure
+    from toeplitz_conv.pictures.figures import layer_figure, save_figure
 
     op = tc.Conv(np.ones((64, 64, 3, 3)), (64, 256, 256), padding=1)  # 2.4e9 non-zeros
     tracemalloc.start()

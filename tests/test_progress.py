@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import toeplitz_conv as tc
-import toeplitz_conv.block_matrix as bm
-from toeplitz_conv.progress import progress_enabled, set_progress
+import toeplitz_conv.core.block_matrix as bm
+from toeplitz_conv.core.progress import progress_enabled, set_progress
 
 
 @pytest.fixture

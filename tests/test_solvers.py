@@ -23,6 +23,10 @@ def test_pylops_dottest(dtype, mode):
     op = _op(dtype, mode)
     complexflag = 3 if np.dtype(dtype).kind == "c" else 0
     rtol = 1e-4 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-10
+    # pylops draws its vectors from numpy's global generator and sums in the operator's
+    # precision: seeded, so that a float32 pair whose inner product cancels (about 1 draw
+    # in 100 here) does not make the test flaky
+    np.random.seed(0)
     assert dottest(op, *op.shape, complexflag=complexflag, rtol=rtol)
     assert dottest(op.H, *op.H.shape, complexflag=complexflag, rtol=rtol)
 

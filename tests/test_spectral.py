@@ -9,7 +9,7 @@ from oracles import dense_matrix
 from strategies import examples, layer_cases
 
 import toeplitz_conv as tc
-from toeplitz_conv.spectral import fft_applicable
+from toeplitz_conv.spectra.spectral import fft_applicable
 
 
 def _dense_singular_values(op):
@@ -136,7 +136,7 @@ def test_spectral_norm_of_a_shift_invariant_layer_whose_top_singular_vector_is_n
 
     (With it, Lanczos returned 8.503 here instead of 9.563.)
     """
-    from toeplitz_conv.spectral import SMALL_DENSE
+    from toeplitz_conv.spectra.spectral import SMALL_DENSE
 
     rng = np.random.default_rng(1)
     w = rng.standard_normal((6, 1, 3, 4)) + 1j * rng.standard_normal((6, 1, 3, 4))
@@ -185,7 +185,7 @@ def test_spectral_norm_when_arpack_fails_falls_back_to_a_right_answer(monkeypatc
 
 
 def test_power_iteration_fallback():
-    from toeplitz_conv.spectral import _power_iteration
+    from toeplitz_conv.spectra.spectral import _power_iteration
 
     matrix = np.diag([3.0, 1.0, 0.5])
     assert _power_iteration(lambda v: matrix @ v, np.ones(3), 1e-12) == pytest.approx(3.0)

@@ -3,13 +3,13 @@
 The package follows the picture of a conv layer as a channel-wise
 matrix-vector product of convolutions, module by module:
 
-- :mod:`~toeplitz_conv.padding`: the table of padding modes and their boundary rules;
-- :mod:`~toeplitz_conv.geometry`: shapes, paddings and index maps of a layer;
-- :mod:`~toeplitz_conv.blocks`: one scalar kernel as a sparse Toeplitz/circulant block;
-- :mod:`~toeplitz_conv.block_matrix`: the ``C_out x C_in`` grid of blocks as one matrix;
-- :mod:`~toeplitz_conv.layer`: a layer's state and caches, owned in one place;
+- :mod:`~toeplitz_conv.core.padding`: the table of padding modes and their boundary rules;
+- :mod:`~toeplitz_conv.core.geometry`: shapes, paddings and index maps of a layer;
+- :mod:`~toeplitz_conv.core.blocks`: one scalar kernel as a sparse Toeplitz/circulant block;
+- :mod:`~toeplitz_conv.core.block_matrix`: the ``C_out x C_in`` grid of blocks as one matrix;
+- :mod:`~toeplitz_conv.layers.layer`: a layer's state and caches, owned in one place;
 - :mod:`~toeplitz_conv.engines`: how products are computed (sparse, direct, numba);
-- :mod:`~toeplitz_conv.operators`: :class:`Conv` and :class:`ConvTranspose` operators.
+- :mod:`~toeplitz_conv.layers.conv`: :class:`Conv` and :class:`ConvTranspose` operators.
 """
 
 from __future__ import annotations
@@ -22,54 +22,56 @@ from typing import TYPE_CHECKING
 # `import toeplitz_conv` (and the command line's --help) does not pay for scipy,
 # pylops and torch until an operator is built
 _HOMES = {
-    "AdjointCheck": "adjoint",
-    "check_adjoint": "adjoint",
-    "kernel_block": "blocks",
-    "NormBounds": "certified",
-    "norm_bounds": "certified",
+    "AdjointCheck": "interop.adjoint",
+    "check_adjoint": "interop.adjoint",
+    "kernel_block": "core.blocks",
+    "NormBounds": "spectra.brackets",
+    "norm_bounds": "spectra.certified",
     "installed_engines": "engines",
-    "ParameterError": "errors",
-    "ParameterTypeError": "errors",
-    "Geometry": "geometry",
-    "conv_geometry": "geometry",
-    "transpose_geometry": "geometry",
-    "Layer": "layer",
-    "MatrixTooLargeError": "memory",
-    "memory_budget": "memory",
-    "set_memory_budget": "memory",
-    "conv_layers": "networks",
-    "lipschitz_report": "networks",
-    "Conv": "operators",
-    "ConvOperator": "operators",
-    "ConvTranspose": "operators",
-    "PADDING_MODES": "padding",
-    "condition_number_bounds": "singular_bounds",
-    "count_singular_values": "singular_bounds",
-    "min_singular_value_bounds": "singular_bounds",
-    "singular_values": "spectral",
-    "spectral_norm": "spectral",
-    "from_torch": "torch_interop",
+    "ParameterError": "core.errors",
+    "ParameterTypeError": "core.errors",
+    "Geometry": "core.geometry",
+    "conv_geometry": "core.geometry",
+    "transpose_geometry": "core.transposition",
+    "Layer": "layers.layer",
+    "MatrixTooLargeError": "core.memory",
+    "memory_budget": "core.memory",
+    "set_memory_budget": "core.memory",
+    "conv_layers": "interop.networks",
+    "lipschitz_report": "interop.networks",
+    "Conv": "layers.conv",
+    "ConvOperator": "layers.conv",
+    "ConvTranspose": "layers.conv",
+    "PADDING_MODES": "core.padding",
+    "condition_number_bounds": "spectra.singular_bounds",
+    "count_singular_values": "spectra.singular_bounds",
+    "min_singular_value_bounds": "spectra.singular_bounds",
+    "singular_values": "spectra.spectral",
+    "spectral_norm": "spectra.spectral",
+    "from_torch": "interop.torch_interop",
 }
 
 if TYPE_CHECKING:  # for type checkers and editors: the eager imports
-    from .adjoint import AdjointCheck, check_adjoint
-    from .blocks import kernel_block
-    from .certified import NormBounds, norm_bounds
+    from .core.blocks import kernel_block
+    from .core.errors import ParameterError, ParameterTypeError
+    from .core.geometry import Geometry, conv_geometry
+    from .core.memory import MatrixTooLargeError, memory_budget, set_memory_budget
+    from .core.padding import PADDING_MODES
+    from .core.transposition import transpose_geometry
     from .engines import installed_engines
-    from .errors import ParameterError, ParameterTypeError
-    from .geometry import Geometry, conv_geometry, transpose_geometry
-    from .layer import Layer
-    from .memory import MatrixTooLargeError, memory_budget, set_memory_budget
-    from .networks import conv_layers, lipschitz_report
-    from .operators import Conv, ConvOperator, ConvTranspose
-    from .padding import PADDING_MODES
-    from .singular_bounds import (
+    from .interop.adjoint import AdjointCheck, check_adjoint
+    from .interop.networks import conv_layers, lipschitz_report
+    from .interop.torch_interop import from_torch
+    from .layers.conv import Conv, ConvOperator, ConvTranspose
+    from .layers.layer import Layer
+    from .spectra.brackets import NormBounds
+    from .spectra.certified import norm_bounds
+    from .spectra.singular_bounds import (
         condition_number_bounds,
         count_singular_values,
         min_singular_value_bounds,
     )
-    from .spectral import singular_values, spectral_norm
-    from .torch_interop import from_torch
+    from .spectra.spectral import singular_values, spectral_norm
 
 
 def __getattr__(name: str):

@@ -43,9 +43,9 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import ParameterError
-from ..geometry import Geometry
-from ..jit import numba_import_error, numba_installed
+from ..core.errors import ParameterError
+from ..core.geometry import Geometry
+from ..core.jit import numba_import_error, numba_installed
 
 __all__ = [
     "AUTO_NUMBA_TIERS",

@@ -18,7 +18,7 @@ loop that gathers, for each input row, the output rows that read it.
 It is fastest where im2col's copy costs more than the GEMM saves: depthwise
 layers and layers of few channels. A product is split into jobs
 ``(sample, group, piece of rows, block of channels)`` run by
-:func:`toeplitz_conv.jit.run_jobs` on :func:`~toeplitz_conv.jit.compiled_threads`
+:func:`toeplitz_conv.core.jit.run_jobs` on :func:`~toeplitz_conv.core.jit.compiled_threads`
 threads (the loops release the GIL). Requires the optional ``numba`` package
 (``pip install "toeplitz-conv[fast]"``); the loops compile once per value
 type, on first use, and are cached on disk.
@@ -32,9 +32,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..geometry import Geometry
-from ..jit import compiled_threads, run_jobs
-from ..memory import check_budget
+from ..core.geometry import Geometry
+from ..core.jit import compiled_threads, run_jobs
+from ..core.memory import check_budget
 from .padded import Padding, Workspaces
 
 __all__ = ["NumbaEngine"]

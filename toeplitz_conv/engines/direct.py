@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import Geometry, conv_geometry
+from ..core.geometry import Geometry, conv_geometry
 from .padded import Padding, Workspaces
 
 __all__ = ["DirectEngine"]

@@ -21,7 +21,7 @@ from zero, which lets numba drop its negative-index test (that test stops
 LLVM's vectoriser).
 
 Compiled once per value type on first use and cached on disk (``cache=True``,
-unless numba has nowhere to write: :func:`toeplitz_conv.jit.numba_can_cache`);
+unless numba has nowhere to write: :func:`toeplitz_conv.core.jit.numba_can_cache`);
 the helpers are inlined into the kernels (``inline="always"``), so each kernel
 is one unit of compilation.
 """
@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..jit import numba_can_cache
+from ..core.jit import numba_can_cache
 
 __all__ = ["JIT_OPTIONS", "fill_zero", "wide_correlate", "wide_correlate_four"]
 

@@ -2,7 +2,7 @@
 
 A layer is :math:`A = C \\circ P`: :math:`P` pads each axis by its boundary
 rule (a gather through the padding mode's fold map, see
-:mod:`toeplitz_conv.padding`), :math:`C` is the "valid" conv. The adjoint
+:mod:`toeplitz_conv.core.padding`), :math:`C` is the "valid" conv. The adjoint
 ends with :math:`P^T`, a scatter-add of the pads back onto the samples they
 were read from (this is where reflect/replicate/circular fold).
 """
@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from ..geometry import Geometry
+from ..core.geometry import Geometry
 
 __all__ = ["Padding", "Workspaces"]
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..block_matrix import assemble_csr, assembly_workspace_nbytes, sparse_nbytes
-from ..geometry import Geometry
-from ..memory import check_budget
+from ..core.block_matrix import assemble_csr, assembly_workspace_nbytes, sparse_nbytes
+from ..core.geometry import Geometry
+from ..core.memory import check_budget
 
 __all__ = ["SparseEngine"]
 

@@ -1,0 +1,109 @@
+"""The layer: one owner for a conv layer's state and caches.
+
+A :class:`Layer` holds the validated :class:`~toeplitz_conv.core.geometry.Geometry`,
+a private read-only copy of the weight and the value type, and caches the
+engines built for it (the sparse engine's assembled matrix among them). It is
+immutable: every operator on it (a :class:`~toeplitz_conv.Conv`, its ``.H``,
+its ``.T``, the same layer on another engine) sees the same numbers, whatever
+the caller later does to the array it passed in. Engines are built once under
+a lock, so concurrent first products build one; pickling keeps the geometry and
+the weight and drops the caches, which are rebuilt on need.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..core.block_matrix import assemble_csr
+from ..core.geometry import Geometry
+from ..engines import Engine, make_engine, resolve_engine
+
+__all__ = ["Layer"]
+
+
+class Layer:
+    """A conv layer's geometry, weight and engine caches.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        The (forward) conv.
+    weight : numpy.ndarray
+        ``geometry.weight_shape``, validated; it is copied.
+    dtype : numpy.dtype
+        Value type of the layer.
+    """
+
+    def __init__(self, geometry: Geometry, weight: np.ndarray, dtype: np.dtype) -> None:
+        if tuple(weight.shape) != geometry.weight_shape:
+            raise ValueError(f"weight shape {weight.shape} is not {geometry.weight_shape}")
+        self._geometry = geometry
+        self._dtype = np.dtype(dtype)
+        self._weight = np.array(weight, dtype=self._dtype, order="C", copy=True)
+        self._weight.flags.writeable = False
+        self._init_caches()
+
+    def _init_caches(self) -> None:
+        self._lock = threading.Lock()
+        self._engines: dict[str, Engine] = {}
+
+    def __getstate__(self) -> dict:
+        return {"geometry": self._geometry, "weight": self._weight, "dtype": self._dtype}
+
+    def __setstate__(self, state: dict) -> None:
+        self._geometry, self._dtype = state["geometry"], state["dtype"]
+        self._weight = np.array(state["weight"], dtype=self._dtype, copy=True)
+        self._weight.flags.writeable = False
+        self._init_caches()
+
+    @property
+    def geometry(self) -> Geometry:
+        """The forward conv's geometry."""
+        return self._geometry
+
+    @property
+    def weight(self) -> np.ndarray:
+        """The weight, ``geometry.weight_shape``, read-only."""
+        return self._weight
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Value type."""
+        return self._dtype
+
+    @property
+    def nnz(self) -> int:
+        """Structural nonzeros of the matrix (closed form, nothing built)."""
+        return self._geometry.nnz
+
+    def engine(self, name: str) -> Engine:
+        """The engine ``name`` (``"auto"`` resolved) of this layer, built once and cached."""
+        engine = self._engines.get(name)  # a resolved name: no rule to apply
+        if engine is None:
+            name = resolve_engine(name, self._geometry)
+            engine = self._engines.get(name)
+        if engine is None:
+            with self._lock:
+                engine = self._engines.get(name)
+                if engine is None:
+                    engine = make_engine(name, self._geometry, self._weight, self._dtype)
+                    self._engines[name] = engine
+        return engine
+
+    def has_engine(self, name: str) -> bool:
+        """Whether the engine ``name`` (``"auto"`` resolved) is built already."""
+        return resolve_engine(name, self._geometry) in self._engines
+
+    def assemble(self, *, transposed: bool = False, conjugate: bool = False) -> sp.csr_array:
+        """A new CSR matrix of :math:`A` (or :math:`A^T`, conjugated on request).
+
+        Its arrays belong to the caller; nothing is cached. The caller checks the
+        memory budget first.
+        """
+        matrix = assemble_csr(self._geometry, self._weight, self._dtype, transposed=transposed)
+        if conjugate and self._dtype.kind == "c":
+            np.conj(matrix.data, out=matrix.data)
+        return matrix
