@@ -327,8 +327,10 @@ def test_issue_cases_are_no_longer_wrong():
     [
         (np.array([[[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]], float), (1, 1, 1), dict(padding=1)),
         (np.array([[[[1, 0, -1], [2, 0, -2], [1, 0, -1]]]], float), (1, 1, 8), dict(padding=1)),
+        # sigma_min 1e-9 lies below what a Cholesky proof resolves: its lower end gives up
+        (np.array([[[[0, 1, 0], [1, -4 + 1e-9, 1], [0, 1, 0]]]]), (1, 1, 3), dict(padding=1)),
     ],
-    ids=["laplacian 1x1", "sobel 1x8"],
+    ids=["laplacian 1x1", "sobel 1x8", "laplacian 1e-9 1x3"],
 )
 def test_zero_sum_kernels_on_tiny_circular_maps_end_with_a_valid_bracket(
     weight, input_shape, kwargs
@@ -339,6 +341,8 @@ def test_zero_sum_kernels_on_tiny_circular_maps_end_with_a_valid_bracket(
         for method in ("auto", "factorization", "symbol"):
             bounds = tc.norm_bounds(op, method=method)
             assert _contains(bounds, values[0]), (method, bounds, values[0])
+        smallest = tc.min_singular_value_bounds(op)  # the lower end's proof gives up to 0
+        assert _contains(smallest, values[-1]), (smallest, values[-1])
 
 
 def test_symbol_cost_follows_the_matrix_not_the_dilation():

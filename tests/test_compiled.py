@@ -96,7 +96,8 @@ def test_a_first_call_that_compiles_says_so(tmp_path):
     """In a new process with an empty numba cache, the first product compiles (seconds)
     and, with progress shown, one line on stderr says so; the second is silent."""
     code = (
-        "import numpy as np, toeplitz_conv as tc, toeplitz_conv.core.progress; toeplitz_conv.core.progress.set_progress(True); "
+        "import numpy as np, toeplitz_conv as tc, toeplitz_conv.core.progress; "
+        "toeplitz_conv.core.progress.set_progress(True); "
         "op = tc.Conv(np.ones((2, 2, 3)), (2, 30), padding=1, engine='numba'); "
         "op.matvec(np.ones(60)); print('second', flush=True, file=__import__('sys').stderr); "
         "op.matvec(np.ones(60))"

@@ -53,13 +53,15 @@ def _bash_blocks() -> list[tuple[str, str]]:
     return blocks
 
 
-CI_ITSELF = "bash .ci/run"  # the one command a test cannot run: it runs the tests
+CI_ITSELF = "bash .ci/run"  # the commands a test cannot run: they run the tests
+SLOW_TESTS = "HYPOTHESIS_PROFILE=ci python -m pytest -m slow --ignore=tests/mpi"
+RUN_BY_CI = (CI_ITSELF, SLOW_TESTS)  # .ci/run runs the second as written (tested below)
 COMMANDS = [
     (heading, line)
     for heading, block in _bash_blocks()
     if heading != "Quickstart"  # .ci/run runs these two, exactly as written
     for line in block.splitlines()
-    if line.strip() and line.strip() != CI_ITSELF
+    if line.strip() and line.strip() not in RUN_BY_CI
 ]
 # a line that installs an extra first: the test never installs; it checks that the extra
 # is there (else it skips, naming it) and runs the rest of the line
@@ -89,8 +91,10 @@ def test_commands_in_prose_are_in_a_block_that_the_tests_run():
         c for c in spans if re.match(r"(python|toeplitz-conv|sphinx-build|mpiexec|bash) ", c)
     ]
     for command in runnable:
-        assert command == CI_ITSELF or any(command in line for _, line in COMMANDS), command
+        assert command in RUN_BY_CI or any(command in line for _, line in COMMANDS), command
     assert (ROOT / ".ci" / "run").exists() and CI_ITSELF in README
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert SLOW_TESTS in README and f"\n{SLOW_TESTS}\n" in ci
 
 
 def _shell(line: str, cwd: Path) -> subprocess.CompletedProcess:

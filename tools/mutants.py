@@ -1,0 +1,199 @@
+"""Hand-made mutants of the proof and check modules, each run against the tests that
+should kill it: a bounded mutation check (#23). Prints one line per mutant, KILLED or
+SURVIVED, and the count; exits 1 if any survived.
+
+Run from the repository root: python tools/mutants.py [--seconds 1800]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECTRA = "toeplitz_conv/spectra"
+EXACT = ["tests/test_certified_exact.py"]
+CERTIFIED = ["tests/test_certified.py", *EXACT]
+# (file, original text, mutated text, tests that should fail)
+MUTANTS = [
+    (
+        f"{SPECTRA}/layer_gram.py",
+        "    if most == 1:\n        return 0.0",
+        "    if True:\n        return 0.0",
+        CERTIFIED,
+    ),  # the folded taps' rounding dropped
+    (
+        f"{SPECTRA}/layer_gram.py",
+        "        most *= int(np.diff(edges).max())",
+        "        most *= 1",
+        EXACT,
+    ),  # folds never counted
+    (
+        f"{SPECTRA}/layer_gram.py",
+        "    rounding = (gamma(length) * bound + assembly_error(block.operator)) * bottom",
+        "    rounding = gamma(length) * bound * bottom",
+        EXACT,
+    ),
+    (f"{SPECTRA}/banded.py", "    if matrix_error:\n", "    if False:\n", EXACT),
+    (
+        f"{SPECTRA}/brackets.py",
+        "    if np.array_equal(_ldexp(twin.weight, exponent), original):",
+        "    if True:",
+        EXACT,
+    ),  # the underflow of scaling not charged
+    (
+        f"{SPECTRA}/brackets.py",
+        "        if math.isinf(self.upper):\n            return 1.0",
+        "        if False:\n            return 1.0",
+        EXACT,
+    ),
+    (f"{SPECTRA}/brackets.py", "    if bounds.relative_width > rtol:", "    if False:", EXACT),
+    (
+        f"{SPECTRA}/certified.py",
+        "    upper = max(start * (1 + step / 2), floor)",
+        "    upper = start * (1 + step / 2)",
+        EXACT,
+    ),
+    (
+        f"{SPECTRA}/certified.py",
+        "    return symbol_bounds(twin, budget), False",
+        "    return symbol_bounds(twin, budget), True",
+        EXACT,
+    ),
+    (
+        f"{SPECTRA}/symbol.py",
+        "needed = (max(largest, 0.0) + 2 * series.error) / (1 - 2 * relative_shift)",
+        "needed = max(largest, 0.0)",
+        EXACT,
+    ),
+    (
+        f"{SPECTRA}/symbol.py",
+        "    margin = max(min(rtol / 4, 1e-9), 8 * UNIT_ROUNDOFF)",
+        "    margin = 1e-9",
+        EXACT,
+    ),
+    (
+        f"{SPECTRA}/symbol_bounds.py",
+        '        live = _live_taps(g) if mode == "zeros" else',
+        "        live = [(0, k - 1) for k in g.kernel] if True else",
+        EXACT,
+    ),
+    (
+        f"{SPECTRA}/symbol_bounds.py",
+        "    rounding = gamma(length) * absolute_norm_bound(op) * bottom",
+        "    rounding = 0.0",
+        CERTIFIED,
+    ),
+    (
+        f"{SPECTRA}/symbol_bounds.py",
+        "        factor = math.sqrt(math.prod(read_multiplicity(g)))",
+        "        factor = 1.0",
+        CERTIFIED,
+    ),
+    (
+        f"{SPECTRA}/singular_bounds.py",
+        "    if twin.error and _count_above(",
+        "    if False and _count_above(",
+        EXACT,
+    ),
+    (
+        f"{SPECTRA}/singular_bounds.py",
+        "        delta = 4 * error + 8 * UNIT_ROUNDOFF * square + 1e-300",
+        "        delta = 1e-300",
+        CERTIFIED,
+    ),
+    (
+        f"{SPECTRA}/singular_bounds.py",
+        "    if denominator == 0:\n        return math.inf",
+        "    if denominator == 0:\n        return 0.0",
+        EXACT,
+    ),
+    (
+        f"{SPECTRA}/singular_bounds.py",
+        "        matrix_error=assembly_error(block.operator),",
+        "        matrix_error=0.0,",
+        EXACT,
+    ),
+    (
+        f"{SPECTRA}/spectral.py",
+        "        if k >= n - 1:",
+        "        if False:",
+        ["tests/test_spectral.py"],
+    ),
+    (
+        f"{SPECTRA}/spectral.py",
+        "    return np.sort(np.sqrt(np.maximum(np.real(squares), 0.0)))[::-1]",
+        "    return np.sort(np.maximum(np.real(squares), 0.0))[::-1]",
+        ["tests/test_spectral.py"],
+    ),
+    (
+        "toeplitz_conv/interop/adjoint.py",
+        "DOT_FLOOR = 1e-3",
+        "DOT_FLOOR = 1.0",
+        ["tests/test_check_adjoint.py"],
+    ),
+    (
+        "toeplitz_conv/interop/adjoint.py",
+        "    scale = max(float(np.abs(b).max(initial=0.0)), np.finfo(float).tiny)",
+        "    scale = max(float(np.abs(b).max(initial=0.0)), 1e6)",
+        ["tests/test_check_adjoint.py"],
+    ),
+    (
+        "toeplitz_conv/interop/adjoint.py",
+        "    if _truncated(op):\n        # with",
+        "    if False:\n        # with",
+        ["tests/test_check_adjoint.py"],
+    ),
+]
+
+
+def run(mutant, deadline: float) -> str:
+    path, old, new, tests = mutant
+    file = ROOT / path
+    text = file.read_text()
+    if text.count(old) != 1:
+        return f"STALE (the original text is not found once in {path})"
+    file.write_text(text.replace(old, new))
+    try:
+        timeout = max(10.0, deadline - time.monotonic())
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return "KILLED" if result.returncode != 0 else "SURVIVED"
+    except subprocess.TimeoutExpired:
+        return "TIMEOUT"
+    finally:
+        file.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1800.0, help="time for all mutants")
+    args = parser.parse_args()
+    deadline = time.monotonic() + args.seconds
+    outcomes = []
+    for mutant in MUTANTS:
+        if time.monotonic() > deadline:
+            outcomes.append("NOT RUN")
+        else:
+            outcomes.append(run(mutant, deadline))
+        path, old, new, _ = mutant
+        print(
+            f"{outcomes[-1]:<9} {path}: {old.strip().splitlines()[0][:60]!r} -> "
+            f"{new.strip().splitlines()[0][:40]!r}",
+            flush=True,
+        )
+    survived = sum(o != "KILLED" for o in outcomes)
+    print(f"{len(outcomes) - survived} of {len(outcomes)} mutants killed")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
