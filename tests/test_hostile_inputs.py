@@ -139,3 +139,11 @@ def test_numpy_integers_are_budgets():
 def test_from_torch_with_an_int_shape_is_a_clear_type_error():
     with pytest.raises(tc.ParameterTypeError, match="input_shape"):
         tc.from_torch(torch.nn.Conv2d(2, 2, 3), 16)
+
+
+def test_a_product_whose_output_cannot_fit_is_refused_before_anything_is_allocated():
+    op = tc.Conv(np.ones((1, 1, 3, 3)), (1, 4, 4), padding=10**9)  # 4e18 outputs
+    with pytest.raises(tc.MatrixTooLargeError, match="input and output"):
+        op @ np.ones(16)
+    with pytest.raises(tc.MatrixTooLargeError, match="input and output"):
+        op.apply(np.ones((2, 1, 4, 4)))

@@ -28,6 +28,10 @@ from ..core.weights import as_numeric, working_dtype
 from ..engines import check_engine, resolve_engine
 from .layer import Layer
 
+# products whose input and output pass this many bytes are checked against the memory
+# budget before anything is allocated (a layer of 4e18 outputs is refused, not attempted)
+CHECKED_PRODUCT_BYTES = 1 << 27
+
 __all__ = ["ConvOperator"]
 
 
@@ -157,6 +161,9 @@ class ConvOperator(LinearOperator):
         if batch.shape[0] == 0:
             shape = self.input_shape if adjoint else self.output_shape
             return np.zeros((0, *shape), dtype=batch.dtype)
+        vectors = batch.shape[0] * (self.shape[0] + self.shape[1]) * batch.dtype.itemsize
+        if vectors > CHECKED_PRODUCT_BYTES:  # small products skip the look at free memory
+            check_budget(vectors, f"input and output of {batch.shape[0]} product(s) {self.shape}")
         engine = self._layer.engine(self._engine_in_use)
         run = engine.forward if adjoint == self._transposed else engine.adjoint
         if self._transposed != self._conjugated and self.dtype.kind == "c":
