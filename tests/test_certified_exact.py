@@ -401,3 +401,43 @@ def test_zero_weight_condition_number_is_infinite_with_zero_width():
     op = tc.Conv(np.zeros((1, 1, 3)), (1, 5), padding=1)
     bounds = tc.condition_number_bounds(op)
     assert bounds.upper == math.inf and bounds.relative_width == 0.0
+
+
+def test_the_scaled_twin_charges_exactly_the_taps_that_fell_below_the_normal_range():
+    from fractions import Fraction
+
+    from toeplitz_conv.spectra.brackets import scaled_twin
+
+    plain = scaled_twin(tc.Conv(np.array([[[0.5, -3.0, 1e-300]]]), (1, 4), padding=1))
+    assert plain.error == 0.0
+    weight = np.array([[[1e300, 3e-320, -1e300]]])
+    twin = scaled_twin(tc.Conv(weight, (1, 4), padding=1))
+    moved = max(
+        abs(Fraction(float(b)) - Fraction(float(w)) / 2**twin.exponent)
+        for b, w in zip(twin.operator.weight.ravel(), weight.ravel())
+    )
+    assert moved > 0 and twin.error >= moved  # a tap moved, and the charge covers it
+
+
+def test_an_infinite_upper_end_is_a_bracket_of_width_one():
+    # a circular difference: square and singular (constants are in its null space)
+    op = tc.Conv(np.array([[[1.0, -1.0]]]), (1, 4), padding=((0, 1),), padding_mode="circular")
+    condition = tc.condition_number_bounds(op)
+    assert condition.upper == math.inf and condition.relative_width == 1.0
+    assert tc.NormBounds(1.0, math.inf, "x").relative_width == 1.0
+
+
+def test_a_norm_at_the_rounding_level_is_bounded_by_the_rounding_not_by_the_taps():
+    op = tc.Conv([[[0.1, 0.2, -0.3]]], (1, 1), padding=1, padding_mode="replicate")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CertifiedWidthWarning)
+        bounds = tc.norm_bounds(op, method="factorization")
+    assert bounds.upper < 1e-14  # the proof's floor, far below || |A| || = 0.6
+
+
+def test_the_symbol_bound_is_wide_by_design_and_does_not_warn():
+    op = tc.Conv(np.random.default_rng(3).standard_normal((2, 2, 3, 3)), (2, 9, 9), padding=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CertifiedWidthWarning)
+        bounds = tc.norm_bounds(op, method="symbol")
+    assert bounds.relative_width > 1e-6  # wider than rtol, and no warning

@@ -212,3 +212,15 @@ def test_spectral_norm_of_a_composition_of_layers():
     chain = second @ first
     dense = second.todense() @ first.todense()
     assert tc.spectral_norm(chain, rtol=1e-10) == pytest.approx(np.linalg.norm(dense, 2), rel=1e-8)
+
+
+def test_iterative_top_values_of_a_complex_layer_up_to_all_but_one():
+    """ARPACK's complex solver needs k < n - 1: larger k falls back to the dense SVD."""
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((1, 1, 2)) + 1j * rng.standard_normal((1, 1, 2))
+    op = tc.Conv(w, (1, 4), padding=1)  # 5 x 4: four singular values
+    expected = np.linalg.svd(op.todense(), compute_uv=False)
+    for k in (1, 2, 3):
+        np.testing.assert_allclose(
+            tc.singular_values(op, k=k, method="iterative"), expected[:k], rtol=1e-8
+        )

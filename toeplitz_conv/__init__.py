@@ -49,6 +49,8 @@ _HOMES = {
     "singular_values": "spectra.spectral",
     "spectral_norm": "spectra.spectral",
     "from_torch": "interop.torch_interop",
+    "SolveResult": "solve.tikhonov",
+    "solve_tikhonov": "solve.tikhonov",
 }
 
 if TYPE_CHECKING:  # for type checkers and editors: the eager imports
@@ -62,6 +64,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the eager imports
     from .interop.adjoint import AdjointCheck, check_adjoint
     from .interop.networks import conv_layers, lipschitz_report
     from .interop.torch_interop import from_torch
+    from .solve.tikhonov import SolveResult, solve_tikhonov
     from .layers.conv import Conv, ConvOperator, ConvTranspose
     from .layers.layer import Layer
     from .spectra.brackets import NormBounds
@@ -92,6 +95,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "PADDING_MODES",
+    "SolveResult",
     "AdjointCheck",
     "Conv",
     "ConvOperator",
@@ -116,6 +120,7 @@ __all__ = [
     "norm_bounds",
     "set_memory_budget",
     "singular_values",
+    "solve_tikhonov",
     "spectral_norm",
     "transpose_geometry",
 ]

@@ -1,0 +1,178 @@
+"""solve_tikhonov against numpy's solve of the dense normal equations, the matrix being
+PyTorch's (its conv on unit vectors)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from oracles import dense_matrix
+
+import toeplitz_conv as tc
+
+# (weight shape, input shape, kwargs, transposed, complex): circular, stride dividing
+FOURIER_CASES = [
+    ((3, 2, 3, 3), (2, 6, 6), dict(padding=1), False, False),
+    ((4, 1, 3, 3), (2, 8, 6), dict(padding=1, stride=2, groups=2), False, False),
+    ((2, 3, 5), (3, 12), dict(padding=((2, 4),), stride=3, dilation=2), False, True),
+    (
+        (2, 2, 2, 3, 3),
+        (2, 4, 4, 6),
+        dict(padding=((0, 1), (1, 1), (1, 1)), stride=(2, 1, 2)),
+        False,
+        False,
+    ),
+    ((6, 1, 3, 3), (6, 6, 6), dict(padding=1, groups=6), False, True),  # depthwise
+    ((2, 3, 4, 4), (2, 4, 4), dict(padding=1, stride=2), True, False),  # conv-transpose
+    ((4, 1, 3), (4, 5), dict(padding=1, groups=2), True, True),
+]
+
+
+def _layer(weight_shape, input_shape, kwargs, transposed, complex_, seed=0):
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal(weight_shape)
+    if complex_:
+        weight = weight + 1j * rng.standard_normal(weight_shape)
+    cls = tc.ConvTranspose if transposed else tc.Conv
+    return cls(weight, input_shape, padding_mode="circular", **kwargs)
+
+
+def _dense(op):
+    """PyTorch's matrix of the layer (the conv-transpose through autograd's adjoint)."""
+    g = op.geometry
+    oracle = dict(
+        stride=g.stride, pads=g.pads, dilation=g.dilation, groups=g.groups, mode=g.padding_mode
+    )
+    if op.transposed:
+        return dense_matrix(
+            op.weight,
+            op.input_shape,
+            transposed=True,
+            output_padding=g.transpose_output_padding,
+            **oracle,
+        )
+    return dense_matrix(op.weight, op.input_shape, **oracle)
+
+
+def _normal_solution(a, b, damp, x0):
+    """The minimiser by an SVD least-squares solve of the stacked system [A; d I] x = [b; d x0]
+    (accurate to cond([A; d I]) eps, not the normal equations' square of it)."""
+    n = a.shape[1]
+    stacked = np.vstack([a, damp * np.eye(n)])
+    return np.linalg.lstsq(stacked, np.concatenate([b, damp * x0]), rcond=None)[0]
+
+
+def _random(rng, n, complex_):
+    v = rng.standard_normal(n)
+    return v + 1j * rng.standard_normal(n) if complex_ else v
+
+
+@pytest.mark.parametrize("case", FOURIER_CASES, ids=lambda c: f"{c[0]}-{c[3]}")
+@pytest.mark.parametrize("damp", [1e-3, 0.3])
+def test_the_fourier_solve_is_exact(case, damp):
+    op = _layer(*case)
+    a = _dense(op)
+    rng = np.random.default_rng(1)
+    b, x0 = _random(rng, a.shape[0], case[4]), _random(rng, a.shape[1], case[4])
+    for prior in (None, x0):
+        result = tc.solve_tikhonov(op, b, damp, x0=prior)
+        expected = _normal_solution(a, b, damp, np.zeros(a.shape[1]) if prior is None else x0)
+        assert result.method == "fourier" and result.exact and result.converged
+        assert result.iterations == 0
+        error = np.linalg.norm(result.x - expected) / np.linalg.norm(expected)
+        assert error <= 1e-10, error
+        assert result.residual_norm == pytest.approx(np.linalg.norm(a @ result.x - b), rel=1e-9)
+        assert np.iscomplexobj(result.x) == case[4]
+
+
+@pytest.mark.parametrize("case", FOURIER_CASES[:4], ids=lambda c: f"{c[0]}")
+def test_damp_zero_gives_the_minimum_norm_least_squares_solution(case):
+    op = _layer(*case)
+    a = _dense(op)
+    b = _random(np.random.default_rng(2), a.shape[0], case[4])
+    expected = np.linalg.lstsq(a, b, rcond=None)[0]  # minimum norm
+    result = tc.solve_tikhonov(op, b, 0.0)
+    assert np.linalg.norm(result.x - expected) <= 1e-9 * np.linalg.norm(expected)
+
+
+@pytest.mark.parametrize(
+    "mode, kwargs",
+    [
+        ("zeros", dict(padding=1)),
+        ("reflect", dict(padding=1, stride=2)),
+        ("replicate", dict(padding=2, dilation=2)),
+        ("circular", dict(padding=1, stride=(1, 2))),
+    ],
+)
+def test_conjugate_gradients_reach_rtol_on_every_other_layer(mode, kwargs):
+    rng = np.random.default_rng(3)
+    op = tc.Conv(rng.standard_normal((3, 2, 3, 3)), (2, 7, 9), padding_mode=mode, **kwargs)
+    if mode == "circular":
+        assert not tc.solve.fourier.fourier_applicable(op)  # stride 2 does not divide 9
+    a = op.todense()
+    np.testing.assert_allclose(a, _dense(op), atol=1e-12)
+    b = rng.standard_normal(a.shape[0])
+    rtol = 1e-10
+    result = tc.solve_tikhonov(op, b, 0.05, rtol=rtol)
+    expected = _normal_solution(a, b, 0.05, np.zeros(a.shape[1]))
+    assert result.method == "pcg" and not result.exact and result.converged
+    assert result.iterations > 0
+    # the normal equations' relative residual is rtol: the error, times their condition
+    gram = a.T @ a + 0.05**2 * np.eye(a.shape[1])
+    bound = 10 * rtol * np.linalg.cond(gram)
+    assert np.linalg.norm(result.x - expected) <= bound * np.linalg.norm(expected)
+
+
+def test_a_bias_is_subtracted_from_the_data_by_the_caller():
+    rng = np.random.default_rng(4)
+    op = tc.Conv(
+        rng.standard_normal((2, 2, 3, 3)),
+        (2, 6, 6),
+        padding=1,
+        padding_mode="circular",
+        bias=np.array([1.0, -2.0]),
+    )
+    truth = rng.standard_normal(op.shape[1])
+    data = op.apply(truth.reshape(1, *op.input_shape)).ravel()
+    offset = op.apply(np.zeros((1, *op.input_shape))).ravel()
+    x = tc.solve_tikhonov(op, data - offset, 1e-9).x
+    np.testing.assert_allclose(x, truth, atol=1e-6)
+
+
+def test_an_unconverged_solve_returns_its_iterate_with_a_warning():
+    rng = np.random.default_rng(5)
+    op = tc.Conv(rng.standard_normal((2, 2, 3, 3)), (2, 9, 9), padding=1)
+    b = rng.standard_normal(op.shape[0])
+    with pytest.warns(RuntimeWarning, match="did not reach"):
+        result = tc.solve_tikhonov(op, b, 1e-4, maxiter=2, rtol=1e-12)
+    assert not result.converged and result.iterations == 2 and np.all(np.isfinite(result.x))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(damp=-1.0), ValueError, "damp"),
+        (dict(damp=math.nan), ValueError, "damp"),
+        (dict(damp=math.inf), ValueError, "damp"),
+        (dict(damp="1"), TypeError, "damp"),
+        (dict(damp=True), TypeError, "damp"),
+        (dict(damp=0.1, rtol=0.0), ValueError, "rtol"),
+        (dict(damp=0.1, rtol=2.0), ValueError, "rtol"),
+        (dict(damp=0.1, maxiter=0), ValueError, "maxiter"),
+        (dict(damp=0.1, maxiter=2.5), ValueError, "maxiter"),
+        (dict(damp=0.1, method="cosine"), ValueError, "method must be one of"),
+        (dict(damp=0.1, method="fourier"), ValueError, "not circular"),
+        (dict(damp=0.1, b=np.ones(5)), ValueError, "b must have"),
+        (dict(damp=0.1, b=np.full(72, np.nan)), ValueError, "b must be finite"),
+        (dict(damp=0.1, x0=np.ones(3)), ValueError, "x0 must have"),
+    ],
+)
+def test_bad_input_is_refused_by_name(kwargs, error, match):
+    op = tc.Conv(np.ones((2, 2, 3, 3)), (2, 6, 6), padding=1)
+    b = kwargs.pop("b", np.ones(op.shape[0]))
+    damp = kwargs.pop("damp")
+    with pytest.raises(error, match=match):
+        tc.solve_tikhonov(op, b, damp, **kwargs)
+    with pytest.raises(TypeError, match="op must be"):
+        tc.solve_tikhonov(np.eye(3), np.ones(3), 0.1)

@@ -1,0 +1,209 @@
+"""Tikhonov-regularised solves with a conv layer as the forward model."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..core.errors import ParameterError, ParameterTypeError
+from ..core.weights import as_numeric
+from ..layers.conv import ConvOperator
+from .fourier import fourier_applicable, fourier_solve
+from .iterative import normal_equations_cg
+
+__all__ = ["SolveResult", "solve_tikhonov"]
+
+METHODS = ("auto", "fourier", "pcg")
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """The result of :func:`solve_tikhonov`.
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        The solution, flat (like :func:`scipy.sparse.linalg.lsqr`'s).
+    method : str
+        ``"fourier"`` or ``"pcg"``.
+    exact : bool
+        Whether ``x`` is the exact minimiser (to rounding), not an iterate.
+    converged : bool
+        Whether the iteration reached ``rtol`` (always true for an exact method).
+    iterations : int
+        Conjugate-gradient iterations (0 for an exact method).
+    residual_norm : float
+        :math:`\\|A x - b\\|`, the data misfit of ``x``.
+    seconds : float
+        Wall time of the solve.
+    """
+
+    x: np.ndarray
+    method: str
+    exact: bool
+    converged: bool
+    iterations: int
+    residual_norm: float
+    seconds: float
+
+
+def solve_tikhonov(
+    op: ConvOperator,
+    b: ArrayLike,
+    damp: float,
+    *,
+    x0: ArrayLike | None = None,
+    rtol: float = 1e-8,
+    maxiter: int | None = None,
+    method: str = "auto",
+    max_bytes: int | None = None,
+) -> SolveResult:
+    """Minimise a Tikhonov functional with a conv layer as the forward model.
+
+    .. math::
+
+        x^\\star = \\arg\\min_x \\|A x - b\\|_2^2 + \\text{damp}^2 \\|x - x_0\\|_2^2
+        = (A^H A + \\text{damp}^2 I)^{-1} (A^H b + \\text{damp}^2 x_0),
+
+    with :math:`A` the layer's linear part: a bias is not part of it, so pass
+    ``b - bias`` (the layer's output minus ``op.apply(0)``) for data made by
+    ``op.apply``. ``damp`` is :func:`scipy.sparse.linalg.lsqr`'s; with ``x0`` this is
+    the :math:`\\ell_2` proximal step of ADMM and plug-and-play methods.
+
+    Parameters
+    ----------
+    op : Conv or ConvTranspose
+        Any dimension, groups, stride, dilation, padding mode; real or complex.
+    b : array_like
+        The data, of length ``op.shape[0]`` (flat, or any shape of that size).
+    damp : float
+        :math:`\\ge 0`. With ``damp = 0`` the exact method gives the minimum-norm
+        least-squares solution (singular values below
+        :math:`\\max(m, n)\\,\\epsilon\\,\\sigma_{\\max}` counted as zero); conjugate
+        gradients from ``x0`` give a least-squares solution.
+    x0 : array_like, optional
+        The prior, of length ``op.shape[1]`` (default zero).
+    rtol : float
+        Relative residual of the normal equations at which conjugate gradients
+        stop, in (0, 1).
+    maxiter : int, optional
+        Conjugate-gradient iterations at most (default scipy's, ``10 n``).
+    method : {"auto", "fourier", "pcg"}
+        ``"fourier"``: exact, for circular padding with a stride dividing the
+        size (:mod:`toeplitz_conv.solve.fourier`); ``"pcg"``: conjugate gradients on
+        the normal equations; ``"auto"``: the exact method where it applies.
+    max_bytes : int, optional
+        Memory budget of the per-frequency matrices.
+
+    Returns
+    -------
+    SolveResult
+        A conjugate-gradient solve that does not reach ``rtol`` within ``maxiter``
+        returns its last iterate with ``converged=False`` and a warning.
+
+    Raises
+    ------
+    ParameterError, ParameterTypeError
+        For a ``damp``, ``rtol``, ``maxiter`` or ``method`` out of range, a ``b`` or
+        ``x0`` of the wrong length or not finite, or ``"fourier"`` where it does
+        not apply (the message says why).
+    """
+    start = time.perf_counter()
+    op, damp, rtol = _checked_operator(op), _nonnegative(damp, "damp"), _tolerance(rtol)
+    maxiter = _iterations(maxiter)
+    b = _vector(b, op.shape[0], "b")
+    x0 = None if x0 is None else _vector(x0, op.shape[1], "x0")
+    method = _method(op, method)
+    if method == "fourier":
+        x = fourier_solve(op, b, damp, x0, max_bytes=max_bytes)
+        iterations, converged = 0, True
+    else:
+        x, iterations, converged = normal_equations_cg(op, b, damp, x0, rtol=rtol, maxiter=maxiter)
+        if not converged:
+            warnings.warn(
+                f"solve_tikhonov: conjugate gradients did not reach rtol={rtol:g} in "
+                f"{iterations} iterations; the last iterate is returned (converged=False)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    residual = float(np.linalg.norm(op.matvec(x) - b))
+    return SolveResult(
+        x,
+        method,
+        method == "fourier",
+        converged,
+        iterations,
+        residual,
+        time.perf_counter() - start,
+    )
+
+
+def _checked_operator(op: object) -> ConvOperator:
+    if not isinstance(op, ConvOperator):
+        raise ParameterTypeError(
+            "op", f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op).__name__}"
+        )
+    return op
+
+
+def _real(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterTypeError(name, f"{name} must be a real number; got {value!r}")
+    return float(value)
+
+
+def _nonnegative(value: object, name: str) -> float:
+    number = _real(value, name)
+    if not (math.isfinite(number) and number >= 0):
+        raise ParameterError(name, f"{name} must be a finite number >= 0; got {value!r}")
+    return number
+
+
+def _tolerance(rtol: object) -> float:
+    number = _real(rtol, "rtol")
+    if not 0 < number < 1:
+        raise ParameterError("rtol", f"rtol must be in (0, 1); got {rtol!r}")
+    return number
+
+
+def _iterations(maxiter: object) -> int | None:
+    if maxiter is None:
+        return None
+    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 1:
+        raise ParameterError("maxiter", f"maxiter must be a whole number >= 1; got {maxiter!r}")
+    return int(maxiter)
+
+
+def _vector(values: ArrayLike, length: int, name: str) -> np.ndarray:
+    array = as_numeric(values, name)
+    if array.size != length:
+        raise ParameterError(
+            name, f"{name} must have {length} entries; got shape {np.shape(array)}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ParameterError(name, f"{name} must be finite (it has infinite or NaN entries)")
+    return np.array(array, dtype=np.result_type(array, np.float64)).reshape(-1)
+
+
+def _method(op: ConvOperator, method: object) -> str:
+    if method not in METHODS:
+        raise ParameterError("method", f"method must be one of {METHODS}; got {method!r}")
+    exact = fourier_applicable(op)
+    if method == "fourier" and not exact:
+        g = op.geometry
+        why = (
+            f"padding_mode={g.padding_mode!r} is not circular"
+            if g.padding_mode != "circular"
+            else f"the stride {g.stride} does not divide the size {g.input_spatial} "
+            "(with output size n / stride), or the conv-transpose is a submatrix"
+        )
+        raise ParameterError("method", f"method='fourier' needs a circular layer: {why}")
+    if method == "auto":
+        return "fourier" if exact else "pcg"
+    return method
