@@ -36,6 +36,15 @@ def test_ten_line_example_prints_what_its_comments_say():
     assert len(code.strip().splitlines()) <= 10
 
 
+def test_the_solve_example_prints_what_its_comment_says():
+    code = _fenced_block("Solving with a layer as the forward model", "python")
+    expected = [line.split("# ", 1)[1] for line in code.splitlines() if line.startswith("print(")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README solve example", "exec"), {})
+    assert out.getvalue().splitlines() == expected
+
+
 def test_quickstart_holds_exactly_two_commands_and_ci_runs_them():
     commands = [c for c in _fenced_block("Quickstart", "bash").splitlines() if c.strip()]
     assert len(commands) == 2

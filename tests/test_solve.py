@@ -176,3 +176,54 @@ def test_bad_input_is_refused_by_name(kwargs, error, match):
         tc.solve_tikhonov(op, b, damp, **kwargs)
     with pytest.raises(TypeError, match="op must be"):
         tc.solve_tikhonov(np.eye(3), np.ones(3), 0.1)
+
+
+def _gaussian_blur(mode):
+    t = np.arange(-3, 4)
+    g = np.exp(-(t**2) / 4)
+    kernel = np.outer(g, g) / np.outer(g, g).sum()
+    weight = np.array([[kernel * (0.8 if i == j else 0.1) for j in range(3)] for i in range(3)])
+    return tc.Conv(weight, (3, 24, 24), padding=3, padding_mode=mode)
+
+
+def test_the_circulant_preconditioner_is_spd_and_exact_for_circular_layers():
+    for mode in ("circular", "zeros"):
+        op = _gaussian_blur(mode)
+        m = tc.preconditioner(op, 0.05)
+        dense = m @ np.eye(op.shape[1])
+        np.testing.assert_allclose(dense, dense.T, atol=1e-12)
+        assert np.linalg.eigvalsh((dense + dense.T) / 2).min() > 0
+        if mode == "circular":
+            a = _dense(op)
+            normal = a.T @ a + 0.05**2 * np.eye(op.shape[1])
+            np.testing.assert_allclose(dense @ normal, np.eye(op.shape[1]), atol=1e-9)
+
+
+def test_the_circulant_preconditioner_halves_cg_on_a_zero_padded_blur():
+    import scipy.sparse.linalg as spla
+
+    op = _gaussian_blur("zeros")
+    b = op @ np.random.default_rng(6).standard_normal(op.shape[1])
+    damp = 1e-2
+    gram = spla.LinearOperator(
+        (op.shape[1],) * 2, matvec=lambda v: op.rmatvec(op.matvec(v)) + damp**2 * v
+    )
+    counts = []
+    for m in (None, tc.preconditioner(op, damp)):
+        calls = []
+        _, info = spla.cg(gram, op.rmatvec(b), rtol=1e-8, M=m, callback=calls.append, maxiter=5000)
+        assert info == 0
+        counts.append(len(calls))
+    assert counts[1] <= 0.6 * counts[0], counts
+
+
+def test_the_preconditioner_refuses_what_it_cannot_build():
+    op = _gaussian_blur("zeros")
+    for damp in (0.0, -1.0, "1"):
+        with pytest.raises(ValueError, match="damp"):
+            tc.preconditioner(op, damp)
+    with pytest.raises(ValueError, match="kind"):
+        tc.preconditioner(op, 0.1, kind="cosine")
+    odd = tc.Conv(np.ones((1, 1, 3)), (1, 7), stride=2, padding=1)
+    with pytest.raises(ValueError, match="no circulant counterpart"):
+        tc.preconditioner(odd, 0.1)

@@ -51,6 +51,7 @@ _HOMES = {
     "from_torch": "interop.torch_interop",
     "SolveResult": "solve.tikhonov",
     "solve_tikhonov": "solve.tikhonov",
+    "preconditioner": "solve.preconditioners",
 }
 
 if TYPE_CHECKING:  # for type checkers and editors: the eager imports
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the eager imports
     from .interop.adjoint import AdjointCheck, check_adjoint
     from .interop.networks import conv_layers, lipschitz_report
     from .interop.torch_interop import from_torch
+    from .solve.preconditioners import preconditioner
     from .solve.tikhonov import SolveResult, solve_tikhonov
     from .layers.conv import Conv, ConvOperator, ConvTranspose
     from .layers.layer import Layer
@@ -118,6 +120,7 @@ __all__ = [
     "memory_budget",
     "min_singular_value_bounds",
     "norm_bounds",
+    "preconditioner",
     "set_memory_budget",
     "singular_values",
     "solve_tikhonov",

@@ -31,10 +31,11 @@ import math
 import numpy as np
 
 from ..core.geometry import Geometry
+from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
 from ..spectra.spectral import fft_applicable, frequency_matrices
 
-__all__ = ["fourier_applicable", "fourier_solve"]
+__all__ = ["fourier_applicable", "fourier_solve", "normal_inverse"]
 
 
 def fourier_applicable(op: ConvOperator) -> bool:
@@ -69,6 +70,39 @@ def fourier_solve(
     x = from_input(_ungrouped(x_hat), g, op.input_shape)
     complex_ = np.iscomplexobj(weight) or np.iscomplexobj(b) or np.iscomplexobj(x0)
     return (x if complex_ else x.real).reshape(-1)
+
+
+def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
+    """The map :math:`v \\mapsto (A^H A + d^2 I)^{-1} v` of a layer :func:`fourier_applicable`
+    holds for, ``damp > 0``: the per-frequency inverses are computed once, here (their
+    bytes checked against the budget), and each call costs two FFTs and small products."""
+    g = op.geometry
+    weight = np.asarray(op.weight)
+    if op.transposed:
+        symbols = np.conj(frequency_matrices(g, np.conj(weight), max_bytes=max_bytes))
+        symbols = np.swapaxes(symbols, -1, -2)
+        to_input, from_input = _plain_hat, _plain_unhat
+    else:
+        symbols = frequency_matrices(g, weight, max_bytes=max_bytes)
+        to_input, from_input = _polyphase_hat, _polyphase_unhat
+    cols = symbols.shape[-1]
+    check_budget(
+        4 * symbols.shape[0] * symbols.shape[1] * cols * cols * 16,
+        f"per-frequency inverses of a {op.shape} layer's normal equations",
+        max_bytes=max_bytes,
+    )
+    gram = np.conj(np.swapaxes(symbols, -1, -2)) @ symbols
+    gram += damp**2 * np.eye(cols)
+    inverses = np.linalg.inv(gram)
+    del gram, symbols
+    complex_ = np.iscomplexobj(weight)
+
+    def apply(v: np.ndarray) -> np.ndarray:
+        v_hat = _grouped(to_input(v.reshape(op.input_shape), g), g.groups)
+        x = from_input(_ungrouped((inverses @ v_hat[..., None])[..., 0]), g, op.input_shape)
+        return (x if complex_ or np.iscomplexobj(v) else x.real).reshape(-1)
+
+    return apply
 
 
 def _damped(symbols, b_hat, damp: float, x0_hat):
