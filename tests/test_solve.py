@@ -220,10 +220,58 @@ def test_the_circulant_preconditioner_halves_cg_on_a_zero_padded_blur():
 def test_the_preconditioner_refuses_what_it_cannot_build():
     op = _gaussian_blur("zeros")
     for damp in (0.0, -1.0, "1"):
-        with pytest.raises(ValueError, match="damp"):
+        with pytest.raises((ValueError, TypeError), match="damp"):
             tc.preconditioner(op, damp)
     with pytest.raises(ValueError, match="kind"):
         tc.preconditioner(op, 0.1, kind="cosine")
     odd = tc.Conv(np.ones((1, 1, 3)), (1, 7), stride=2, padding=1)
     with pytest.raises(ValueError, match="no circulant counterpart"):
         tc.preconditioner(odd, 0.1)
+
+
+def _dense_gcv(a, b, damp):
+    u, s, vh = np.linalg.svd(a)
+    s = np.concatenate([s, np.zeros(a.shape[0] - s.size)])[: a.shape[0]]
+    coefficients = u.conj().T @ b
+    filt = damp**2 / (s**2 + damp**2)
+    residual = np.sum((filt * np.abs(coefficients)) ** 2)
+    return residual / np.sum(filt) ** 2
+
+
+@pytest.mark.parametrize("case", FOURIER_CASES[:3] + FOURIER_CASES[5:], ids=lambda c: f"{c[0]}")
+def test_gcv_chooses_the_minimum_of_the_dense_gcv_function(case):
+    op = _layer(*case)
+    a = _dense(op)
+    rng = np.random.default_rng(7)
+    truth = _random(rng, a.shape[1], case[4])
+    b = a @ truth + 0.05 * _random(rng, a.shape[0], case[4])
+    damp = tc.choose_damp(op, b)
+    grid = np.logspace(-8, 0, 400) * np.linalg.norm(a, 2)
+    best = min(_dense_gcv(a, b, d) for d in grid)
+    assert _dense_gcv(a, b, damp) <= best * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("case", FOURIER_CASES[:3], ids=lambda c: f"{c[0]}")
+def test_the_discrepancy_rule_meets_its_equation(case):
+    op = _layer(*case)
+    a = _dense(op)
+    rng = np.random.default_rng(8)
+    noise = 0.05
+    b = a @ _random(rng, a.shape[1], case[4]) + noise * _random(rng, a.shape[0], case[4])
+    damp = tc.choose_damp(op, b, rule="discrepancy", noise_std=noise)
+    x = _normal_solution(a, b, damp, np.zeros(a.shape[1]))
+    target = noise * np.sqrt(a.shape[0])
+    assert np.linalg.norm(a @ x - b) == pytest.approx(target, rel=1e-3)
+
+
+def test_choose_damp_refuses_bad_input():
+    op = _layer(*FOURIER_CASES[0])
+    b = np.ones(op.shape[0])
+    with pytest.raises(ValueError, match="rule"):
+        tc.choose_damp(op, b, rule="l-curve")
+    with pytest.raises(ValueError, match="noise_std"):
+        tc.choose_damp(op, b, rule="discrepancy")
+    with pytest.raises(ValueError, match="noise_std"):
+        tc.choose_damp(op, b, rule="discrepancy", noise_std=-1.0)
+    with pytest.raises(ValueError, match="b must have"):
+        tc.choose_damp(op, np.ones(3))

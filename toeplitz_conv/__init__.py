@@ -52,6 +52,7 @@ _HOMES = {
     "SolveResult": "solve.tikhonov",
     "solve_tikhonov": "solve.tikhonov",
     "preconditioner": "solve.preconditioners",
+    "choose_damp": "solve.parameters",
 }
 
 if TYPE_CHECKING:  # for type checkers and editors: the eager imports
@@ -65,10 +66,11 @@ if TYPE_CHECKING:  # for type checkers and editors: the eager imports
     from .interop.adjoint import AdjointCheck, check_adjoint
     from .interop.networks import conv_layers, lipschitz_report
     from .interop.torch_interop import from_torch
-    from .solve.preconditioners import preconditioner
-    from .solve.tikhonov import SolveResult, solve_tikhonov
     from .layers.conv import Conv, ConvOperator, ConvTranspose
     from .layers.layer import Layer
+    from .solve.parameters import choose_damp
+    from .solve.preconditioners import preconditioner
+    from .solve.tikhonov import SolveResult, solve_tikhonov
     from .spectra.brackets import NormBounds
     from .spectra.certified import norm_bounds
     from .spectra.singular_bounds import (
@@ -109,6 +111,7 @@ __all__ = [
     "ParameterError",
     "ParameterTypeError",
     "check_adjoint",
+    "choose_damp",
     "condition_number_bounds",
     "conv_geometry",
     "conv_layers",

@@ -27,6 +27,7 @@ each frequency's singular values below :math:`\\max(m, n)\\,\\epsilon\\,\\sigma_
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,7 +36,13 @@ from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
 from ..spectra.spectral import fft_applicable, frequency_matrices
 
-__all__ = ["fourier_applicable", "fourier_solve", "normal_inverse"]
+__all__ = [
+    "FrequencyForm",
+    "fourier_applicable",
+    "fourier_solve",
+    "frequency_form",
+    "normal_inverse",
+]
 
 
 def fourier_applicable(op: ConvOperator) -> bool:
@@ -46,61 +53,86 @@ def fourier_applicable(op: ConvOperator) -> bool:
     return fft_applicable(g) and whole
 
 
-def fourier_solve(
-    op: ConvOperator, b: np.ndarray, damp: float, x0: np.ndarray | None, max_bytes=None
-) -> np.ndarray:
-    """The exact minimiser of :math:`\\|A x - b\\|^2 + d^2 \\|x - x_0\\|^2` (flat vectors)."""
+@dataclass(frozen=True)
+class FrequencyForm:
+    """A layer :func:`fourier_applicable` holds for, frequency by frequency:
+    :math:`\\widehat{A x}(f) = K(f)\\, \\hat x(f)` per group.
+
+    Attributes
+    ----------
+    symbols : numpy.ndarray
+        ``(groups, F, rows, cols)``: :math:`K(f)` (:math:`\\hat W(f)` for a conv, the
+        conjugate symbol's adjoint for a conv-transpose).
+    """
+
+    op: ConvOperator
+    symbols: np.ndarray
+
+    def input_hat(self, x: np.ndarray) -> np.ndarray:
+        """``(groups, F, cols)``: a flat input vector in the frequency domain."""
+        g = self.op.geometry
+        transform = _plain_hat if self.op.transposed else _polyphase_hat
+        return _grouped(transform(x.reshape(self.op.input_shape), g), g.groups)
+
+    def output_hat(self, y: np.ndarray) -> np.ndarray:
+        """``(groups, F, rows)``: a flat output vector in the frequency domain."""
+        g = self.op.geometry
+        transform = _polyphase_hat if self.op.transposed else _plain_hat
+        return _grouped(transform(y.reshape(self.op.output_shape), g), g.groups)
+
+    def input_from_hat(self, x_hat: np.ndarray, complex_: bool) -> np.ndarray:
+        """The flat input vector of ``(groups, F, cols)`` (real unless ``complex_``)."""
+        g = self.op.geometry
+        inverse = _plain_unhat if self.op.transposed else _polyphase_unhat
+        x = inverse(_ungrouped(x_hat), g, self.op.input_shape)
+        return (x if complex_ else x.real).reshape(-1)
+
+
+def frequency_form(op: ConvOperator, *, max_bytes=None) -> FrequencyForm:
+    """The layer's :class:`FrequencyForm` (its symbols' bytes checked against the budget)."""
     g = op.geometry
     weight = np.asarray(op.weight)
     if op.transposed:  # T = conj(A)^H: per frequency the conjugate transpose
         symbols = np.conj(frequency_matrices(g, np.conj(weight), max_bytes=max_bytes))
-        symbols = np.swapaxes(symbols, -1, -2)
-        to_input, from_input = _plain_hat, _plain_unhat
-        to_output = _polyphase_hat
-    else:
-        symbols = frequency_matrices(g, weight, max_bytes=max_bytes)
-        to_input, from_input = _polyphase_hat, _polyphase_unhat
-        to_output = _plain_hat
-    b_hat = _grouped(to_output(b.reshape(op.output_shape), g), g.groups)
-    x0_hat = None if x0 is None else _grouped(to_input(x0.reshape(op.input_shape), g), g.groups)
+        return FrequencyForm(op, np.swapaxes(symbols, -1, -2))
+    return FrequencyForm(op, frequency_matrices(g, weight, max_bytes=max_bytes))
+
+
+def fourier_solve(
+    op: ConvOperator, b: np.ndarray, damp: float, x0: np.ndarray | None, max_bytes=None
+) -> np.ndarray:
+    """The exact minimiser of :math:`\\|A x - b\\|^2 + d^2 \\|x - x_0\\|^2` (flat vectors)."""
+    form = frequency_form(op, max_bytes=max_bytes)
+    b_hat = form.output_hat(b)
+    x0_hat = None if x0 is None else form.input_hat(x0)
     if damp > 0:
-        x_hat = _damped(symbols, b_hat, damp, x0_hat)
+        x_hat = _damped(form.symbols, b_hat, damp, x0_hat)
     else:
-        x_hat = _minimum_norm(symbols, b_hat)
-    x = from_input(_ungrouped(x_hat), g, op.input_shape)
-    complex_ = np.iscomplexobj(weight) or np.iscomplexobj(b) or np.iscomplexobj(x0)
-    return (x if complex_ else x.real).reshape(-1)
+        x_hat = _minimum_norm(form.symbols, b_hat)
+    complex_ = np.iscomplexobj(op.weight) or np.iscomplexobj(b) or np.iscomplexobj(x0)
+    return form.input_from_hat(x_hat, complex_)
 
 
 def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
     """The map :math:`v \\mapsto (A^H A + d^2 I)^{-1} v` of a layer :func:`fourier_applicable`
     holds for, ``damp > 0``: the per-frequency inverses are computed once, here (their
     bytes checked against the budget), and each call costs two FFTs and small products."""
-    g = op.geometry
-    weight = np.asarray(op.weight)
-    if op.transposed:
-        symbols = np.conj(frequency_matrices(g, np.conj(weight), max_bytes=max_bytes))
-        symbols = np.swapaxes(symbols, -1, -2)
-        to_input, from_input = _plain_hat, _plain_unhat
-    else:
-        symbols = frequency_matrices(g, weight, max_bytes=max_bytes)
-        to_input, from_input = _polyphase_hat, _polyphase_unhat
-    cols = symbols.shape[-1]
+    form = frequency_form(op, max_bytes=max_bytes)
+    groups, frequencies, _, cols = form.symbols.shape
     check_budget(
-        4 * symbols.shape[0] * symbols.shape[1] * cols * cols * 16,
+        4 * groups * frequencies * cols * cols * 16,
         f"per-frequency inverses of a {op.shape} layer's normal equations",
         max_bytes=max_bytes,
     )
-    gram = np.conj(np.swapaxes(symbols, -1, -2)) @ symbols
+    gram = np.conj(np.swapaxes(form.symbols, -1, -2)) @ form.symbols
     gram += damp**2 * np.eye(cols)
     inverses = np.linalg.inv(gram)
-    del gram, symbols
-    complex_ = np.iscomplexobj(weight)
+    del gram
+    complex_ = np.iscomplexobj(op.weight)
 
     def apply(v: np.ndarray) -> np.ndarray:
-        v_hat = _grouped(to_input(v.reshape(op.input_shape), g), g.groups)
-        x = from_input(_ungrouped((inverses @ v_hat[..., None])[..., 0]), g, op.input_shape)
-        return (x if complex_ or np.iscomplexobj(v) else x.real).reshape(-1)
+        x_hat = (inverses @ form.input_hat(v)[..., None])[..., 0]
+        return form.input_from_hat(x_hat, complex_ or np.iscomplexobj(v))
 
     return apply
 

@@ -26,6 +26,7 @@ import scipy.sparse.linalg as spla
 
 from ..core.errors import ParameterError
 from ..layers.conv import Conv, ConvOperator, ConvTranspose
+from .checks import nonnegative
 from .fourier import fourier_applicable, normal_inverse
 
 __all__ = ["circulant_counterpart", "preconditioner"]
@@ -82,7 +83,7 @@ def preconditioner(
     """
     if kind not in KINDS:
         raise ParameterError("kind", f"kind must be one of {KINDS}; got {kind!r}")
-    if not (isinstance(damp, int | float) and not isinstance(damp, bool) and damp > 0):
+    if nonnegative(damp, "damp") == 0:
         raise ParameterError("damp", f"damp must be a number > 0; got {damp!r}")
     twin = circulant_counterpart(op)
     if twin is None:

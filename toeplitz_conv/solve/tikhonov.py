@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 import warnings
 from dataclasses import dataclass
@@ -11,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..core.errors import ParameterError, ParameterTypeError
-from ..core.weights import as_numeric
+from ..core.errors import ParameterError
 from ..layers.conv import ConvOperator
+from .checks import checked_operator, iterations_limit, nonnegative, tolerance, vector
 from .fourier import fourier_applicable, fourier_solve
 from .iterative import normal_equations_cg
 
@@ -115,10 +113,10 @@ def solve_tikhonov(
         not apply (the message says why).
     """
     start = time.perf_counter()
-    op, damp, rtol = _checked_operator(op), _nonnegative(damp, "damp"), _tolerance(rtol)
-    maxiter = _iterations(maxiter)
-    b = _vector(b, op.shape[0], "b")
-    x0 = None if x0 is None else _vector(x0, op.shape[1], "x0")
+    op, damp, rtol = checked_operator(op), nonnegative(damp, "damp"), tolerance(rtol)
+    maxiter = iterations_limit(maxiter)
+    b = vector(b, op.shape[0], "b")
+    x0 = None if x0 is None else vector(x0, op.shape[1], "x0")
     method = _method(op, method)
     if method == "fourier":
         x = fourier_solve(op, b, damp, x0, max_bytes=max_bytes)
@@ -142,53 +140,6 @@ def solve_tikhonov(
         residual,
         time.perf_counter() - start,
     )
-
-
-def _checked_operator(op: object) -> ConvOperator:
-    if not isinstance(op, ConvOperator):
-        raise ParameterTypeError(
-            "op", f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op).__name__}"
-        )
-    return op
-
-
-def _real(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ParameterTypeError(name, f"{name} must be a real number; got {value!r}")
-    return float(value)
-
-
-def _nonnegative(value: object, name: str) -> float:
-    number = _real(value, name)
-    if not (math.isfinite(number) and number >= 0):
-        raise ParameterError(name, f"{name} must be a finite number >= 0; got {value!r}")
-    return number
-
-
-def _tolerance(rtol: object) -> float:
-    number = _real(rtol, "rtol")
-    if not 0 < number < 1:
-        raise ParameterError("rtol", f"rtol must be in (0, 1); got {rtol!r}")
-    return number
-
-
-def _iterations(maxiter: object) -> int | None:
-    if maxiter is None:
-        return None
-    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 1:
-        raise ParameterError("maxiter", f"maxiter must be a whole number >= 1; got {maxiter!r}")
-    return int(maxiter)
-
-
-def _vector(values: ArrayLike, length: int, name: str) -> np.ndarray:
-    array = as_numeric(values, name)
-    if array.size != length:
-        raise ParameterError(
-            name, f"{name} must have {length} entries; got shape {np.shape(array)}"
-        )
-    if not np.all(np.isfinite(array)):
-        raise ParameterError(name, f"{name} must be finite (it has infinite or NaN entries)")
-    return np.array(array, dtype=np.result_type(array, np.float64)).reshape(-1)
 
 
 def _method(op: ConvOperator, method: object) -> str:

@@ -1,0 +1,69 @@
+"""The checks of the solvers' arguments: each bad value a parameter error naming it."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..core.errors import ParameterError, ParameterTypeError
+from ..core.weights import as_numeric
+from ..layers.conv import ConvOperator
+
+__all__ = [
+    "checked_operator",
+    "iterations_limit",
+    "nonnegative",
+    "real_number",
+    "tolerance",
+    "vector",
+]
+
+
+def checked_operator(op: object) -> ConvOperator:
+    if not isinstance(op, ConvOperator):
+        raise ParameterTypeError(
+            "op", f"op must be a toeplitz_conv Conv or ConvTranspose; got {type(op).__name__}"
+        )
+    return op
+
+
+def real_number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterTypeError(name, f"{name} must be a real number; got {value!r}")
+    return float(value)
+
+
+def nonnegative(value: object, name: str) -> float:
+    number = real_number(value, name)
+    if not (math.isfinite(number) and number >= 0):
+        raise ParameterError(name, f"{name} must be a finite number >= 0; got {value!r}")
+    return number
+
+
+def tolerance(rtol: object) -> float:
+    number = real_number(rtol, "rtol")
+    if not 0 < number < 1:
+        raise ParameterError("rtol", f"rtol must be in (0, 1); got {rtol!r}")
+    return number
+
+
+def iterations_limit(maxiter: object) -> int | None:
+    if maxiter is None:
+        return None
+    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 1:
+        raise ParameterError("maxiter", f"maxiter must be a whole number >= 1; got {maxiter!r}")
+    return int(maxiter)
+
+
+def vector(values: ArrayLike, length: int, name: str) -> np.ndarray:
+    array = as_numeric(values, name)
+    if array.size != length:
+        raise ParameterError(
+            name, f"{name} must have {length} entries; got shape {np.shape(array)}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise ParameterError(name, f"{name} must be finite (it has infinite or NaN entries)")
+    return np.array(array, dtype=np.result_type(array, np.float64)).reshape(-1)

@@ -1,0 +1,151 @@
+"""Choosing the Tikhonov parameter: generalised cross-validation and the discrepancy
+principle, evaluated from the per-frequency spectra (no solves).
+
+For a layer the DFT diagonalises (:func:`~.fourier.fourier_applicable`), with the
+singular value decompositions :math:`\\hat W(f) = U S V^H` of the per-frequency
+matrices and :math:`c = U^H \\hat b(f)`, the residual of the Tikhonov solution and
+the trace of the influence matrix are sums over frequencies (Hansen, Nagy &
+O'Leary, *Deblurring Images*, 2006, ch. 6):
+
+.. math::
+
+    \\|A x_d - b\\|^2 = \\frac{1}{N} \\sum_f \\Bigl(\\sum_i
+        \\Bigl(\\frac{d^2}{s_i^2 + d^2}\\Bigr)^2 |c_i|^2 + \\|\\hat b - U U^H \\hat b\\|^2\\Bigr),
+    \\qquad
+    \\operatorname{tr}(I - A (A^H A + d^2 I)^{-1} A^H) = (m - r) + \\sum_{f, i}
+        \\frac{d^2}{s_i^2 + d^2},
+
+(:math:`N` the points of the DFT, :math:`r` the number of singular values). GCV minimises
+:math:`G(d) = \\|A x_d - b\\|^2 / \\operatorname{tr}(\\cdot)^2`; the discrepancy
+principle solves :math:`\\|A x_d - b\\| = \\tau\\, \\sigma \\sqrt{m}` (:math:`\\tau` =
+``DISCREPANCY_TAU``), whose left side increases with :math:`d`. Both are exact for
+such layers. Other layers use the same formulas on their circulant counterpart
+(:func:`~.preconditioners.circulant_counterpart`): an approximation whose boundary
+rows are those of circular padding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..core.errors import ParameterError
+from ..layers.conv import ConvOperator
+from .checks import checked_operator, nonnegative, vector
+from .fourier import fourier_applicable, frequency_form
+from .preconditioners import circulant_counterpart
+
+__all__ = ["DISCREPANCY_TAU", "choose_damp"]
+
+DISCREPANCY_TAU = 1.0  # the discrepancy principle's safety factor
+RULES = ("gcv", "discrepancy")
+GRID = 200  # log-spaced damps of the GCV search, refined around the best
+
+
+def choose_damp(
+    op: ConvOperator, b: ArrayLike, *, rule: str = "gcv", noise_std: float | None = None
+) -> float:
+    """A Tikhonov parameter for :func:`~.tikhonov.solve_tikhonov` chosen from the data.
+
+    Parameters
+    ----------
+    op : Conv or ConvTranspose
+        Exact for circular layers with a stride dividing the size; other layers
+        are evaluated on their circulant counterpart (see the module).
+    b : array_like
+        The data (minus any bias), length ``op.shape[0]``.
+    rule : {"gcv", "discrepancy"}
+        Generalised cross-validation (minimised over a log grid from
+        :math:`10^{-8}\\sigma_{\\max}` to :math:`\\sigma_{\\max}`, refined to 1e-3
+        relative), or the discrepancy principle, solved to 1e-3 relative.
+    noise_std : float, optional
+        The noise's standard deviation per entry of ``b``; needed by
+        ``"discrepancy"``.
+
+    Returns
+    -------
+    float
+        ``damp``.
+    """
+    op = checked_operator(op)
+    if rule not in RULES:
+        raise ParameterError("rule", f"rule must be one of {RULES}; got {rule!r}")
+    b = vector(b, op.shape[0], "b")
+    model = op if fourier_applicable(op) else circulant_counterpart(op)
+    if model is None:
+        raise ParameterError(
+            "op",
+            "choose_damp needs a circular layer, or one whose circular counterpart "
+            "has its shape (a stride dividing the size, output n / stride)",
+        )
+    spectrum = _Spectrum(model, b)
+    if rule == "gcv":
+        return spectrum.gcv_minimum()
+    if noise_std is None:
+        raise ParameterError("noise_std", "the discrepancy rule needs noise_std")
+    target = DISCREPANCY_TAU * nonnegative(noise_std, "noise_std") * math.sqrt(op.shape[0])
+    return spectrum.discrepancy(target)
+
+
+class _Spectrum:
+    """Singular values and data coefficients of every frequency, for the formulas above."""
+
+    def __init__(self, op: ConvOperator, b: np.ndarray) -> None:
+        form = frequency_form(op)
+        symbols, b_hat = form.symbols, form.output_hat(b)
+        u, s, _ = np.linalg.svd(symbols, full_matrices=False)
+        coefficients = (np.conj(np.swapaxes(u, -1, -2)) @ b_hat[..., None])[..., 0]
+        points = b_hat.shape[1]  # the DFT's points
+        self.squares = (s**2).ravel()
+        self.weights = (np.abs(coefficients) ** 2).ravel() / points
+        outside = np.sum(np.abs(b_hat) ** 2) / points - self.weights.sum()
+        self.outside = max(float(outside), 0.0)  # the part of b outside the range
+        self.rows = op.shape[0]
+        self.top = math.sqrt(float(self.squares.max(initial=0.0))) or 1.0
+
+    def residual(self, damp: float) -> float:
+        filt = damp**2 / (self.squares + damp**2)
+        return math.sqrt(float(np.sum(filt**2 * self.weights)) + self.outside)
+
+    def gcv(self, damp: float) -> float:
+        # m - sum s^2 / (s^2 + d^2), summed without cancelling: the rows beyond the
+        # singular values count 1 each, every singular value d^2 / (s^2 + d^2)
+        filt = damp**2 / (self.squares + damp**2)
+        trace = (self.rows - self.squares.size) + float(np.sum(filt))
+        return self.residual(damp) ** 2 / max(trace, 1e-300) ** 2
+
+    def gcv_minimum(self) -> float:
+        grid = self.top * np.logspace(-8, 0, GRID)
+        values = [self.gcv(d) for d in grid]
+        best = int(np.argmin(values))
+        low, high = grid[max(best - 1, 0)], grid[min(best + 1, GRID - 1)]
+        for _ in range(60):  # golden-section refinement in log d
+            if high / low < 1 + 1e-4:
+                break
+            a = low * (high / low) ** 0.382
+            c = low * (high / low) ** 0.618
+            if self.gcv(a) < self.gcv(c):
+                high = c
+            else:
+                low = a
+        return float(math.sqrt(low * high))
+
+    def discrepancy(self, target: float) -> float:
+        low, high = self.top * 1e-12, self.top * 1e6
+        if self.residual(high) < target:
+            raise ParameterError(
+                "noise_std", "noise_std is larger than the data can explain (no damp reaches it)"
+            )
+        if self.residual(low) > target:
+            return float(low)
+        for _ in range(200):  # bisection in log d: the residual increases with damp
+            if high / low < 1 + 1e-4:
+                break
+            middle = math.sqrt(low * high)
+            if self.residual(middle) < target:
+                low = middle
+            else:
+                high = middle
+        return float(math.sqrt(low * high))
