@@ -161,7 +161,7 @@ def test_an_unconverged_solve_returns_its_iterate_with_a_warning():
         (dict(damp=0.1, rtol=2.0), ValueError, "rtol"),
         (dict(damp=0.1, maxiter=0), ValueError, "maxiter"),
         (dict(damp=0.1, maxiter=2.5), ValueError, "maxiter"),
-        (dict(damp=0.1, method="cosine"), ValueError, "method must be one of"),
+        (dict(damp=0.1, method="qr"), ValueError, "method must be one of"),
         (dict(damp=0.1, method="fourier"), ValueError, "not circular"),
         (dict(damp=0.1, b=np.ones(5)), ValueError, "b must have"),
         (dict(damp=0.1, b=np.full(72, np.nan)), ValueError, "b must be finite"),
@@ -275,3 +275,94 @@ def test_choose_damp_refuses_bad_input():
         tc.choose_damp(op, b, rule="discrepancy", noise_std=-1.0)
     with pytest.raises(ValueError, match="b must have"):
         tc.choose_damp(op, np.ones(3))
+
+
+def _symmetric(rng, shape):
+    w = rng.standard_normal(shape)
+    for axis in range(2, len(shape)):
+        w = w + np.flip(w, axis)
+    return w
+
+
+# (weight shape, input shape, padding, mode, kwargs): symmetric kernels, stride 1
+COSINE_CASES = [
+    ((3, 2, 3, 3), (2, 5, 6), 1, "replicate", {}),
+    ((2, 2, 3), (2, 9), 1, "replicate", {}),
+    ((4, 1, 3, 1, 3), (2, 3, 2, 4), (1, 0, 1), "replicate", dict(groups=2)),
+    ((3, 2, 3, 3), (2, 5, 6), 1, "reflect", {}),
+    ((3, 2, 5, 5), (2, 7, 6), 2, "reflect", {}),
+    ((2, 2, 3), (2, 9), 2, "reflect", dict(dilation=2)),
+]
+
+
+def _cosine_layer(case, seed=0):
+    weight_shape, input_shape, padding, mode, kwargs = case
+    weight = _symmetric(np.random.default_rng(seed), weight_shape)
+    return tc.Conv(weight, input_shape, padding=padding, padding_mode=mode, **kwargs)
+
+
+@pytest.mark.parametrize("case", COSINE_CASES, ids=lambda c: f"{c[3]}-{c[0]}")
+def test_the_cosine_forms_diagonalise_or_bound_the_normal_equations(case):
+    from toeplitz_conv.solve.cosine import cosine_class
+
+    op = _cosine_layer(case)
+    a = _dense(op)
+    damp = 0.1
+    normal = a.T @ a + damp**2 * np.eye(a.shape[1])
+    m = tc.preconditioner(op, damp, kind="cosine") @ np.eye(a.shape[1])
+    eigenvalues = np.linalg.eigvals(m @ normal).real
+    axes = sum(n > 1 for n in op.input_shape[1:])
+    kind, _ = cosine_class(op)
+    if kind == "dct2":  # the exact inverse
+        np.testing.assert_allclose(eigenvalues, 1.0, atol=1e-10)
+    else:  # P <= A^T A + d^2 I <= 2^axes P
+        assert eigenvalues.min() >= 1 - 1e-10 and eigenvalues.max() <= 2**axes + 1e-10
+
+
+@pytest.mark.parametrize("case", COSINE_CASES[:3], ids=lambda c: f"{c[0]}")
+@pytest.mark.parametrize("damp", [0.0, 1e-3, 0.3])
+def test_the_cosine_solve_is_exact_for_replicate_pads_of_one(case, damp):
+    op = _cosine_layer(case)
+    a = _dense(op)
+    rng = np.random.default_rng(9)
+    b, x0 = rng.standard_normal(a.shape[0]), rng.standard_normal(a.shape[1])
+    result = tc.solve_tikhonov(op, b, damp, x0=x0 if damp else None)
+    assert result.method == "cosine" and result.exact
+    if damp:
+        expected = _normal_solution(a, b, damp, x0)
+    else:
+        expected = np.linalg.lstsq(a, b, rcond=None)[0]
+    assert np.linalg.norm(result.x - expected) <= 1e-10 * np.linalg.norm(expected)
+
+
+def test_reflect_layers_converge_in_few_preconditioned_iterations():
+    t = np.arange(-3, 4)
+    g = np.exp(-(t**2) / 4)
+    kernel = np.outer(g, g) / np.outer(g, g).sum()
+    weight = np.array([[kernel * (0.8 if i == j else 0.1) for j in range(3)] for i in range(3)])
+    op = tc.Conv(weight, (3, 32, 32), padding=3, padding_mode="reflect")
+    b = op @ np.random.default_rng(10).standard_normal(op.shape[1])
+    for damp in (1e-1, 1e-2, 1e-3):
+        result = tc.solve_tikhonov(op, b, damp, rtol=1e-8)
+        assert result.method == "pcg" and result.converged
+        assert result.iterations <= 20, (damp, result.iterations)  # condition number <= 4
+
+
+@pytest.mark.parametrize(
+    "weight, kwargs, why",
+    [
+        (
+            np.arange(9.0).reshape(1, 1, 3, 3),
+            dict(padding=1, padding_mode="replicate"),
+            "h_11 is not symmetric along axis 1",
+        ),
+        (np.ones((1, 1, 7, 7)), dict(padding=3, padding_mode="replicate"), "replicate pad 3 > 1"),
+        (np.ones((1, 1, 3, 3)), dict(padding=1, stride=2, padding_mode="replicate"), "stride 2"),
+        (np.ones((1, 1, 3, 3)), dict(padding=1, padding_mode="reflect"), r"not A\^H A"),
+        (np.ones((1, 1, 3, 3)), dict(padding=1), "neither replicate nor reflect"),
+    ],
+)
+def test_method_cosine_outside_its_exact_class_says_why(weight, kwargs, why):
+    op = tc.Conv(weight, (1, 8, 8), **kwargs)
+    with pytest.raises(ValueError, match=why):
+        tc.solve_tikhonov(op, np.ones(op.shape[0]), 0.1, method="cosine")

@@ -38,9 +38,11 @@ from ..spectra.spectral import fft_applicable, frequency_matrices
 
 __all__ = [
     "FrequencyForm",
+    "damped_solve",
     "fourier_applicable",
     "fourier_solve",
     "frequency_form",
+    "minimum_norm_solve",
     "normal_inverse",
 ]
 
@@ -106,9 +108,9 @@ def fourier_solve(
     b_hat = form.output_hat(b)
     x0_hat = None if x0 is None else form.input_hat(x0)
     if damp > 0:
-        x_hat = _damped(form.symbols, b_hat, damp, x0_hat)
+        x_hat = damped_solve(form.symbols, b_hat, damp, x0_hat)
     else:
-        x_hat = _minimum_norm(form.symbols, b_hat)
+        x_hat = minimum_norm_solve(form.symbols, b_hat)
     complex_ = np.iscomplexobj(op.weight) or np.iscomplexobj(b) or np.iscomplexobj(x0)
     return form.input_from_hat(x_hat, complex_)
 
@@ -137,7 +139,8 @@ def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
     return apply
 
 
-def _damped(symbols, b_hat, damp: float, x0_hat):
+def damped_solve(symbols, b_hat, damp: float, x0_hat):
+    """Per frequency, :math:`x_0 + (K^H K + d^2 I)^{-1} K^H (b - K x_0)` on the smaller side."""
     rows, cols = symbols.shape[-2:]
     adjoint = np.conj(np.swapaxes(symbols, -1, -2))
     if x0_hat is not None:  # x = x0 + argmin ||W z - (b - W x0)||^2 + d^2 ||z||^2
@@ -153,7 +156,9 @@ def _damped(symbols, b_hat, damp: float, x0_hat):
     return z if x0_hat is None else z + x0_hat
 
 
-def _minimum_norm(symbols, b_hat):
+def minimum_norm_solve(symbols, b_hat):
+    """Per frequency, :math:`K^+ b` with a rank cut at
+    :math:`\\max(m, n)\\,\\epsilon\\,\\max s` over all frequencies."""
     u, s, vh = np.linalg.svd(symbols, full_matrices=False)
     cut = max(symbols.shape[-2:]) * np.finfo(np.float64).eps * float(s.max(initial=0.0))
     inverse = np.where(s > cut, 1.0 / np.where(s > cut, s, 1.0), 0.0)

@@ -27,11 +27,12 @@ import scipy.sparse.linalg as spla
 from ..core.errors import ParameterError
 from ..layers.conv import Conv, ConvOperator, ConvTranspose
 from .checks import nonnegative
+from .cosine import cosine_class, cosine_preconditioner
 from .fourier import fourier_applicable, normal_inverse
 
 __all__ = ["circulant_counterpart", "preconditioner"]
 
-KINDS = ("auto", "circulant")
+KINDS = ("auto", "circulant", "cosine")
 
 
 def circulant_counterpart(op: ConvOperator) -> ConvOperator | None:
@@ -63,9 +64,14 @@ def preconditioner(
     op : Conv or ConvTranspose
     damp : float
         :math:`> 0`.
-    kind : {"auto", "circulant"}
-        The block circulant counterpart (see the module); ``"auto"`` is it too, for
-        now the only kind.
+    kind : {"auto", "circulant", "cosine"}
+        ``"circulant"``: the block circulant counterpart (see the module);
+        ``"cosine"``: the cosine form of :mod:`toeplitz_conv.solve.cosine` (the exact
+        inverse for replicate padding <= 1 with symmetric kernels and stride 1;
+        for reflect padding with symmetric kernels and stride 1, an SPD
+        preconditioner within a factor :math:`2^a` of the inverse, :math:`a` the
+        axes); ``"auto"``: the exact circulant one for a circular layer, else the
+        cosine one where it applies, else the circulant counterpart.
     max_bytes : int, optional
         Memory budget of the per-frequency inverses.
 
@@ -85,14 +91,20 @@ def preconditioner(
         raise ParameterError("kind", f"kind must be one of {KINDS}; got {kind!r}")
     if nonnegative(damp, "damp") == 0:
         raise ParameterError("damp", f"damp must be a number > 0; got {damp!r}")
-    twin = circulant_counterpart(op)
-    if twin is None:
-        raise ParameterError(
-            "op",
-            "this layer has no circulant counterpart of its shape (its stride must divide "
-            "the size, with output size n / stride)",
-        )
-    apply = normal_inverse(twin, float(damp), max_bytes=max_bytes)
+    cosine, why = cosine_class(op)
+    if kind == "cosine" or (kind == "auto" and cosine and not fourier_applicable(op)):
+        if cosine is None:
+            raise ParameterError("kind", f"kind='cosine' does not apply to this layer: {why}")
+        apply = cosine_preconditioner(op, float(damp), max_bytes=max_bytes)
+    else:
+        twin = circulant_counterpart(op)
+        if twin is None:
+            raise ParameterError(
+                "op",
+                "this layer has no circulant counterpart of its shape (its stride must divide "
+                "the size, with output size n / stride)",
+            )
+        apply = normal_inverse(twin, float(damp), max_bytes=max_bytes)
     n = op.shape[1]
     dtype = np.result_type(op.dtype, np.float64)
     return spla.LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=dtype)

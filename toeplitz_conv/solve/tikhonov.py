@@ -7,17 +7,19 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, iterations_limit, nonnegative, tolerance, vector
+from .cosine import cosine_class, cosine_preconditioner, cosine_solve
 from .fourier import fourier_applicable, fourier_solve
 from .iterative import normal_equations_cg
 
 __all__ = ["SolveResult", "solve_tikhonov"]
 
-METHODS = ("auto", "fourier", "pcg")
+METHODS = ("auto", "fourier", "cosine", "pcg")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class SolveResult:
     x : numpy.ndarray
         The solution, flat (like :func:`scipy.sparse.linalg.lsqr`'s).
     method : str
-        ``"fourier"`` or ``"pcg"``.
+        ``"fourier"``, ``"cosine"`` or ``"pcg"``.
     exact : bool
         Whether ``x`` is the exact minimiser (to rounding), not an iterate.
     converged : bool
@@ -92,10 +94,16 @@ def solve_tikhonov(
         stop, in (0, 1).
     maxiter : int, optional
         Conjugate-gradient iterations at most (default scipy's, ``10 n``).
-    method : {"auto", "fourier", "pcg"}
+    method : {"auto", "fourier", "cosine", "pcg"}
         ``"fourier"``: exact, for circular padding with a stride dividing the
-        size (:mod:`toeplitz_conv.solve.fourier`); ``"pcg"``: conjugate gradients on
-        the normal equations; ``"auto"``: the exact method where it applies.
+        size (:mod:`toeplitz_conv.solve.fourier`); ``"cosine"``: exact, for
+        replicate padding of at most 1 with symmetric kernels and stride 1
+        (:mod:`toeplitz_conv.solve.cosine`); ``"pcg"``: conjugate gradients on the
+        normal equations, preconditioned by the DCT-I form for reflect padding
+        with symmetric kernels and stride 1 (condition number at most
+        :math:`2^a`, :math:`a` the axes), unpreconditioned otherwise (a circulant
+        preconditioner can slow a layer with a non-circular boundary, so none
+        is guessed); ``"auto"``: an exact method where one applies, else ``"pcg"``.
     max_bytes : int, optional
         Memory budget of the per-frequency matrices.
 
@@ -118,11 +126,15 @@ def solve_tikhonov(
     b = vector(b, op.shape[0], "b")
     x0 = None if x0 is None else vector(x0, op.shape[1], "x0")
     method = _method(op, method)
-    if method == "fourier":
-        x = fourier_solve(op, b, damp, x0, max_bytes=max_bytes)
+    if method in ("fourier", "cosine"):
+        solve = fourier_solve if method == "fourier" else cosine_solve
+        x = solve(op, b, damp, x0, max_bytes=max_bytes)
         iterations, converged = 0, True
     else:
-        x, iterations, converged = normal_equations_cg(op, b, damp, x0, rtol=rtol, maxiter=maxiter)
+        preconditioner = _reflect_preconditioner(op, damp, b.dtype, max_bytes)
+        x, iterations, converged = normal_equations_cg(
+            op, b, damp, x0, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner
+        )
         if not converged:
             warnings.warn(
                 f"solve_tikhonov: conjugate gradients did not reach rtol={rtol:g} in "
@@ -134,7 +146,7 @@ def solve_tikhonov(
     return SolveResult(
         x,
         method,
-        method == "fourier",
+        method != "pcg",
         converged,
         iterations,
         residual,
@@ -142,10 +154,29 @@ def solve_tikhonov(
     )
 
 
+def _reflect_preconditioner(op: ConvOperator, damp: float, dtype, max_bytes):
+    """The DCT-I form for reflect padding with symmetric kernels and stride 1 (condition
+    number at most 2^axes), else ``None``: a circulant guess can slow a layer whose
+    boundary is not circular, so none is made."""
+    kind, _ = cosine_class(op)
+    if kind != "dct1" or damp == 0:
+        return None
+    apply = cosine_preconditioner(op, damp, max_bytes=max_bytes)
+    n = op.shape[1]
+    return spla.LinearOperator((n, n), matvec=apply, dtype=np.result_type(dtype, op.dtype))
+
+
 def _method(op: ConvOperator, method: object) -> str:
     if method not in METHODS:
         raise ParameterError("method", f"method must be one of {METHODS}; got {method!r}")
     exact = fourier_applicable(op)
+    kind, why = cosine_class(op)
+    if method == "cosine" and kind != "dct2":
+        raise ParameterError(
+            "method",
+            "method='cosine' is exact for replicate padding <= 1 with symmetric kernels "
+            f"and stride 1; this layer has {why}",
+        )
     if method == "fourier" and not exact:
         g = op.geometry
         why = (
@@ -156,5 +187,5 @@ def _method(op: ConvOperator, method: object) -> str:
         )
         raise ParameterError("method", f"method='fourier' needs a circular layer: {why}")
     if method == "auto":
-        return "fourier" if exact else "pcg"
+        return "fourier" if exact else "cosine" if kind == "dct2" else "pcg"
     return method
