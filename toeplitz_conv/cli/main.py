@@ -143,7 +143,8 @@ def make_parser() -> argparse.ArgumentParser:
         description="On matplotlib's sample photograph, a 3->3-channel layer blurs each colour "
         "and leaks some of it into the others. The demo prints the layer and its block "
         "pattern, checks that its conv-transpose is its adjoint, draws the matrix, one block "
-        "and the images, and recovers the image with LSQR through the operator (PSNR).",
+        "and the images, and recovers the image through the operator with LSQR and with "
+        "solve_tikhonov (damp by GCV), printing PSNR and time.",
         epilog="example:\n  toeplitz-conv demo --out pictures --iterations 30",
     )
     demo.add_argument(

@@ -39,7 +39,12 @@ from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
 from .fourier import damped_solve, minimum_norm_solve
 
-__all__ = ["cosine_class", "cosine_preconditioner", "cosine_solve"]
+__all__ = [
+    "cosine_class",
+    "cosine_coordinates",
+    "cosine_preconditioner",
+    "cosine_solve",
+]
 
 
 def cosine_class(op: ConvOperator) -> tuple[str | None, str]:
@@ -182,3 +187,32 @@ def _checked_symbols(op: ConvOperator, kind: str, max_bytes) -> np.ndarray:
         max_bytes=max_bytes,
     )
     return _symbols(op, kind)
+
+
+def cosine_coordinates(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The symbols ``(groups, F, rows, cols)`` and ``b`` in coordinates where the layer is
+    those symbols and the (weighted) norm is the Euclidean one: the orthonormal DCT-II,
+    or :math:`D^{-1/2} V^T W b` for the DCT-I (:math:`\\|b\\|_W` preserved)."""
+    kind, why = cosine_class(op)
+    if kind is None:
+        raise ValueError(f"no cosine form: {why}")
+    g = op.geometry
+    symbols = _checked_symbols(op, kind, None)
+    if kind == "dct2":
+        return symbols, _to_frequencies(b, op.output_shape, g.groups, "dct2")
+    weighted = b.reshape(op.output_shape) * _dct1_weights(g.output_spatial)
+    b_hat = _to_frequencies(weighted, op.output_shape, g.groups, "dct1")  # V^T W b
+    norms = _dct1_norms(g.output_spatial)[None, :, None]
+    return symbols, b_hat / np.sqrt(norms)
+
+
+def _dct1_weights(spatial: tuple[int, ...]) -> np.ndarray:
+    """:math:`W` on the grid: 1/2 at both ends of every axis of size >= 2 (products at
+    edges and corners)."""
+    weights = np.ones(())
+    for n in spatial:
+        axis = np.ones(n)
+        if n >= 2:
+            axis[[0, -1]] = 0.5
+        weights = np.multiply.outer(weights, axis)
+    return weights

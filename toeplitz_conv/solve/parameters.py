@@ -5,7 +5,9 @@ For a layer the DFT diagonalises (:func:`~.fourier.fourier_applicable`), with th
 singular value decompositions :math:`\\hat W(f) = U S V^H` of the per-frequency
 matrices and :math:`c = U^H \\hat b(f)`, the residual of the Tikhonov solution and
 the trace of the influence matrix are sums over frequencies (Hansen, Nagy &
-O'Leary, *Deblurring Images*, 2006, ch. 6):
+O'Leary, *Deblurring Images*, 2006, ch. 6; the same with the cosine forms of
+:mod:`~.cosine`, the DCT-I ones in their weighted norm, which counts the edge
+samples of reflect padding by half):
 
 .. math::
 
@@ -19,9 +21,11 @@ O'Leary, *Deblurring Images*, 2006, ch. 6):
 :math:`G(d) = \\|A x_d - b\\|^2 / \\operatorname{tr}(\\cdot)^2`; the discrepancy
 principle solves :math:`\\|A x_d - b\\| = \\tau\\, \\sigma \\sqrt{m}` (:math:`\\tau` =
 ``DISCREPANCY_TAU``), whose left side increases with :math:`d`. Both are exact for
-such layers. Other layers use the same formulas on their circulant counterpart
-(:func:`~.preconditioners.circulant_counterpart`): an approximation whose boundary
-rows are those of circular padding.
+circular layers and the DCT-II class, and for reflect layers with symmetric kernels
+in the weighted norm. Other layers use the same formulas on their circulant
+counterpart (:func:`~.preconditioners.circulant_counterpart`): an approximation
+whose boundary rows are those of circular padding (which can mislead GCV where the
+data are not periodic).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from numpy.typing import ArrayLike
 from ..core.errors import ParameterError
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, nonnegative, vector
+from .cosine import cosine_class, cosine_coordinates
 from .fourier import fourier_applicable, frequency_form
 from .preconditioners import circulant_counterpart
 
@@ -73,14 +78,7 @@ def choose_damp(
     if rule not in RULES:
         raise ParameterError("rule", f"rule must be one of {RULES}; got {rule!r}")
     b = vector(b, op.shape[0], "b")
-    model = op if fourier_applicable(op) else circulant_counterpart(op)
-    if model is None:
-        raise ParameterError(
-            "op",
-            "choose_damp needs a circular layer, or one whose circular counterpart "
-            "has its shape (a stride dividing the size, output n / stride)",
-        )
-    spectrum = _Spectrum(model, b)
+    spectrum = _Spectrum(*_diagonal_form(op, b), op.shape[0])
     if rule == "gcv":
         return spectrum.gcv_minimum()
     if noise_std is None:
@@ -89,20 +87,40 @@ def choose_damp(
     return spectrum.discrepancy(target)
 
 
+def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per-frequency symbols, the data in the same coordinates, and the factor by which
+    the squared coordinates overcount the squared norm (the DFT's points)."""
+    if fourier_applicable(op):
+        form = frequency_form(op)
+        b_hat = form.output_hat(b)
+        return form.symbols, b_hat, b_hat.shape[1]
+    kind, _ = cosine_class(op)
+    if kind is not None:  # the DCT-II, or the DCT-I in the weighted norm of the module
+        return (*cosine_coordinates(op, b), 1)
+    twin = circulant_counterpart(op)
+    if twin is None:
+        raise ParameterError(
+            "op",
+            "choose_damp needs a circular layer, a cosine-form layer (replicate or reflect "
+            "padding, symmetric kernels, stride 1), or one whose circular counterpart has "
+            "its shape (a stride dividing the size, output n / stride)",
+        )
+    form = frequency_form(twin)
+    b_hat = form.output_hat(b)
+    return form.symbols, b_hat, b_hat.shape[1]
+
+
 class _Spectrum:
     """Singular values and data coefficients of every frequency, for the formulas above."""
 
-    def __init__(self, op: ConvOperator, b: np.ndarray) -> None:
-        form = frequency_form(op)
-        symbols, b_hat = form.symbols, form.output_hat(b)
+    def __init__(self, symbols: np.ndarray, b_hat: np.ndarray, points: int, rows: int) -> None:
         u, s, _ = np.linalg.svd(symbols, full_matrices=False)
         coefficients = (np.conj(np.swapaxes(u, -1, -2)) @ b_hat[..., None])[..., 0]
-        points = b_hat.shape[1]  # the DFT's points
         self.squares = (s**2).ravel()
         self.weights = (np.abs(coefficients) ** 2).ravel() / points
         outside = np.sum(np.abs(b_hat) ** 2) / points - self.weights.sum()
         self.outside = max(float(outside), 0.0)  # the part of b outside the range
-        self.rows = op.shape[0]
+        self.rows = rows
         self.top = math.sqrt(float(self.squares.max(initial=0.0))) or 1.0
 
     def residual(self, damp: float) -> float:
