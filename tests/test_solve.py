@@ -366,3 +366,37 @@ def test_method_cosine_outside_its_exact_class_says_why(weight, kwargs, why):
     op = tc.Conv(weight, (1, 8, 8), **kwargs)
     with pytest.raises(ValueError, match=why):
         tc.solve_tikhonov(op, np.ones(op.shape[0]), 0.1, method="cosine")
+
+
+@pytest.mark.parametrize("case", COSINE_CASES, ids=lambda c: f"{c[3]}-{c[0]}")
+def test_cosine_coordinates_preserve_the_weighted_norm_and_diagonalise_the_layer(case):
+    from toeplitz_conv.solve.cosine import _dct1_weights, cosine_class, cosine_coordinates
+
+    op = _cosine_layer(case)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(op.shape[1])
+    symbols, x_hat = cosine_coordinates(op, x, side="input")
+    _, y_hat = cosine_coordinates(op, op @ x)
+    np.testing.assert_allclose((symbols @ x_hat[..., None])[..., 0], y_hat, atol=1e-12)
+    kind, _ = cosine_class(op)
+    spatial = op.input_shape[1:]
+    weights = np.ones(spatial) if kind == "dct2" else _dct1_weights(spatial)
+    weighted = np.sum(np.broadcast_to(weights, op.input_shape).ravel() * x**2)
+    assert np.sum(np.abs(x_hat) ** 2) == pytest.approx(weighted, rel=1e-12)
+
+
+def test_gcv_on_a_reflect_layer_chooses_a_damp_that_recovers_the_image():
+    t = np.arange(-3, 4)
+    g = np.exp(-(t**2) / 5)
+    kernel = np.outer(g, g) / np.outer(g, g).sum()
+    op = tc.Conv(kernel[None, None], (1, 48, 40), padding=3, padding_mode="reflect")
+    yy, xx = np.mgrid[0:48, 0:40]
+    truth = ((yy // 8 + xx // 8) % 2).astype(float)  # a checkerboard: not periodic
+    rng = np.random.default_rng(12)
+    b = op @ truth.ravel() + 0.01 * rng.standard_normal(op.shape[0])
+    damp = tc.choose_damp(op, b)
+    errors = {
+        d: np.linalg.norm(tc.solve_tikhonov(op, b, d).x - truth.ravel())
+        for d in (damp, damp / 10, damp * 10)
+    }
+    assert errors[damp] < min(errors[damp / 10], errors[damp * 10]), errors

@@ -189,21 +189,25 @@ def _checked_symbols(op: ConvOperator, kind: str, max_bytes) -> np.ndarray:
     return _symbols(op, kind)
 
 
-def cosine_coordinates(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The symbols ``(groups, F, rows, cols)`` and ``b`` in coordinates where the layer is
-    those symbols and the (weighted) norm is the Euclidean one: the orthonormal DCT-II,
-    or :math:`D^{-1/2} V^T W b` for the DCT-I (:math:`\\|b\\|_W` preserved)."""
+def cosine_coordinates(
+    op: ConvOperator, v: np.ndarray, *, side: str = "output"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The symbols ``(groups, F, rows, cols)`` and ``v`` (an output vector, or an input one
+    with ``side="input"``) in coordinates where the layer is those symbols and the
+    (weighted) norm is the Euclidean one: the orthonormal DCT-II, or
+    :math:`D^{-1/2} V^T W v` for the DCT-I (:math:`\\|v\\|_W` preserved)."""
     kind, why = cosine_class(op)
     if kind is None:
         raise ValueError(f"no cosine form: {why}")
     g = op.geometry
+    shape = op.output_shape if side == "output" else op.input_shape
     symbols = _checked_symbols(op, kind, None)
     if kind == "dct2":
-        return symbols, _to_frequencies(b, op.output_shape, g.groups, "dct2")
-    weighted = b.reshape(op.output_shape) * _dct1_weights(g.output_spatial)
-    b_hat = _to_frequencies(weighted, op.output_shape, g.groups, "dct1")  # V^T W b
-    norms = _dct1_norms(g.output_spatial)[None, :, None]
-    return symbols, b_hat / np.sqrt(norms)
+        return symbols, _to_frequencies(v, shape, g.groups, "dct2")
+    weighted = v.reshape(shape) * _dct1_weights(shape[1:])
+    v_hat = _to_frequencies(weighted, shape, g.groups, "dct1")  # V^T W v
+    norms = _dct1_norms(shape[1:])[None, :, None]
+    return symbols, v_hat / np.sqrt(norms)
 
 
 def _dct1_weights(spatial: tuple[int, ...]) -> np.ndarray:
