@@ -1,0 +1,136 @@
+"""Structured solves against the targets of issue #21, measured side by side in one run.
+
+Problems (float64): 3->3 cross-channel Gaussian blurs of a 512x512 colour image (12 %
+leaking into the other channels), a 3->3 motion blur (a 7-tap diagonal streak), and a
+depthwise 64-channel 5x5 blur on 256x256, each with the padding the row names.
+Per row: the method solve_tikhonov takes, its iterations, its time, that time over one
+forward product (auto engine, median of 5), and the error against a reference (the
+exact method, or conjugate gradients to rtol 1e-12); and beside it plain CG on the same
+normal equations to the same rtol (iterations, time), and for zero padding CG with the
+circulant preconditioner. damp is given relative to sigma_max (the power method).
+
+Run: python benchmarks/bench_solve.py [--size 512] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import scipy.sparse.linalg as spla
+from environment import describe_environment  # benchmarks/environment.py, beside this
+
+import toeplitz_conv as tc
+from toeplitz_conv.cli.demo import cross_channel_blur
+
+
+def gaussian(size: int, sigma: float = 1.6) -> np.ndarray:
+    return cross_channel_blur(size, sigma, 0.12)
+
+
+def motion(size: int = 7) -> np.ndarray:
+    streak = np.zeros((size, size))
+    streak[np.arange(size), np.arange(size)] = 1.0
+    streak[size // 2 + 1 :, : size // 2] = 0.0  # a one-sided streak: not symmetric
+    streak /= streak.sum()
+    mixing = np.full((3, 3), 0.12) + (1 - 3 * 0.12) * np.eye(3)
+    return mixing[:, :, None, None] * streak
+
+
+def median_seconds(call, repeats: int = 5) -> float:
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def plain_cg(op, b, damp, rtol, preconditioner=None, maxiter=5000):
+    n = op.shape[1]
+    gram = spla.LinearOperator((n, n), matvec=lambda v: op.rmatvec(op.matvec(v)) + damp**2 * v)
+    count = []
+    start = time.perf_counter()
+    x, info = spla.cg(
+        gram, op.rmatvec(b), rtol=rtol, maxiter=maxiter, M=preconditioner, callback=count.append
+    )
+    return x, len(count), time.perf_counter() - start, info == 0
+
+
+def row(name, op, damp_relative, rtol=1e-8, circulant=False):
+    rng = np.random.default_rng(0)
+    truth = rng.random(op.shape[1])
+    b = op @ truth + 0.003 * rng.standard_normal(op.shape[0])
+    top = tc.spectral_norm(op, rtol=1e-6)
+    damp = damp_relative * top
+    product = median_seconds(lambda: op @ truth)
+    first = time.perf_counter()
+    result = tc.solve_tikhonov(op, b, damp, rtol=rtol)
+    first = time.perf_counter() - first
+    again = median_seconds(lambda: tc.solve_tikhonov(op, b, damp, rtol=rtol), repeats=3)
+    if result.exact:
+        reference = result.x
+    else:
+        reference = plain_cg(op, b, damp, 1e-12)[0]
+    x_cg, it_cg, t_cg, ok = plain_cg(op, b, damp, rtol)
+    error = np.linalg.norm(result.x - reference) / np.linalg.norm(reference)
+    line = (
+        f"{name:<34}{damp_relative:>7.0e} {result.method:>8} {result.iterations:>5} "
+        f"{first:>8.3f} {again:>8.3f} {again / product:>7.1f} {error:>9.1e} | "
+        f"{it_cg:>5}{'' if ok else '*'} {t_cg:>8.2f}"
+    )
+    if circulant:
+        m = tc.preconditioner(op, damp, kind="circulant")
+        _, it_p, t_p, ok_p = plain_cg(op, b, damp, rtol, preconditioner=m)
+        line += f" | circulant PCG {it_p}{'' if ok_p else '*'} it, {t_p:.2f} s"
+    print(line, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--quick", action="store_true", help="128x128, fewer rows")
+    args = parser.parse_args()
+    size = 128 if args.quick else args.size
+    print(describe_environment())
+    print(
+        f"{'problem':<34}{'damp':>7} {'method':>8} {'iters':>5} {'first s':>8} "
+        f"{'solve s':>8} {'x prod':>7} {'error':>9} | {'CG it':>5} {'CG s':>8}"
+    )
+    shape = (3, size, size)
+    row(
+        "circular 7x7 Gaussian",
+        tc.Conv(gaussian(7), shape, padding=3, padding_mode="circular"),
+        1e-2,
+    )
+    row(
+        "replicate 3x3 Gaussian (symmetric)",
+        tc.Conv(gaussian(3, 0.8), shape, padding=1, padding_mode="replicate"),
+        1e-2,
+    )
+    for damp in (1e-1, 1e-2, 1e-3):
+        row(
+            "reflect 7x7 Gaussian",
+            tc.Conv(gaussian(7), shape, padding=3, padding_mode="reflect"),
+            damp,
+        )
+        if args.quick:
+            break
+    row("zeros 7x7 Gaussian", tc.Conv(gaussian(7), shape, padding=3), 1e-2, circulant=True)
+    row("zeros 7x7 motion blur", tc.Conv(motion(), shape, padding=3), 1e-2, circulant=True)
+    if not args.quick:
+        t = np.arange(5) - 2
+        g = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / 2)
+        depthwise = np.repeat((g / g.sum())[None, None], 64, axis=0)
+        row(
+            "depthwise 64 5x5 circular 256^2",
+            tc.Conv(depthwise, (64, 256, 256), padding=2, groups=64, padding_mode="circular"),
+            1e-2,
+        )
+    print("* CG did not reach rtol within 5000 iterations")
+
+
+if __name__ == "__main__":
+    main()
