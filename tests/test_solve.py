@@ -400,3 +400,23 @@ def test_gcv_on_a_reflect_layer_chooses_a_damp_that_recovers_the_image():
         for d in (damp, damp / 10, damp * 10)
     }
     assert errors[damp] < min(errors[damp / 10], errors[damp * 10]), errors
+
+
+def test_the_factorizations_are_kept_by_the_layer_per_view_and_damp():
+    from toeplitz_conv.layers.layer import CACHED_VALUES
+
+    rng = np.random.default_rng(13)
+    w = rng.standard_normal((2, 2, 3, 3)) + 1j * rng.standard_normal((2, 2, 3, 3))
+    op = tc.Conv(w, (2, 6, 6), padding=1, padding_mode="circular")
+    b = rng.standard_normal(op.shape[0]) + 1j * rng.standard_normal(op.shape[0])
+    first = tc.solve_tikhonov(op, b, 0.1).x
+    np.testing.assert_array_equal(tc.solve_tikhonov(op, b, 0.1).x, first)  # the kept one
+    for view in (op.H, op.T, op.H.T):  # one layer, other matrices: other keys
+        a = view.todense()
+        c = rng.standard_normal(a.shape[0])
+        expected = _normal_solution(a, c, 0.1, np.zeros(a.shape[1]))
+        got = tc.solve_tikhonov(view, c, 0.1).x
+        assert np.linalg.norm(got - expected) <= 1e-10 * np.linalg.norm(expected)
+    for damp in np.linspace(0.2, 0.9, 2 * CACHED_VALUES):
+        tc.solve_tikhonov(op, b, damp)
+    assert len(op.layer._derived) == CACHED_VALUES  # the oldest are dropped

@@ -112,7 +112,7 @@ MUTANTS = [
         EXACT,
     ),
     (
-        f"{SPECTRA}/singular_bounds.py",
+        f"{SPECTRA}/layer_gram.py",
         "        matrix_error=assembly_error(block.operator),",
         "        matrix_error=0.0,",
         EXACT,

@@ -2,7 +2,8 @@
 
 A :class:`Layer` holds the validated :class:`~toeplitz_conv.core.geometry.Geometry`,
 a private read-only copy of the weight and the value type, and caches the
-engines built for it (the sparse engine's assembled matrix among them). It is
+engines built for it (the sparse engine's assembled matrix among them) and a few
+derived values (:meth:`Layer.cached`: the solvers' factorizations). It is
 immutable: every operator on it (a :class:`~toeplitz_conv.Conv`, its ``.H``,
 its ``.T``, the same layer on another engine) sees the same numbers, whatever
 the caller later does to the array it passed in. Engines are built once under
@@ -13,6 +14,9 @@ the weight and drops the caches, which are rebuilt on need.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,7 +25,9 @@ from ..core.block_matrix import assemble_csr
 from ..core.geometry import Geometry
 from ..engines import Engine, make_engine, resolve_engine
 
-__all__ = ["Layer"]
+__all__ = ["CACHED_VALUES", "Layer"]
+
+CACHED_VALUES = 4  # derived values (a solver's factorizations) a layer keeps at most
 
 
 class Layer:
@@ -49,6 +55,7 @@ class Layer:
     def _init_caches(self) -> None:
         self._lock = threading.Lock()
         self._engines: dict[str, Engine] = {}
+        self._derived: OrderedDict[Hashable, Any] = OrderedDict()
 
     def __getstate__(self) -> dict:
         return {"geometry": self._geometry, "weight": self._weight, "dtype": self._dtype}
@@ -92,6 +99,26 @@ class Layer:
                     engine = make_engine(name, self._geometry, self._weight, self._dtype)
                     self._engines[name] = engine
         return engine
+
+    def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """A value derived from this layer, built once per ``key`` under the lock and kept
+        (the ``CACHED_VALUES`` most recently used; ``build`` checks its own memory).
+
+        The solvers keep their per-frequency factorizations here, one per view and
+        damp, so that repeated solves (an ADMM loop) reuse them; the caller never
+        writes to what it gets.
+        """
+        with self._lock:
+            if key in self._derived:
+                self._derived.move_to_end(key)
+                return self._derived[key]
+        value = build()  # outside the lock: a long build does not stop the products
+        with self._lock:
+            self._derived[key] = value
+            self._derived.move_to_end(key)
+            while len(self._derived) > CACHED_VALUES:
+                self._derived.popitem(last=False)
+        return value
 
     def has_engine(self, name: str) -> bool:
         """Whether the engine ``name`` (``"auto"`` resolved) is built already."""

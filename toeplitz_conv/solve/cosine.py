@@ -37,7 +37,7 @@ import scipy.fft
 
 from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
-from .fourier import damped_solve, minimum_norm_solve
+from .fourier import minimum_norm_solve
 
 __all__ = [
     "cosine_class",
@@ -102,17 +102,12 @@ def _transform(x: np.ndarray, axes: tuple[int, ...], kind: str, inverse: bool) -
 
 
 def _dct1_basis(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """:math:`V^T x` (:math:`= V x`, :math:`V` symmetric) along each axis of size >= 2."""
-    for axis in axes:
-        n = x.shape[axis]
-        if n < 2:
-            continue
-        weights = np.full(n, 2.0)
-        weights[[0, -1]] = 1.0
-        shape = [1] * x.ndim
-        shape[axis] = n
-        x = scipy.fft.dct(x / weights.reshape(shape), type=1, axis=axis)
-    return x
+    """:math:`V^T x` (:math:`= V x`, :math:`V` symmetric) over the axes of size >= 2: one
+    DCT-I of :math:`x / (2W)` (scipy's DCT-I weights the ends by 1 and the rest by 2)."""
+    long = tuple(a for a in axes if x.shape[a] >= 2)
+    if not long:
+        return x
+    return scipy.fft.dctn(x / (_dct1_weights(x.shape[1:]) * 2 ** len(long)), type=1, axes=long)
 
 
 def _dct1_norms(spatial: tuple[int, ...]) -> np.ndarray:
@@ -144,37 +139,67 @@ def _from_frequencies(hat: np.ndarray, shape, kind: str) -> np.ndarray:
 def cosine_solve(
     op: ConvOperator, b: np.ndarray, damp: float, x0: np.ndarray | None, max_bytes=None
 ) -> np.ndarray:
-    """The exact Tikhonov minimiser of a layer of the DCT-II class (flat vectors)."""
+    """The exact Tikhonov minimiser of a layer of the DCT-II class (flat vectors); with
+    ``damp > 0`` the per-frequency solution operators are kept by the layer, as in
+    :func:`~.fourier.fourier_solve`."""
     g = op.geometry
-    symbols = _checked_symbols(op, "dct2", max_bytes)
     b_hat = _to_frequencies(b, op.output_shape, g.groups, "dct2")
-    x0_hat = None if x0 is None else _to_frequencies(x0, op.input_shape, g.groups, "dct2")
-    if damp > 0:
-        x_hat = damped_solve(symbols, b_hat, damp, x0_hat)
-    else:
-        x_hat = minimum_norm_solve(symbols, b_hat)
-    return _from_frequencies(x_hat, op.input_shape, "dct2")
+    if damp == 0:
+        symbols = _checked_symbols(op, "dct2", max_bytes)
+        return _from_frequencies(minimum_norm_solve(symbols, b_hat), op.input_shape, "dct2")
+    key = ("tikhonov-cosine", op.conjugated, float(damp))
+    symbols, solution = op.layer.cached(
+        key, lambda: _solution_operators(op, "dct2", damp, max_bytes)
+    )
+    if x0 is None:
+        return _from_frequencies(_apply(solution, b_hat), op.input_shape, "dct2")
+    x0_hat = _to_frequencies(x0, op.input_shape, g.groups, "dct2")
+    residual = b_hat - _apply(symbols, x0_hat)
+    return _from_frequencies(x0_hat + _apply(solution, residual), op.input_shape, "dct2")
 
 
 def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
     """The map :math:`v \\mapsto P^{-1} v` of the module's text (DCT-II: the exact inverse of
-    :math:`A^H A + d^2 I`; DCT-I: of :math:`A^H W A + d^2 W`), ``damp > 0``."""
+    :math:`A^H A + d^2 I`; DCT-I: of :math:`A^H W A + d^2 W`), ``damp > 0``; its
+    per-frequency inverses are kept by the layer."""
     kind, _ = cosine_class(op)
     g = op.geometry
+    key = ("cosine-preconditioner", op.conjugated, kind, float(damp))
+    inverses = op.layer.cached(key, lambda: _normal_inverses(op, kind, damp, max_bytes))
+    norms = _dct1_norms(g.input_spatial)[None, :, None] if kind == "dct1" else 1.0
+    scaled = inverses / norms[..., None] if kind == "dct1" else inverses
+
+    def apply(v: np.ndarray) -> np.ndarray:
+        v_hat = _to_frequencies(v, op.input_shape, g.groups, kind)
+        return _from_frequencies(_apply(scaled, v_hat), op.input_shape, kind)
+
+    return apply
+
+
+def _apply(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    return np.einsum("gfij,gfj->gfi", matrices, vectors)
+
+
+def _normal_inverses(op: ConvOperator, kind: str, damp: float, max_bytes) -> np.ndarray:
     symbols = _checked_symbols(op, kind, max_bytes)
     cols = symbols.shape[-1]
     gram = np.conj(np.swapaxes(symbols, -1, -2)) @ symbols
     gram += damp**2 * np.eye(cols)
-    inverses = np.linalg.inv(gram)
-    del gram
-    norms = _dct1_norms(g.input_spatial)[None, :, None] if kind == "dct1" else 1.0
+    return np.linalg.inv(gram)
 
-    def apply(v: np.ndarray) -> np.ndarray:
-        v_hat = _to_frequencies(v, op.input_shape, g.groups, kind) / norms
-        x_hat = (inverses @ v_hat[..., None])[..., 0]
-        return _from_frequencies(x_hat, op.input_shape, kind)
 
-    return apply
+def _solution_operators(op: ConvOperator, kind: str, damp: float, max_bytes):
+    """The symbols and :math:`(\\Lambda^H \\Lambda + d^2 I)^{-1} \\Lambda^H` per frequency."""
+    symbols = _checked_symbols(op, kind, max_bytes)
+    adjoint = np.conj(np.swapaxes(symbols, -1, -2))
+    rows, cols = symbols.shape[-2:]
+    if cols <= rows:
+        gram = adjoint @ symbols
+        gram += damp**2 * np.eye(cols)
+        return symbols, np.linalg.solve(gram, adjoint)
+    gram = symbols @ adjoint
+    gram += damp**2 * np.eye(rows)
+    return symbols, adjoint @ np.linalg.inv(gram)
 
 
 def _checked_symbols(op: ConvOperator, kind: str, max_bytes) -> np.ndarray:

@@ -62,57 +62,107 @@ class FrequencyForm:
 
     Attributes
     ----------
+    op : Conv or ConvTranspose
     symbols : numpy.ndarray
         ``(groups, F, rows, cols)``: :math:`K(f)` (:math:`\\hat W(f)` for a conv, the
         conjugate symbol's adjoint for a conv-transpose).
+    half : bool
+        Real transforms: only the frequencies of the last axis up to :math:`M/2` (the
+        others are their conjugates, for a real layer on real vectors).
     """
 
     op: ConvOperator
     symbols: np.ndarray
+    half: bool = False
 
     def input_hat(self, x: np.ndarray) -> np.ndarray:
         """``(groups, F, cols)``: a flat input vector in the frequency domain."""
         g = self.op.geometry
         transform = _plain_hat if self.op.transposed else _polyphase_hat
-        return _grouped(transform(x.reshape(self.op.input_shape), g), g.groups)
+        return _grouped(transform(x.reshape(self.op.input_shape), g, self.half), g.groups)
 
     def output_hat(self, y: np.ndarray) -> np.ndarray:
         """``(groups, F, rows)``: a flat output vector in the frequency domain."""
         g = self.op.geometry
         transform = _polyphase_hat if self.op.transposed else _plain_hat
-        return _grouped(transform(y.reshape(self.op.output_shape), g), g.groups)
+        return _grouped(transform(y.reshape(self.op.output_shape), g, self.half), g.groups)
 
     def input_from_hat(self, x_hat: np.ndarray, complex_: bool) -> np.ndarray:
         """The flat input vector of ``(groups, F, cols)`` (real unless ``complex_``)."""
         g = self.op.geometry
         inverse = _plain_unhat if self.op.transposed else _polyphase_unhat
-        x = inverse(_ungrouped(x_hat), g, self.op.input_shape)
+        x = inverse(_ungrouped(x_hat), g, self.op.input_shape, self.half)
         return (x if complex_ else x.real).reshape(-1)
 
 
-def frequency_form(op: ConvOperator, *, max_bytes=None) -> FrequencyForm:
-    """The layer's :class:`FrequencyForm` (its symbols' bytes checked against the budget)."""
+def frequency_form(op: ConvOperator, *, max_bytes=None, half: bool = False) -> FrequencyForm:
+    """The layer's :class:`FrequencyForm` (its symbols' bytes checked against the budget);
+    ``half`` for a real layer applied to real vectors only."""
     g = op.geometry
     weight = np.asarray(op.weight)
     if op.transposed:  # T = conj(A)^H: per frequency the conjugate transpose
         symbols = np.conj(frequency_matrices(g, np.conj(weight), max_bytes=max_bytes))
-        return FrequencyForm(op, np.swapaxes(symbols, -1, -2))
-    return FrequencyForm(op, frequency_matrices(g, weight, max_bytes=max_bytes))
+        symbols = np.swapaxes(symbols, -1, -2)
+    else:
+        symbols = frequency_matrices(g, weight, max_bytes=max_bytes)
+    if half:
+        coarse = _coarse(g)
+        grid = symbols.reshape(symbols.shape[0], *coarse, *symbols.shape[-2:])
+        kept = grid[(slice(None),) * g.ndim + (slice(0, coarse[-1] // 2 + 1),)]
+        symbols = kept.reshape(symbols.shape[0], -1, *symbols.shape[-2:])
+    return FrequencyForm(op, np.ascontiguousarray(symbols), half)
 
 
 def fourier_solve(
     op: ConvOperator, b: np.ndarray, damp: float, x0: np.ndarray | None, max_bytes=None
 ) -> np.ndarray:
-    """The exact minimiser of :math:`\\|A x - b\\|^2 + d^2 \\|x - x_0\\|^2` (flat vectors)."""
-    form = frequency_form(op, max_bytes=max_bytes)
-    b_hat = form.output_hat(b)
-    x0_hat = None if x0 is None else form.input_hat(x0)
-    if damp > 0:
-        x_hat = damped_solve(form.symbols, b_hat, damp, x0_hat)
-    else:
-        x_hat = minimum_norm_solve(form.symbols, b_hat)
+    """The exact minimiser of :math:`\\|A x - b\\|^2 + d^2 \\|x - x_0\\|^2` (flat vectors).
+
+    With ``damp > 0`` the per-frequency solution operators
+    :math:`R(f) = (K^H K + d^2 I)^{-1} K^H` are computed once per (layer, view, damp)
+    and kept by the layer (:meth:`~toeplitz_conv.Layer.cached`), so that a later solve
+    with the same damp (the proximal steps of an ADMM loop) costs two FFTs and one
+    small product per frequency.
+    """
     complex_ = np.iscomplexobj(op.weight) or np.iscomplexobj(b) or np.iscomplexobj(x0)
-    return form.input_from_hat(x_hat, complex_)
+    half = not complex_
+    if damp == 0:
+        form = frequency_form(op, max_bytes=max_bytes, half=half)
+        return form.input_from_hat(minimum_norm_solve(form.symbols, form.output_hat(b)), complex_)
+    key = ("tikhonov-fourier", op.transposed, op.conjugated, half, float(damp))
+    form, solution = op.layer.cached(key, lambda: _solution_operators(op, damp, half, max_bytes))
+    b_hat = form.output_hat(b)
+    if x0 is None:
+        return form.input_from_hat(_apply(solution, b_hat), complex_)
+    x0_hat = form.input_hat(x0)
+    residual = b_hat - _apply(form.symbols, x0_hat)
+    return form.input_from_hat(x0_hat + _apply(solution, residual), complex_)
+
+
+def _apply(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    return np.einsum("gfij,gfj->gfi", matrices, vectors)
+
+
+def _solution_operators(op: ConvOperator, damp: float, half: bool, max_bytes):
+    """The form and :math:`R(f) = (K^H K + d^2 I)^{-1} K^H`, on the smaller side."""
+    form = frequency_form(op, max_bytes=max_bytes, half=half)
+    groups, frequencies, rows, cols = form.symbols.shape
+    small = min(rows, cols)
+    check_budget(
+        16 * groups * frequencies * (2 * rows * cols + 2 * small * small),
+        f"per-frequency solution operators of a {op.shape} layer",
+        max_bytes=max_bytes,
+    )
+    adjoint = np.conj(np.swapaxes(form.symbols, -1, -2))
+    if cols <= rows:
+        gram = adjoint @ form.symbols
+        gram += damp**2 * np.eye(cols)
+        solution = np.linalg.solve(gram, adjoint)
+    else:
+        gram = form.symbols @ adjoint
+        gram += damp**2 * np.eye(rows)
+        solution = adjoint @ np.linalg.inv(gram)
+    return form, solution
 
 
 def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
@@ -133,8 +183,9 @@ def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
     complex_ = np.iscomplexobj(op.weight)
 
     def apply(v: np.ndarray) -> np.ndarray:
-        x_hat = (inverses @ form.input_hat(v)[..., None])[..., 0]
-        return form.input_from_hat(x_hat, complex_ or np.iscomplexobj(v))
+        return form.input_from_hat(
+            _apply(inverses, form.input_hat(v)), complex_ or np.iscomplexobj(v)
+        )
 
     return apply
 
@@ -170,32 +221,52 @@ def _spatial_axes(d: int) -> tuple[int, ...]:
     return tuple(range(-d, 0))
 
 
-def _plain_hat(y: np.ndarray, g: Geometry) -> np.ndarray:
+def _coarse(g: Geometry) -> tuple[int, ...]:
+    return tuple(n // s for n, s in zip(g.input_spatial, g.stride))
+
+
+def _forward(array: np.ndarray, d: int, half: bool) -> np.ndarray:
+    axes = _spatial_axes(d)
+    return np.fft.rfftn(array, axes=axes) if half else np.fft.fftn(array, axes=axes)
+
+
+def _backward(spectrum: np.ndarray, d: int, coarse, half: bool) -> np.ndarray:
+    axes = _spatial_axes(d)
+    if half:
+        return np.fft.irfftn(spectrum, s=coarse, axes=axes)
+    return np.fft.ifftn(spectrum, axes=axes)
+
+
+def _spectrum_shape(coarse, half: bool) -> tuple[int, ...]:
+    return (*coarse[:-1], coarse[-1] // 2 + 1) if half else tuple(coarse)
+
+
+def _plain_hat(y: np.ndarray, g: Geometry, half: bool) -> np.ndarray:
     """``(C, *M)`` to ``(C, 1, F)``: every channel's DFT on the coarse grid."""
-    d = g.ndim
-    return np.fft.fftn(y, axes=_spatial_axes(d)).reshape(y.shape[0], 1, -1)
+    return _forward(y, g.ndim, half).reshape(y.shape[0], 1, -1)
 
 
-def _plain_unhat(y_hat: np.ndarray, g: Geometry, shape) -> np.ndarray:
-    coarse = tuple(n // s for n, s in zip(g.input_spatial, g.stride))
-    spectrum = y_hat.reshape(shape[0], *coarse)
-    return np.fft.ifftn(spectrum, axes=_spatial_axes(g.ndim))
+def _plain_unhat(y_hat: np.ndarray, g: Geometry, shape, half: bool) -> np.ndarray:
+    coarse = _coarse(g)
+    spectrum = y_hat.reshape(shape[0], *_spectrum_shape(coarse, half))
+    return _backward(spectrum, g.ndim, coarse, half)
 
 
-def _polyphase_hat(x: np.ndarray, g: Geometry) -> np.ndarray:
+def _polyphase_hat(x: np.ndarray, g: Geometry, half: bool) -> np.ndarray:
     """``(C, *n)`` to ``(C, P, F)``: the DFT of each polyphase component ``x[c, s m + r]``."""
     d, s = g.ndim, g.stride
     coarse = tuple(n // si for n, si in zip(x.shape[1:], s))
     split = x.reshape(x.shape[0], *(v for pair in zip(coarse, s) for v in pair))
     order = (0, *range(2, 2 * d + 1, 2), *range(1, 2 * d, 2))  # c, phases, coarse
     phases = split.transpose(order).reshape(x.shape[0], math.prod(s), *coarse)
-    return np.fft.fftn(phases, axes=_spatial_axes(d)).reshape(x.shape[0], math.prod(s), -1)
+    return _forward(phases, d, half).reshape(x.shape[0], math.prod(s), -1)
 
 
-def _polyphase_unhat(x_hat: np.ndarray, g: Geometry, shape) -> np.ndarray:
+def _polyphase_unhat(x_hat: np.ndarray, g: Geometry, shape, half: bool) -> np.ndarray:
     d, s = g.ndim, g.stride
     coarse = tuple(n // si for n, si in zip(shape[1:], s))
-    phases = np.fft.ifftn(x_hat.reshape(shape[0], *s, *coarse), axes=_spatial_axes(d))
+    spectrum = x_hat.reshape(shape[0], *s, *_spectrum_shape(coarse, half))
+    phases = _backward(spectrum, d, coarse, half)
     order = [0]
     for axis in range(d):  # back to (c, m1, r1, m2, r2, ...)
         order += [1 + d + axis, 1 + axis]

@@ -34,12 +34,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..core.errors import ParameterError
 from ..core.memory import resolve_budget
 from ..layers.conv import ConvOperator
-from .banded import banded_gram, is_positive_definite, proof_floor
+from .banded import is_positive_definite, proof_floor
 from .brackets import (
     NormBounds,
     check_layer,
@@ -50,7 +49,7 @@ from .brackets import (
 )
 from .layer_gram import (
     absolute_norm_bound,
-    assembly_error,
+    block_gram,
     explicit_ratio_bounds,
     factorization_fits,
     group_layers,
@@ -150,16 +149,8 @@ def _checked(op: object, rtol: float, method: str) -> ConvOperator:
 def _factorization_bounds(op: ConvOperator, rtol: float, budget: int) -> NormBounds:
     lowers, uppers = [], []
     for block in group_layers(op):
-        matrix = sp.csr_array(block.operator.tosparse(max_bytes=budget))
+        matrix, gram = block_gram(block, budget)
         lower, _ = explicit_ratio_bounds(block, matrix, top_vector(block, rtol))
-        gram = banded_gram(
-            matrix,
-            block.side,
-            block.channels,
-            block.spatial,
-            max_bytes=budget,
-            matrix_error=assembly_error(block.operator),
-        )
         del matrix
         lowers.append(lower)
         uppers.append(_proven_upper(gram, lower, rtol, absolute_norm_bound(block.operator)))

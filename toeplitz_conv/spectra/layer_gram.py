@@ -18,7 +18,7 @@ import scipy.sparse.linalg as spla
 
 from ..core.padding import PADDING_MODES
 from ..layers.conv import Conv, ConvOperator, ConvTranspose
-from .banded import band_cost
+from .banded import BandedGram, band_cost, banded_gram
 from .symbol import gamma
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "absolute_norm_bound",
     "assembly_error",
     "band_cost_of",
+    "block_gram",
     "explicit_ratio_bounds",
     "factorization_fits",
     "folded_taps",
@@ -91,6 +92,21 @@ def band_cost_of(op: ConvOperator, side: str) -> tuple[int, float]:
         width += reach[a] * step
         step *= spatial[a]
     return band_cost(channels * math.prod(spatial), width, np.iscomplexobj(op.weight))
+
+
+def block_gram(block: GroupLayer, budget: int) -> tuple[sp.csr_array, BandedGram]:
+    """One group's assembled matrix and its banded Gram matrix, charged with the
+    assembly's distance from the exact matrix (:func:`assembly_error`)."""
+    matrix = sp.csr_array(block.operator.tosparse(max_bytes=budget))
+    gram = banded_gram(
+        matrix,
+        block.side,
+        block.channels,
+        block.spatial,
+        max_bytes=budget,
+        matrix_error=assembly_error(block.operator),
+    )
+    return matrix, gram
 
 
 def factorization_fits(op: ConvOperator, budget: int) -> bool:

@@ -26,7 +26,6 @@ import numbers
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from ..core.errors import ParameterError
@@ -34,7 +33,6 @@ from ..core.memory import check_budget, resolve_budget
 from ..layers.conv import ConvOperator
 from .banded import (
     band_matvec,
-    banded_gram,
     batched_ldl,
     dense_window,
     is_positive_definite,
@@ -52,8 +50,8 @@ from .certified import norm_bounds
 from .layer_gram import (
     GroupLayer,
     absolute_norm_bound,
-    assembly_error,
     band_cost_of,
+    block_gram,
     explicit_ratio_bounds,
     group_layers,
 )
@@ -108,7 +106,7 @@ def _min_bracket(twin: ConvOperator, rtol: float, budget: int) -> NormBounds:
         return NormBounds(lower, upper, "per-frequency Cholesky proof (circular, exact)")
     lowers, uppers = [], []
     for block in _smaller_side_groups(twin, budget):
-        matrix, gram = _block_gram(block, budget)
+        matrix, gram = block_gram(block, budget)
         _, upper = explicit_ratio_bounds(block, matrix, _smallest_vector(gram))
         step = max(rtol, 8 * UNIT_ROUNDOFF)
         lower = upper * (1 - step / 2)
@@ -210,26 +208,11 @@ def _count_above(twin: ConvOperator, tau: float, threshold, budget: int) -> int:
         return _proven_count(_periodic_counter(_periodic(twin), budget), square, threshold)
     total = 0
     for block in _smaller_side_groups(twin, budget):
-        _, gram = _block_gram(block, budget)
+        _, gram = block_gram(block, budget)
         total += _proven_count(
             lambda x, gram=gram: negative_count(gram, x, -1.0), square, threshold
         )
     return total
-
-
-def _block_gram(block: GroupLayer, budget: int):
-    """One group's assembled matrix and its banded Gram matrix, charged with the
-    assembly's distance from the exact matrix."""
-    matrix = sp.csr_array(block.operator.tosparse(max_bytes=budget))
-    gram = banded_gram(
-        matrix,
-        block.side,
-        block.channels,
-        block.spatial,
-        max_bytes=budget,
-        matrix_error=assembly_error(block.operator),
-    )
-    return matrix, gram
 
 
 def _periodic_whole(op: ConvOperator) -> bool:
