@@ -26,9 +26,11 @@ def progress_enabled() -> bool:
     return _enabled
 
 
-def progress_bar(total: int, description: str, unit: str = "it") -> tqdm:
-    """A tqdm bar on stderr that is disabled unless :func:`progress_enabled`."""
+def progress_bar(total: int, description: str, unit: str = "it", delay: float = 0.0) -> tqdm:
+    """A tqdm bar on stderr that is disabled unless :func:`progress_enabled` (and appears
+    only after ``delay`` seconds)."""
     return tqdm(
+        delay=delay,
         total=total,
         desc=description,
         unit=unit,

@@ -14,9 +14,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse.linalg as spla
 
+from ..core.progress import progress_bar
 from ..layers.conv import ConvOperator
 
 __all__ = ["normal_equations_cg"]
+
+PROGRESS_DELAY = 2.0  # seconds before a long solve shows its bar (with progress shown)
 
 
 def normal_equations_cg(
@@ -43,18 +46,20 @@ def normal_equations_cg(
     if x0 is not None:
         rhs = rhs + shift * start
     count = [0]
+    with progress_bar(maxiter or 10 * n, "solve_tikhonov (CG)", "it", PROGRESS_DELAY) as bar:
 
-    def step(_):
-        count[0] += 1
+        def step(_):
+            count[0] += 1
+            bar.update(1)
 
-    x, info = spla.cg(
-        gram,
-        rhs,
-        x0=start,
-        rtol=rtol,
-        atol=0.0,
-        maxiter=maxiter,
-        M=preconditioner,
-        callback=step,
-    )
+        x, info = spla.cg(
+            gram,
+            rhs,
+            x0=start,
+            rtol=rtol,
+            atol=0.0,
+            maxiter=maxiter,
+            M=preconditioner,
+            callback=step,
+        )
     return x, count[0], info == 0
