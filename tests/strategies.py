@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
+import toeplitz_conv as tc
+
 MODES = ("zeros", "circular", "reflect", "replicate")
 # HYPOTHESIS_PROFILE=ci (set by .ci/run) draws every random test's full count; the default,
 # for README's test command, a fifth of it (at least 10)
@@ -215,4 +217,37 @@ def transpose_cases(draw, modes=MODES, dtypes=DTYPES, max_dim=3):
         bias,
         output_padding=output_padding,
         output_size=output_size,
+    )
+
+
+@st.composite
+def circular_fft_layers(draw):
+    """Circular layers on sizes divisible by the stride with output n / s (FFT applies)."""
+    d = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 2))
+    c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    kernel = tuple(draw(st.integers(1, 4 if d < 3 else 3)) for _ in range(d))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(d))
+    coarse = tuple(draw(st.integers(1, 4 if d < 3 else 2)) for _ in range(d))
+    spatial = tuple(c * s for c, s in zip(coarse, stride))
+    pads = []
+    for k, s, dil in zip(kernel, stride, dilation):
+        # output n / s  <=>  s - 1 >= total - dil (k - 1) >= 1 - s, and total >= 0
+        low = max(0, dil * (k - 1) - s + 1)
+        total = draw(st.integers(low, dil * (k - 1)))
+        before = draw(st.integers(0, total))  # circular may wrap more than once
+        pads.append((before, total - before))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    w = rng.standard_normal((groups * c_out_g, c_in_g, *kernel))
+    if draw(st.booleans()):
+        w = w + 1j * rng.standard_normal(w.shape)
+    return tc.Conv(
+        w,
+        (groups * c_in_g, *spatial),
+        stride=stride,
+        padding=tuple(pads),
+        dilation=dilation,
+        groups=groups,
+        padding_mode="circular",
     )

@@ -7,7 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oracles import dense_matrix
+from strategies import circular_fft_layers, examples
 
 import toeplitz_conv as tc
 
@@ -420,3 +423,25 @@ def test_the_factorizations_are_kept_by_the_layer_per_view_and_damp():
     for damp in np.linspace(0.2, 0.9, 2 * CACHED_VALUES):
         tc.solve_tikhonov(op, b, damp)
     assert len(op.layer._derived) == CACHED_VALUES  # the oldest are dropped
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(op=circular_fft_layers(), damp=st.sampled_from([0.0, 1e-2, 0.5]), transposed=st.booleans())
+def test_the_fourier_solve_is_exact_on_random_circular_layers(op, damp, transposed):
+    """Random dims, groups, strides, dilations, pads and complex weights: hypothesis."""
+    view = op.H if transposed else op
+    a = view.todense()  # tested against PyTorch's in test_conv; here too where F.pad can
+    g = op.geometry
+    if all(max(pads) <= n for pads, n in zip(g.pads, g.input_spatial)):
+        np.testing.assert_allclose(a, _dense(view), atol=1e-12)
+    rng = np.random.default_rng(14)
+    b = rng.standard_normal(a.shape[0])
+    result = tc.solve_tikhonov(view, b, damp)
+    assert result.method == "fourier" and result.exact
+    if damp:
+        expected = _normal_solution(a, b, damp, np.zeros(a.shape[1]))
+    else:
+        expected = np.linalg.lstsq(a, b, rcond=None)[0]
+    scale = max(np.linalg.norm(expected), 1e-300)
+    conditioning = 1.0 if damp else np.linalg.cond(a)
+    assert np.linalg.norm(result.x - expected) <= 1e-10 * conditioning * scale

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from oracles import dense_matrix
-from strategies import examples, layer_cases
+from strategies import circular_fft_layers, examples, layer_cases
 
 import toeplitz_conv as tc
 from toeplitz_conv.spectra.spectral import fft_applicable
@@ -40,40 +39,6 @@ def test_singular_values_equal_dense_svd_for_random_layers(case):
         if separated.all():
             np.testing.assert_allclose(top, expected[:k], atol=atol, rtol=max(tol, 1e-8))
     np.testing.assert_allclose(tc.spectral_norm(op, rtol=1e-12), expected[0], rtol=max(tol, 1e-8))
-
-
-@st.composite
-def circular_fft_layers(draw):
-    """Circular layers on sizes divisible by the stride with output n / s (FFT applies)."""
-    d = draw(st.integers(1, 3))
-    groups = draw(st.integers(1, 2))
-    c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    stride = tuple(draw(st.integers(1, 3)) for _ in range(d))
-    kernel = tuple(draw(st.integers(1, 4 if d < 3 else 3)) for _ in range(d))
-    dilation = tuple(draw(st.integers(1, 2)) for _ in range(d))
-    coarse = tuple(draw(st.integers(1, 4 if d < 3 else 2)) for _ in range(d))
-    spatial = tuple(c * s for c, s in zip(coarse, stride))
-    pads = []
-    for k, s, dil in zip(kernel, stride, dilation):
-        # output n / s  <=>  s - 1 >= total - dil (k - 1) >= 1 - s, and total >= 0
-        low = max(0, dil * (k - 1) - s + 1)
-        total = draw(st.integers(low, dil * (k - 1)))
-        before = draw(st.integers(0, total))  # circular may wrap more than once
-        pads.append((before, total - before))
-    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
-    w = rng.standard_normal((groups * c_out_g, c_in_g, *kernel))
-    if draw(st.booleans()):
-        w = w + 1j * rng.standard_normal(w.shape)
-    op = tc.Conv(
-        w,
-        (groups * c_in_g, *spatial),
-        stride=stride,
-        padding=tuple(pads),
-        dilation=dilation,
-        groups=groups,
-        padding_mode="circular",
-    )
-    return op
 
 
 @settings(max_examples=examples(150), deadline=None)
