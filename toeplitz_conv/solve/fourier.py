@@ -167,9 +167,27 @@ def _solution_operators(op: ConvOperator, damp: float, half: bool, max_bytes):
 
 def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
     """The map :math:`v \\mapsto (A^H A + d^2 I)^{-1} v` of a layer :func:`fourier_applicable`
-    holds for, ``damp > 0``: the per-frequency inverses are computed once, here (their
-    bytes checked against the budget), and each call costs two FFTs and small products."""
-    form = frequency_form(op, max_bytes=max_bytes)
+    holds for, ``damp > 0``: the per-frequency inverses are computed once per (view, damp)
+    and kept by the layer (their bytes checked against the budget); a call costs two
+    FFTs (real ones for a real layer on real vectors) and small products."""
+    real = not np.iscomplexobj(op.weight)
+
+    def inverses(half: bool):
+        key = ("normal-inverse", op.transposed, op.conjugated, half, float(damp))
+        return op.layer.cached(key, lambda: _inverses(op, damp, half, max_bytes))
+
+    inverses(real)  # built now (and its memory checked), not at the first product
+
+    def apply(v: np.ndarray) -> np.ndarray:
+        half = real and not np.iscomplexobj(v)
+        form, matrices = inverses(half)
+        return form.input_from_hat(_apply(matrices, form.input_hat(v)), not half)
+
+    return apply
+
+
+def _inverses(op: ConvOperator, damp: float, half: bool, max_bytes):
+    form = frequency_form(op, max_bytes=max_bytes, half=half)
     groups, frequencies, _, cols = form.symbols.shape
     check_budget(
         4 * groups * frequencies * cols * cols * 16,
@@ -178,16 +196,7 @@ def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
     )
     gram = np.conj(np.swapaxes(form.symbols, -1, -2)) @ form.symbols
     gram += damp**2 * np.eye(cols)
-    inverses = np.linalg.inv(gram)
-    del gram
-    complex_ = np.iscomplexobj(op.weight)
-
-    def apply(v: np.ndarray) -> np.ndarray:
-        return form.input_from_hat(
-            _apply(inverses, form.input_hat(v)), complex_ or np.iscomplexobj(v)
-        )
-
-    return apply
+    return form, np.linalg.inv(gram)
 
 
 def damped_solve(symbols, b_hat, damp: float, x0_hat):
