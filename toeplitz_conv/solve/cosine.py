@@ -37,7 +37,7 @@ import scipy.fft
 
 from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
-from .fourier import minimum_norm_solve
+from .algebra import minimum_norm_solve, normal_inverses, per_frequency, solution_operators
 
 __all__ = [
     "cosine_class",
@@ -148,14 +148,12 @@ def cosine_solve(
         symbols = _checked_symbols(op, "dct2", max_bytes)
         return _from_frequencies(minimum_norm_solve(symbols, b_hat), op.input_shape, "dct2")
     key = ("tikhonov-cosine", op.conjugated, float(damp))
-    symbols, solution = op.layer.cached(
-        key, lambda: _solution_operators(op, "dct2", damp, max_bytes)
-    )
+    symbols, solution = op.layer.cached(key, lambda: _solved(op, damp, max_bytes))
     if x0 is None:
-        return _from_frequencies(_apply(solution, b_hat), op.input_shape, "dct2")
+        return _from_frequencies(per_frequency(solution, b_hat), op.input_shape, "dct2")
     x0_hat = _to_frequencies(x0, op.input_shape, g.groups, "dct2")
-    residual = b_hat - _apply(symbols, x0_hat)
-    return _from_frequencies(x0_hat + _apply(solution, residual), op.input_shape, "dct2")
+    residual = b_hat - per_frequency(symbols, x0_hat)
+    return _from_frequencies(x0_hat + per_frequency(solution, residual), op.input_shape, "dct2")
 
 
 def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
@@ -165,41 +163,24 @@ def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
     kind, _ = cosine_class(op)
     g = op.geometry
     key = ("cosine-preconditioner", op.conjugated, kind, float(damp))
-    inverses = op.layer.cached(key, lambda: _normal_inverses(op, kind, damp, max_bytes))
+    inverses = op.layer.cached(
+        key,
+        lambda: normal_inverses(_checked_symbols(op, kind, max_bytes), damp, max_bytes=max_bytes),
+    )
     norms = _dct1_norms(g.input_spatial)[None, :, None] if kind == "dct1" else 1.0
     scaled = inverses / norms[..., None] if kind == "dct1" else inverses
 
     def apply(v: np.ndarray) -> np.ndarray:
         v_hat = _to_frequencies(v, op.input_shape, g.groups, kind)
-        return _from_frequencies(_apply(scaled, v_hat), op.input_shape, kind)
+        return _from_frequencies(per_frequency(scaled, v_hat), op.input_shape, kind)
 
     return apply
 
 
-def _apply(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    return np.einsum("gfij,gfj->gfi", matrices, vectors)
-
-
-def _normal_inverses(op: ConvOperator, kind: str, damp: float, max_bytes) -> np.ndarray:
-    symbols = _checked_symbols(op, kind, max_bytes)
-    cols = symbols.shape[-1]
-    gram = np.conj(np.swapaxes(symbols, -1, -2)) @ symbols
-    gram += damp**2 * np.eye(cols)
-    return np.linalg.inv(gram)
-
-
-def _solution_operators(op: ConvOperator, kind: str, damp: float, max_bytes):
-    """The symbols and :math:`(\\Lambda^H \\Lambda + d^2 I)^{-1} \\Lambda^H` per frequency."""
-    symbols = _checked_symbols(op, kind, max_bytes)
-    adjoint = np.conj(np.swapaxes(symbols, -1, -2))
-    rows, cols = symbols.shape[-2:]
-    if cols <= rows:
-        gram = adjoint @ symbols
-        gram += damp**2 * np.eye(cols)
-        return symbols, np.linalg.solve(gram, adjoint)
-    gram = symbols @ adjoint
-    gram += damp**2 * np.eye(rows)
-    return symbols, adjoint @ np.linalg.inv(gram)
+def _solved(op: ConvOperator, damp: float, max_bytes):
+    """The DCT-II symbols and their solution operators (:func:`~.algebra.solution_operators`)."""
+    symbols = _checked_symbols(op, "dct2", max_bytes)
+    return symbols, solution_operators(symbols, damp, max_bytes=max_bytes)
 
 
 def _checked_symbols(op: ConvOperator, kind: str, max_bytes) -> np.ndarray:

@@ -32,17 +32,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.geometry import Geometry
-from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
 from ..spectra.spectral import fft_applicable, frequency_matrices
+from .algebra import minimum_norm_solve, normal_inverses, per_frequency, solution_operators
 
 __all__ = [
     "FrequencyForm",
-    "damped_solve",
     "fourier_applicable",
     "fourier_solve",
     "frequency_form",
-    "minimum_norm_solve",
     "normal_inverse",
 ]
 
@@ -133,36 +131,16 @@ def fourier_solve(
     form, solution = op.layer.cached(key, lambda: _solution_operators(op, damp, half, max_bytes))
     b_hat = form.output_hat(b)
     if x0 is None:
-        return form.input_from_hat(_apply(solution, b_hat), complex_)
+        return form.input_from_hat(per_frequency(solution, b_hat), complex_)
     x0_hat = form.input_hat(x0)
-    residual = b_hat - _apply(form.symbols, x0_hat)
-    return form.input_from_hat(x0_hat + _apply(solution, residual), complex_)
-
-
-def _apply(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    return np.einsum("gfij,gfj->gfi", matrices, vectors)
+    residual = b_hat - per_frequency(form.symbols, x0_hat)
+    return form.input_from_hat(x0_hat + per_frequency(solution, residual), complex_)
 
 
 def _solution_operators(op: ConvOperator, damp: float, half: bool, max_bytes):
-    """The form and :math:`R(f) = (K^H K + d^2 I)^{-1} K^H`, on the smaller side."""
+    """The form and :math:`R(f)` (:func:`~.algebra.solution_operators`)."""
     form = frequency_form(op, max_bytes=max_bytes, half=half)
-    groups, frequencies, rows, cols = form.symbols.shape
-    small = min(rows, cols)
-    check_budget(
-        16 * groups * frequencies * (2 * rows * cols + 2 * small * small),
-        f"per-frequency solution operators of a {op.shape} layer",
-        max_bytes=max_bytes,
-    )
-    adjoint = np.conj(np.swapaxes(form.symbols, -1, -2))
-    if cols <= rows:
-        gram = adjoint @ form.symbols
-        gram += damp**2 * np.eye(cols)
-        solution = np.linalg.solve(gram, adjoint)
-    else:
-        gram = form.symbols @ adjoint
-        gram += damp**2 * np.eye(rows)
-        solution = adjoint @ np.linalg.inv(gram)
-    return form, solution
+    return form, solution_operators(form.symbols, damp, max_bytes=max_bytes)
 
 
 def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
@@ -181,49 +159,14 @@ def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
     def apply(v: np.ndarray) -> np.ndarray:
         half = real and not np.iscomplexobj(v)
         form, matrices = inverses(half)
-        return form.input_from_hat(_apply(matrices, form.input_hat(v)), not half)
+        return form.input_from_hat(per_frequency(matrices, form.input_hat(v)), not half)
 
     return apply
 
 
 def _inverses(op: ConvOperator, damp: float, half: bool, max_bytes):
     form = frequency_form(op, max_bytes=max_bytes, half=half)
-    groups, frequencies, _, cols = form.symbols.shape
-    check_budget(
-        4 * groups * frequencies * cols * cols * 16,
-        f"per-frequency inverses of a {op.shape} layer's normal equations",
-        max_bytes=max_bytes,
-    )
-    gram = np.conj(np.swapaxes(form.symbols, -1, -2)) @ form.symbols
-    gram += damp**2 * np.eye(cols)
-    return form, np.linalg.inv(gram)
-
-
-def damped_solve(symbols, b_hat, damp: float, x0_hat):
-    """Per frequency, :math:`x_0 + (K^H K + d^2 I)^{-1} K^H (b - K x_0)` on the smaller side."""
-    rows, cols = symbols.shape[-2:]
-    adjoint = np.conj(np.swapaxes(symbols, -1, -2))
-    if x0_hat is not None:  # x = x0 + argmin ||W z - (b - W x0)||^2 + d^2 ||z||^2
-        b_hat = b_hat - (symbols @ x0_hat[..., None])[..., 0]
-    if cols <= rows:
-        gram = adjoint @ symbols
-        gram += damp**2 * np.eye(cols)
-        z = np.linalg.solve(gram, (adjoint @ b_hat[..., None]))[..., 0]
-    else:
-        gram = symbols @ adjoint
-        gram += damp**2 * np.eye(rows)
-        z = (adjoint @ np.linalg.solve(gram, b_hat[..., None]))[..., 0]
-    return z if x0_hat is None else z + x0_hat
-
-
-def minimum_norm_solve(symbols, b_hat):
-    """Per frequency, :math:`K^+ b` with a rank cut at
-    :math:`\\max(m, n)\\,\\epsilon\\,\\max s` over all frequencies."""
-    u, s, vh = np.linalg.svd(symbols, full_matrices=False)
-    cut = max(symbols.shape[-2:]) * np.finfo(np.float64).eps * float(s.max(initial=0.0))
-    inverse = np.where(s > cut, 1.0 / np.where(s > cut, s, 1.0), 0.0)
-    coefficients = (np.conj(np.swapaxes(u, -1, -2)) @ b_hat[..., None])[..., 0] * inverse
-    return (np.conj(np.swapaxes(vh, -1, -2)) @ coefficients[..., None])[..., 0]
+    return form, normal_inverses(form.symbols, damp, max_bytes=max_bytes)
 
 
 def _spatial_axes(d: int) -> tuple[int, ...]:
