@@ -20,10 +20,8 @@ CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-@settings(max_examples=examples(60), deadline=None)
-@given(case=layer_cases(dtypes=(np.float64,)))
-def test_conv_geometry_shapes_equal_pytorchs(case):
-    g = tc.conv_geometry(
+def _geometry(case):
+    return tc.conv_geometry(
         case.weight.shape,
         case.input_shape,
         stride=case.stride,
@@ -32,6 +30,12 @@ def test_conv_geometry_shapes_equal_pytorchs(case):
         groups=case.groups,
         padding_mode=case.mode,
     )
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(case=layer_cases(dtypes=(np.float64,)))
+def test_conv_geometry_shapes_equal_pytorchs(case):
+    g = _geometry(case)
     assert g.pads == case.pads  # resolved independently by the strategy (ONNX SAME_UPPER)
     x = torch.zeros((1, *case.input_shape), dtype=torch.float64)
     padded = (
@@ -58,15 +62,7 @@ def test_conv_geometry_shapes_equal_pytorchs(case):
 @given(case=layer_cases(dtypes=(np.float64,)))
 def test_axis_index_maps_equal_the_padded_positions_pytorch_reads(case):
     """Per axis, the sample PyTorch's F.pad puts at each padded position read by a tap."""
-    g = tc.conv_geometry(
-        case.weight.shape,
-        case.input_shape,
-        stride=case.stride,
-        padding=case.padding,
-        dilation=case.dilation,
-        groups=case.groups,
-        padding_mode=case.mode,
-    )
+    g = _geometry(case)
     for axis in range(g.ndim):
         n = g.input_spatial[axis]
         pads = case.pads[axis]
