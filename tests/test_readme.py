@@ -77,7 +77,7 @@ COMMANDS = [
 INSTALL = re.compile(r'^python -m pip install -e "\.\[(\w+)\]" && (.+)$')
 EXTRA_MODULES = {
     "fast": ("numba",),
-    "docs": ("sphinx", "numpydoc", "sphinx_gallery", "sphinx_mathjax_offline"),
+    "docs": ("sphinx", "numpydoc", "sphinx_gallery", "sphinx-mathjax-offline"),  # its import name
     "mpi": ("mpi4py", "pylops_mpi"),
     "plot": ("matplotlib",),
 }
