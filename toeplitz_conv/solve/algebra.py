@@ -8,6 +8,7 @@ import numpy as np
 from ..core.memory import check_budget
 
 __all__ = [
+    "damped_solution",
     "minimum_norm_solve",
     "normal_inverses",
     "per_frequency",
@@ -18,6 +19,14 @@ __all__ = [
 def per_frequency(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """Each frequency's matrix times its vector: ``(G, F, r, c)`` by ``(G, F, c)``."""
     return np.einsum("gfij,gfj->gfi", matrices, vectors)
+
+
+def damped_solution(symbols, solution, b_hat, x0_hat):
+    """:math:`\\hat x_0 + R(\\hat b - K \\hat x_0)` per frequency (:math:`\\hat x_0 = 0` when
+    ``x0_hat`` is None), with ``solution`` :math:`R` of :func:`solution_operators`."""
+    if x0_hat is None:
+        return per_frequency(solution, b_hat)
+    return x0_hat + per_frequency(solution, b_hat - per_frequency(symbols, x0_hat))
 
 
 def _check(symbols: np.ndarray, what: str, max_bytes) -> None:

@@ -37,7 +37,13 @@ import scipy.fft
 
 from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
-from .algebra import minimum_norm_solve, normal_inverses, per_frequency, solution_operators
+from .algebra import (
+    damped_solution,
+    minimum_norm_solve,
+    normal_inverses,
+    per_frequency,
+    solution_operators,
+)
 
 __all__ = [
     "cosine_class",
@@ -149,11 +155,9 @@ def cosine_solve(
         return _from_frequencies(minimum_norm_solve(symbols, b_hat), op.input_shape, "dct2")
     key = ("tikhonov-cosine", op.conjugated, float(damp))
     symbols, solution = op.layer.cached(key, lambda: _solved(op, damp, max_bytes))
-    if x0 is None:
-        return _from_frequencies(per_frequency(solution, b_hat), op.input_shape, "dct2")
-    x0_hat = _to_frequencies(x0, op.input_shape, g.groups, "dct2")
-    residual = b_hat - per_frequency(symbols, x0_hat)
-    return _from_frequencies(x0_hat + per_frequency(solution, residual), op.input_shape, "dct2")
+    x0_hat = None if x0 is None else _to_frequencies(x0, op.input_shape, g.groups, "dct2")
+    x_hat = damped_solution(symbols, solution, b_hat, x0_hat)
+    return _from_frequencies(x_hat, op.input_shape, "dct2")
 
 
 def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
@@ -163,18 +167,21 @@ def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
     kind, _ = cosine_class(op)
     g = op.geometry
     key = ("cosine-preconditioner", op.conjugated, kind, float(damp))
-    inverses = op.layer.cached(
-        key,
-        lambda: normal_inverses(_checked_symbols(op, kind, max_bytes), damp, max_bytes=max_bytes),
-    )
-    norms = _dct1_norms(g.input_spatial)[None, :, None] if kind == "dct1" else 1.0
-    scaled = inverses / norms[..., None] if kind == "dct1" else inverses
+    inverses = op.layer.cached(key, lambda: _preconditioner_inverses(op, kind, damp, max_bytes))
 
     def apply(v: np.ndarray) -> np.ndarray:
         v_hat = _to_frequencies(v, op.input_shape, g.groups, kind)
-        return _from_frequencies(per_frequency(scaled, v_hat), op.input_shape, kind)
+        return _from_frequencies(per_frequency(inverses, v_hat), op.input_shape, kind)
 
     return apply
+
+
+def _preconditioner_inverses(op: ConvOperator, kind: str, damp: float, max_bytes):
+    """:math:`(\\Lambda^H \\Lambda + d^2 I)^{-1}`, times :math:`D^{-1}` for the DCT-I."""
+    inverses = normal_inverses(_checked_symbols(op, kind, max_bytes), damp, max_bytes=max_bytes)
+    if kind == "dct1":
+        inverses /= _dct1_norms(op.geometry.input_spatial)[None, :, None, None]
+    return inverses
 
 
 def _solved(op: ConvOperator, damp: float, max_bytes):

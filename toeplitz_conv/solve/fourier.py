@@ -34,7 +34,13 @@ import numpy as np
 from ..core.geometry import Geometry
 from ..layers.conv import ConvOperator
 from ..spectra.spectral import fft_applicable, frequency_matrices
-from .algebra import minimum_norm_solve, normal_inverses, per_frequency, solution_operators
+from .algebra import (
+    damped_solution,
+    minimum_norm_solve,
+    normal_inverses,
+    per_frequency,
+    solution_operators,
+)
 
 __all__ = [
     "FrequencyForm",
@@ -129,12 +135,9 @@ def fourier_solve(
         return form.input_from_hat(minimum_norm_solve(form.symbols, form.output_hat(b)), complex_)
     key = ("tikhonov-fourier", op.transposed, op.conjugated, half, float(damp))
     form, solution = op.layer.cached(key, lambda: _solution_operators(op, damp, half, max_bytes))
-    b_hat = form.output_hat(b)
-    if x0 is None:
-        return form.input_from_hat(per_frequency(solution, b_hat), complex_)
-    x0_hat = form.input_hat(x0)
-    residual = b_hat - per_frequency(form.symbols, x0_hat)
-    return form.input_from_hat(x0_hat + per_frequency(solution, residual), complex_)
+    x0_hat = None if x0 is None else form.input_hat(x0)
+    x_hat = damped_solution(form.symbols, solution, form.output_hat(b), x0_hat)
+    return form.input_from_hat(x_hat, complex_)
 
 
 def _solution_operators(op: ConvOperator, damp: float, half: bool, max_bytes):
