@@ -61,15 +61,6 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     return plt.subplots(figsize=figsize, layout="constrained")
 
 
-def _group_grid(op: ConvOperator | Geometry) -> np.ndarray:
-    """Group of each (row channel, column channel) block of the matrix, -1 where it is zero."""
-    if isinstance(op, ConvOperator):
-        return group_grid(op)
-    out_group = np.arange(op.out_channels) // op.out_per_group
-    in_group = np.arange(op.in_channels) // op.in_per_group
-    return np.where(out_group[:, None] == in_group[None, :], out_group[:, None], -1)
-
-
 def _channel_ticks(ax: Axes, which: str, channels: int, pixels: int, symbol: str) -> None:
     """Ticks at the channel boundaries; each channel labelled at its middle."""
     from matplotlib.ticker import FixedLocator, NullFormatter
@@ -110,7 +101,7 @@ def plot_block_pattern(
     """
     geometry = layer if isinstance(layer, Geometry) else layer.geometry
     transposed = isinstance(layer, ConvOperator) and layer.transposed
-    grid = _group_grid(layer)
+    grid = group_grid(layer)
     rows, cols = grid.shape
     fig, ax = _axes(ax, (0.5 * cols + 1.6, 0.5 * rows + 1.2))
     colors = np.array(group_colors(geometry.groups))
@@ -173,9 +164,7 @@ def plot_matrix(
     colors = np.array(group_colors(op.geometry.groups))
     image = np.ones((*raster.shape, 4))
     image[raster >= 0] = colors[raster[raster >= 0]]
-    ax.imshow(
-        image, interpolation="nearest", extent=(-0.5, span_cols - 0.5, span_rows - 0.5, -0.5)
-    )
+    ax.imshow(image, interpolation="nearest", extent=(-0.5, span_cols - 0.5, span_rows - 0.5, -0.5))
     ax.set_xlim(-0.5, cols - 0.5)
     ax.set_ylim(rows - 0.5, -0.5)
     color, width = _border_style(max(c_out, c_in))
@@ -309,7 +298,7 @@ def plot_block(
     )
     fig.colorbar(image, ax=ax, shrink=0.8, label="entry value")
     _mark_image_rows(ax, op, rows, cols)
-    group = _group_grid(op)[i, j]
+    group = group_grid(op)[i, j]
     frame = group_colors(op.geometry.groups)[group] if group >= 0 else BORDER
     for spine in ax.spines.values():
         spine.set_edgecolor(frame)

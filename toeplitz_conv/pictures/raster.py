@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..core.blocks import ScalarPattern, scalar_pattern
+from ..core.geometry import Geometry
 from ..core.memory import check_budget
 from ..layers.conv_operator import ConvOperator
 
@@ -28,13 +29,14 @@ __all__ = ["aligned_bins", "block_matrix_window", "group_grid", "layer_pattern",
 PATTERN_BYTES_PER_READ = 64  # index maps, sort and incidence of one (output pixel, tap) pair
 
 
-def group_grid(op: ConvOperator) -> np.ndarray:
-    """Group of each (row channel, column channel) block of the matrix, -1 where it is zero."""
-    g = op.geometry
+def group_grid(op: ConvOperator | Geometry) -> np.ndarray:
+    """Group of each (row channel, column channel) block of the matrix, -1 where it is zero
+    (a geometry: its conv's matrix)."""
+    g = op if isinstance(op, Geometry) else op.geometry
     out_group = np.arange(g.out_channels) // g.out_per_group
     in_group = np.arange(g.in_channels) // g.in_per_group
     grid = np.where(out_group[:, None] == in_group[None, :], out_group[:, None], -1)
-    return grid.T if op.transposed else grid
+    return grid.T if isinstance(op, ConvOperator) and op.transposed else grid
 
 
 def layer_pattern(op: ConvOperator, *, max_bytes: int | None = None) -> ScalarPattern:
