@@ -165,3 +165,21 @@ def dense_matrix(weight, input_shape, *, transposed=False, output_padding=None, 
     else:
         images = conv(eye, weight, **oracle)
     return images.reshape(n, -1).T
+
+
+def operator_matrix(op):
+    """PyTorch's matrix of a ``Conv`` or ``ConvTranspose`` of the package (the conv-transpose
+    through autograd's adjoint), read from its public geometry."""
+    g = op.geometry
+    oracle = dict(
+        stride=g.stride, pads=g.pads, dilation=g.dilation, groups=g.groups, mode=g.padding_mode
+    )
+    if op.transposed:
+        return dense_matrix(
+            op.weight,
+            op.input_shape,
+            transposed=True,
+            output_padding=g.transpose_output_padding,
+            **oracle,
+        )
+    return dense_matrix(op.weight, op.input_shape, **oracle)

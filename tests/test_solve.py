@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracles import dense_matrix
+from oracles import operator_matrix
 from strategies import circular_fft_layers, examples
 
 import toeplitz_conv as tc
@@ -41,23 +41,6 @@ def _layer(weight_shape, input_shape, kwargs, transposed, complex_, seed=0):
     return cls(weight, input_shape, padding_mode="circular", **kwargs)
 
 
-def _dense(op):
-    """PyTorch's matrix of the layer (the conv-transpose through autograd's adjoint)."""
-    g = op.geometry
-    oracle = dict(
-        stride=g.stride, pads=g.pads, dilation=g.dilation, groups=g.groups, mode=g.padding_mode
-    )
-    if op.transposed:
-        return dense_matrix(
-            op.weight,
-            op.input_shape,
-            transposed=True,
-            output_padding=g.transpose_output_padding,
-            **oracle,
-        )
-    return dense_matrix(op.weight, op.input_shape, **oracle)
-
-
 def _normal_solution(a, b, damp, x0):
     """The minimiser by an SVD least-squares solve of the stacked system [A; d I] x = [b; d x0]
     (accurate to cond([A; d I]) eps, not the normal equations' square of it)."""
@@ -75,7 +58,7 @@ def _random(rng, n, complex_):
 @pytest.mark.parametrize("damp", [1e-3, 0.3])
 def test_the_fourier_solve_is_exact(case, damp):
     op = _layer(*case)
-    a = _dense(op)
+    a = operator_matrix(op)
     rng = np.random.default_rng(1)
     b, x0 = _random(rng, a.shape[0], case[4]), _random(rng, a.shape[1], case[4])
     for prior in (None, x0):
@@ -92,7 +75,7 @@ def test_the_fourier_solve_is_exact(case, damp):
 @pytest.mark.parametrize("case", FOURIER_CASES[:4], ids=lambda c: f"{c[0]}")
 def test_damp_zero_gives_the_minimum_norm_least_squares_solution(case):
     op = _layer(*case)
-    a = _dense(op)
+    a = operator_matrix(op)
     b = _random(np.random.default_rng(2), a.shape[0], case[4])
     expected = np.linalg.lstsq(a, b, rcond=None)[0]  # minimum norm
     result = tc.solve_tikhonov(op, b, 0.0)
@@ -114,7 +97,7 @@ def test_conjugate_gradients_reach_rtol_on_every_other_layer(mode, kwargs):
     if mode == "circular":
         assert not tc.solve.fourier.fourier_applicable(op)  # stride 2 does not divide 9
     a = op.todense()
-    np.testing.assert_allclose(a, _dense(op), atol=1e-12)
+    np.testing.assert_allclose(a, operator_matrix(op), atol=1e-12)
     b = rng.standard_normal(a.shape[0])
     rtol = 1e-10
     result = tc.solve_tikhonov(op, b, 0.05, rtol=rtol)
@@ -197,27 +180,9 @@ def test_the_circulant_preconditioner_is_spd_and_exact_for_circular_layers():
         np.testing.assert_allclose(dense, dense.T, atol=1e-12)
         assert np.linalg.eigvalsh((dense + dense.T) / 2).min() > 0
         if mode == "circular":
-            a = _dense(op)
+            a = operator_matrix(op)
             normal = a.T @ a + 0.05**2 * np.eye(op.shape[1])
             np.testing.assert_allclose(dense @ normal, np.eye(op.shape[1]), atol=1e-9)
-
-
-def test_the_circulant_preconditioner_halves_cg_on_a_zero_padded_blur():
-    import scipy.sparse.linalg as spla
-
-    op = _gaussian_blur("zeros")
-    b = op @ np.random.default_rng(6).standard_normal(op.shape[1])
-    damp = 1e-2
-    gram = spla.LinearOperator(
-        (op.shape[1],) * 2, matvec=lambda v: op.rmatvec(op.matvec(v)) + damp**2 * v
-    )
-    counts = []
-    for m in (None, tc.preconditioner(op, damp)):
-        calls = []
-        _, info = spla.cg(gram, op.rmatvec(b), rtol=1e-8, M=m, callback=calls.append, maxiter=5000)
-        assert info == 0
-        counts.append(len(calls))
-    assert counts[1] <= 0.6 * counts[0], counts
 
 
 def test_the_preconditioner_refuses_what_it_cannot_build():
@@ -225,9 +190,9 @@ def test_the_preconditioner_refuses_what_it_cannot_build():
     for damp in (0.0, -1.0, "1"):
         with pytest.raises((ValueError, TypeError), match="damp"):
             tc.preconditioner(op, damp)
-    with pytest.raises(ValueError, match="kind"):
-        tc.preconditioner(op, 0.1, kind="cosine")
     odd = tc.Conv(np.ones((1, 1, 3)), (1, 7), stride=2, padding=1)
+    with pytest.raises(ValueError, match="kind='cosine' does not apply.*stride 2"):
+        tc.preconditioner(odd, 0.1, kind="cosine")
     with pytest.raises(ValueError, match="no circulant counterpart"):
         tc.preconditioner(odd, 0.1)
 
@@ -244,7 +209,7 @@ def _dense_gcv(a, b, damp):
 @pytest.mark.parametrize("case", FOURIER_CASES[:3] + FOURIER_CASES[5:], ids=lambda c: f"{c[0]}")
 def test_gcv_chooses_the_minimum_of_the_dense_gcv_function(case):
     op = _layer(*case)
-    a = _dense(op)
+    a = operator_matrix(op)
     rng = np.random.default_rng(7)
     truth = _random(rng, a.shape[1], case[4])
     b = a @ truth + 0.05 * _random(rng, a.shape[0], case[4])
@@ -257,7 +222,7 @@ def test_gcv_chooses_the_minimum_of_the_dense_gcv_function(case):
 @pytest.mark.parametrize("case", FOURIER_CASES[:3], ids=lambda c: f"{c[0]}")
 def test_the_discrepancy_rule_meets_its_equation(case):
     op = _layer(*case)
-    a = _dense(op)
+    a = operator_matrix(op)
     rng = np.random.default_rng(8)
     noise = 0.05
     b = a @ _random(rng, a.shape[1], case[4]) + noise * _random(rng, a.shape[0], case[4])
@@ -309,7 +274,7 @@ def test_the_cosine_forms_diagonalise_or_bound_the_normal_equations(case):
     from toeplitz_conv.solve.cosine import cosine_class
 
     op = _cosine_layer(case)
-    a = _dense(op)
+    a = operator_matrix(op)
     damp = 0.1
     normal = a.T @ a + damp**2 * np.eye(a.shape[1])
     m = tc.preconditioner(op, damp, kind="cosine") @ np.eye(a.shape[1])
@@ -326,7 +291,7 @@ def test_the_cosine_forms_diagonalise_or_bound_the_normal_equations(case):
 @pytest.mark.parametrize("damp", [0.0, 1e-3, 0.3])
 def test_the_cosine_solve_is_exact_for_replicate_pads_of_one(case, damp):
     op = _cosine_layer(case)
-    a = _dense(op)
+    a = operator_matrix(op)
     rng = np.random.default_rng(9)
     b, x0 = rng.standard_normal(a.shape[0]), rng.standard_normal(a.shape[1])
     result = tc.solve_tikhonov(op, b, damp, x0=x0 if damp else None)
@@ -433,7 +398,7 @@ def test_the_fourier_solve_is_exact_on_random_circular_layers(op, damp, transpos
     a = view.todense()  # tested against PyTorch's in test_conv; here too where F.pad can
     g = op.geometry
     if all(max(pads) <= n for pads, n in zip(g.pads, g.input_spatial)):
-        np.testing.assert_allclose(a, _dense(view), atol=1e-12)
+        np.testing.assert_allclose(a, operator_matrix(view), atol=1e-12)
     rng = np.random.default_rng(14)
     b = rng.standard_normal(a.shape[0])
     result = tc.solve_tikhonov(view, b, damp)

@@ -25,7 +25,13 @@ size :math:`n`):
   :math:`2^a` (4 for images), whatever ``damp`` (:func:`cosine_preconditioner`).
 
 Every axis of the layer must qualify; :func:`cosine_class` says which transform
-applies, or why none does.
+applies, or why none does. For other convs with stride 1 and centred pads (zero
+padding, wider replicate pads, kernels that are not symmetric),
+:func:`preconditioner_transform` takes the DCT-II form all the same: since
+:math:`\\cos` is even, :math:`\\lambda_f` above is the symbol of the kernel's
+symmetric part :math:`\\tfrac12 (h[c + j] + h[c - j])` (per axis) with the
+half-sample symmetric boundary, Ng, Chan and Tang's preconditioner (SISC 21,
+1999), exact for none of these layers.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ __all__ = [
     "cosine_coordinates",
     "cosine_preconditioner",
     "cosine_solve",
+    "preconditioner_transform",
 ]
 
 
@@ -57,19 +64,13 @@ def cosine_class(op: ConvOperator) -> tuple[str | None, str]:
     """``("dct2", "")`` for the exact class, ``("dct1", why)`` for reflect layers the
     DCT-I preconditions (``why`` says why they are not exact), ``(None, why)`` else."""
     g = op.geometry
-    if op.transposed:
-        return None, "a conv-transpose (the cosine forms are built for convs)"
+    why = _not_centred(op)
+    if why:
+        return None, why
     if g.padding_mode not in ("replicate", "reflect"):
         return None, f"padding_mode={g.padding_mode!r} is neither replicate nor reflect"
     weight = np.asarray(op.weight)
-    for axis, (k, s, dil, (pb, pa)) in enumerate(zip(g.kernel, g.stride, g.dilation, g.pads)):
-        if s != 1:
-            return None, f"stride {s} along axis {axis + 1} (the cosine forms need stride 1)"
-        if k % 2 == 0 or pb != pa or pb != dil * (k - 1) // 2:
-            return None, (
-                f"the pads {(pb, pa)} along axis {axis + 1} do not centre the kernel of size "
-                f"{k} (they must be dilation * (k - 1) / 2 on both sides, k odd)"
-            )
+    for axis, (pb, _) in enumerate(g.pads):
         if not np.array_equal(weight, np.flip(weight, axis=2 + axis)):
             o, i = np.argwhere(
                 (weight != np.flip(weight, axis=2 + axis)).reshape(*weight.shape[:2], -1).any(-1)
@@ -80,6 +81,38 @@ def cosine_class(op: ConvOperator) -> tuple[str | None, str]:
     if g.padding_mode == "replicate":
         return "dct2", ""
     return "dct1", "reflect padding: the DCT-I diagonalises A but not A^H A"
+
+
+def preconditioner_transform(op: ConvOperator) -> tuple[str | None, str]:
+    """The transform of :func:`cosine_preconditioner`: :func:`cosine_class`'s where it
+    has one; else ``"dct2"`` (Ng, Chan and Tang's Neumann form of the kernel's
+    symmetric part) for any other conv with stride 1 and centred pads but a circular
+    one; with ``why`` (``None`` and why not, otherwise)."""
+    kind, why = cosine_class(op)
+    if kind is not None:
+        return kind, why
+    not_centred = _not_centred(op)
+    if not_centred:
+        return None, not_centred
+    if op.geometry.padding_mode == "circular":
+        return None, "padding_mode='circular' (the DFT inverts its normal equations exactly)"
+    return "dct2", f"the Neumann form of the kernel's symmetric part ({why})"
+
+
+def _not_centred(op: ConvOperator) -> str:
+    """Why the layer is not a conv with stride 1 and centred pads (``""`` if it is)."""
+    g = op.geometry
+    if op.transposed:
+        return "a conv-transpose (the cosine forms are built for convs)"
+    for axis, (k, s, dil, (pb, pa)) in enumerate(zip(g.kernel, g.stride, g.dilation, g.pads)):
+        if s != 1:
+            return f"stride {s} along axis {axis + 1} (the cosine forms need stride 1)"
+        if k % 2 == 0 or pb != pa or pb != dil * (k - 1) // 2:
+            return (
+                f"the pads {(pb, pa)} along axis {axis + 1} do not centre the kernel of size "
+                f"{k} (they must be dilation * (k - 1) / 2 on both sides, k odd)"
+            )
+    return ""
 
 
 def _symbols(op: ConvOperator, kind: str) -> np.ndarray:
@@ -164,7 +197,9 @@ def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
     """The map :math:`v \\mapsto P^{-1} v` of the module's text (DCT-II: the exact inverse of
     :math:`A^H A + d^2 I`; DCT-I: of :math:`A^H W A + d^2 W`), ``damp > 0``; its
     per-frequency inverses are kept by the layer."""
-    kind, _ = cosine_class(op)
+    kind, why = preconditioner_transform(op)
+    if kind is None:
+        raise ValueError(f"no cosine preconditioner: {why}")
     g = op.geometry
     key = ("cosine-preconditioner", op.conjugated, kind, float(damp))
     inverses = op.layer.cached(key, lambda: _preconditioner_inverses(op, kind, damp, max_bytes))

@@ -1,22 +1,31 @@
 """Preconditioners of a layer's Tikhonov normal equations.
 
-``"circulant"`` replaces the boundary rule by circular padding: the layer's
-weight, stride, dilation and pads on the same input, circularly (a block
-circulant of the Strang type, for each pair of channels, with the groups
-block-diagonal and strides by polyphase). Its normal equations are inverted
-exactly, frequency by frequency (:func:`~.fourier.normal_inverse`), so that
+``"circulant"`` is T. Chan's optimal block circulant :math:`C` of the layer
+(:func:`circulant_counterpart`: the circular layer nearest to :math:`A` in the
+Frobenius norm, for each pair of channels, with the groups block-diagonal and
+strides by polyphase). Its normal equations are inverted exactly, frequency by
+frequency (:func:`~.fourier.normal_inverse`), so that
 
 .. math::
 
     M = (C^H C + d^2 I)^{-1} \\approx (A^H A + d^2 I)^{-1},
 
 symmetric positive definite for every ``damp > 0``; for a circular layer
-:math:`C = A` and :math:`M` is the exact inverse. :math:`A - C` is confined to
-the pads' rows, a low-rank change for small kernels, which conjugate gradients
-absorb in a few extra iterations; the mismatch is magnified by
-:math:`1 / d^2`, so a very small ``damp`` can make it slower than no
-preconditioner (a known limit of circulant preconditioners for Toeplitz
-problems with non-smooth boundaries).
+:math:`C = A` and :math:`M` is the exact inverse.
+
+``"cosine"`` is the cosine form of :mod:`~.cosine`: the exact inverse for
+replicate padding of at most 1 with symmetric kernels, the DCT-I bracket for
+reflect padding with symmetric kernels (condition number at most :math:`2^a`),
+and otherwise (zero or wider replicate pads, kernels that are not symmetric; stride
+1 and centred pads) Ng, Chan and Tang's: the matrix of the kernels' symmetric
+parts with the half-sample symmetric (Neumann) boundary, which the DCT-II
+diagonalises.
+
+Outside their exact cases, :math:`A - C` is confined to the rows that read the
+pads, but the mismatch is magnified by :math:`1 / d^2` on the frequencies where
+the symbol is small: either preconditioner can then be slower than none (a known
+limit of circulant and cosine preconditioners for Toeplitz problems), which is
+why :func:`~.tikhonov.solve_tikhonov` does not apply them on its own.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import scipy.sparse.linalg as spla
 from ..core.errors import ParameterError
 from ..layers.conv import Conv, ConvOperator, ConvTranspose
 from .checks import nonnegative
-from .cosine import cosine_class, cosine_preconditioner
+from .cosine import cosine_class, cosine_preconditioner, preconditioner_transform
 from .fourier import fourier_applicable, normal_inverse
 
 __all__ = ["circulant_counterpart", "preconditioner"]
@@ -36,21 +45,64 @@ KINDS = ("auto", "circulant", "cosine")
 
 
 def circulant_counterpart(op: ConvOperator) -> ConvOperator | None:
-    """The same layer with circular padding, when it has the same shape and the DFT
-    diagonalises it (else ``None``)."""
+    """T. Chan's optimal block circulant of the layer: the circular layer :math:`C`
+    nearest to :math:`A` in the Frobenius norm, when the layer's output is
+    ``n / stride`` with the stride dividing ``n`` (else ``None``).
+
+    Per axis, the matrix entries of tap :math:`t` are projected onto the offset
+    classes :math:`o = (j - s i) \\bmod n` of a circular strided layer,
+
+    .. math::
+
+        c_o = \\frac{1}{m} \\sum_{i=0}^{m-1} A_{i,\\,(s i + o) \\bmod n},
+
+    so that a tap reaching past the boundary of a zero-padded layer is weighted by
+    the fraction :math:`(n - |o|) / n` of rows where it reads the input (stride 1),
+    folded reads of reflect and replicate padding move to the class they land in, and
+    a circular layer is its own counterpart. The projection is separable, so a
+    :math:`d`-axis tap's weight is the product of its axes' (T. Chan and Olkin's
+    multilevel optimal circulant, taken block by block: each pair of channels, the
+    groups block-diagonal, strides by polyphase).
+    """
     g = op.geometry
-    kwargs = dict(g.layer_kwargs(), padding_mode="circular")
+    if g.output_spatial != tuple(n // s for n, s in zip(g.input_spatial, g.stride)) or any(
+        n % s for n, s in zip(g.input_spatial, g.stride)
+    ):
+        return None
+    weight = np.asarray(op.weight)
+    reaches = []
+    for axis in range(g.ndim):
+        projection, reach = _axis_projection(g, axis)
+        weight = np.moveaxis(np.tensordot(weight, projection, axes=([2 + axis], [0])), -1, 2 + axis)
+        reaches.append(reach)
+    kwargs = dict(stride=g.stride, padding=tuple(reaches), groups=g.groups)
+    twin = Conv(weight, g.input_shape, padding_mode="circular", dtype=op.dtype, **kwargs)
     if op.transposed:
+        output_padding = twin.geometry.transpose_output_padding
         twin = ConvTranspose(
-            op.weight,
+            weight,
             op.input_shape,
-            output_padding=g.transpose_output_padding,
+            output_padding=output_padding,
+            padding_mode="circular",
             dtype=op.dtype,
             **kwargs,
         )
-    else:
-        twin = Conv(op.weight, op.input_shape, dtype=op.dtype, **kwargs)
     return twin if twin.shape == op.shape and fourier_applicable(twin) else None
+
+
+def _axis_projection(g, axis: int) -> tuple[np.ndarray, int]:
+    """``(k, 2 r + 1)``: the share of the ``m`` rows in which tap ``t`` reads offset class
+    ``o - r`` (classes in ``[-n/2, n/2)``), and the reach ``r`` of the classes read."""
+    n, s = g.input_spatial[axis], g.stride[axis]
+    index = g.axis_index_map(axis)
+    m, k = index.shape
+    read = index >= 0
+    offsets = np.mod(index - s * np.arange(m)[:, None] + n // 2, n) - n // 2
+    reach = int(np.abs(offsets[read]).max(initial=0))
+    taps = np.broadcast_to(np.arange(k), index.shape)
+    counts = np.zeros((k, 2 * reach + 1))
+    np.add.at(counts, (taps[read], offsets[read] + reach), 1.0)
+    return counts / m, reach
 
 
 def preconditioner(
@@ -65,13 +117,13 @@ def preconditioner(
     damp : float
         :math:`> 0`.
     kind : {"auto", "circulant", "cosine"}
-        ``"circulant"``: the block circulant counterpart (see the module);
-        ``"cosine"``: the cosine form of :mod:`toeplitz_conv.solve.cosine` (the exact
-        inverse for replicate padding <= 1 with symmetric kernels and stride 1;
-        for reflect padding with symmetric kernels and stride 1, an SPD
-        preconditioner within a factor :math:`2^a` of the inverse, :math:`a` the
-        axes); ``"auto"``: the exact circulant one for a circular layer, else the
-        cosine one where it applies, else the circulant counterpart.
+        ``"circulant"``: T. Chan's optimal block circulant (see the module);
+        ``"cosine"``: the cosine form (the exact inverse for replicate padding <= 1
+        with symmetric kernels; within a factor :math:`2^a`, :math:`a` the axes,
+        for reflect padding with symmetric kernels; Ng, Chan and Tang's Neumann
+        form of the kernels' symmetric parts for other convs with stride 1 and
+        centred pads); ``"auto"``: the exact circulant one for a circular layer,
+        the cosine one where it is exact or bracketed, else the circulant one.
     max_bytes : int, optional
         Memory budget of the per-frequency inverses.
 
@@ -83,17 +135,19 @@ def preconditioner(
     Raises
     ------
     ParameterError
-        For ``damp <= 0``, an unknown ``kind``, or a layer without a circulant
+        For ``damp <= 0``, an unknown ``kind``, a layer without a circulant
         counterpart of its shape (a stride that does not divide the size, or an
-        output that is not ``n / stride``).
+        output that is not ``n / stride``), or ``kind="cosine"`` for a layer
+        without a cosine form (the message says why).
     """
     if kind not in KINDS:
         raise ParameterError("kind", f"kind must be one of {KINDS}; got {kind!r}")
     if nonnegative(damp, "damp") == 0:
         raise ParameterError("damp", f"damp must be a number > 0; got {damp!r}")
-    cosine, why = cosine_class(op)
-    if kind == "cosine" or (kind == "auto" and cosine and not fourier_applicable(op)):
-        if cosine is None:
+    exact_cosine, _ = cosine_class(op)
+    if kind == "cosine" or (kind == "auto" and exact_cosine and not fourier_applicable(op)):
+        transform, why = preconditioner_transform(op)
+        if transform is None:
             raise ParameterError("kind", f"kind='cosine' does not apply to this layer: {why}")
         apply = cosine_preconditioner(op, float(damp), max_bytes=max_bytes)
     else:
