@@ -136,7 +136,7 @@ def _symbols(op: ConvOperator, kind: str) -> np.ndarray:
 def _transform(x: np.ndarray, axes: tuple[int, ...], kind: str, inverse: bool) -> np.ndarray:
     if kind == "dct2":
         run = scipy.fft.idctn if inverse else scipy.fft.dctn
-        return run(x, type=2, axes=axes, norm="ortho")
+        return run(x, type=2, axes=axes, norm="ortho", workers=-1)
     return _dct1_basis(x, axes)
 
 
@@ -146,7 +146,9 @@ def _dct1_basis(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     long = tuple(a for a in axes if x.shape[a] >= 2)
     if not long:
         return x
-    return scipy.fft.dctn(x / (_dct1_weights(x.shape[1:]) * 2 ** len(long)), type=1, axes=long)
+    return scipy.fft.dctn(
+        x / (_dct1_weights(x.shape[1:]) * 2 ** len(long)), type=1, axes=long, workers=-1
+    )
 
 
 def _dct1_norms(spatial: tuple[int, ...]) -> np.ndarray:

@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 
 from ..core.geometry import Geometry
 from ..layers.conv import ConvOperator
@@ -182,14 +183,15 @@ def _coarse(g: Geometry) -> tuple[int, ...]:
 
 def _forward(array: np.ndarray, d: int, half: bool) -> np.ndarray:
     axes = _spatial_axes(d)
-    return np.fft.rfftn(array, axes=axes) if half else np.fft.fftn(array, axes=axes)
+    transform = scipy.fft.rfftn if half else scipy.fft.fftn
+    return transform(array, axes=axes, workers=-1)
 
 
 def _backward(spectrum: np.ndarray, d: int, coarse, half: bool) -> np.ndarray:
     axes = _spatial_axes(d)
     if half:
-        return np.fft.irfftn(spectrum, s=coarse, axes=axes)
-    return np.fft.ifftn(spectrum, axes=axes)
+        return scipy.fft.irfftn(spectrum, s=coarse, axes=axes, workers=-1)
+    return scipy.fft.ifftn(spectrum, axes=axes, workers=-1)
 
 
 def _spectrum_shape(coarse, half: bool) -> tuple[int, ...]:
