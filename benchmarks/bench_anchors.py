@@ -12,7 +12,8 @@ The same Tikhonov problem, min ||A x - b||^2 + d^2 ||x||^2 with d = 1e-2 sigma_m
 
 Per row: seconds (median of 3 calls; a preconditioner is built at the first and kept by
 the layer), iterations, and max |x - ours| and the relative error
-against ours: the exact solution, or for zero padding ours to rtol 1e-12. DeepInverse's ``BlurFFT.prox_l2`` is not in the table: deepinv 0.5.0
+against ours: the exact solution, or for zero padding ours to rtol 1e-12.
+DeepInverse's ``BlurFFT.prox_l2`` is not in the table: deepinv 0.5.0
 imports torchvision at import, and no torchvision wheel installable beside
 torch 2.13.0 here loads ("operator torchvision::nms does not exist").
 
