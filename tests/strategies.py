@@ -19,6 +19,8 @@ THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "ci"
 def examples(count: int) -> int:
     """How many random cases a test draws: ``count`` in CI, a fifth of it by default."""
     return count if THOROUGH else max(10, count // 5)
+
+
 DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
 
 
@@ -251,3 +253,13 @@ def circular_fft_layers(draw):
         groups=groups,
         padding_mode="circular",
     )
+
+
+def cross_channel_gaussian(mode: str):
+    """A 3 -> 3 layer on 24 x 24: a 7 x 7 Gaussian, 0.8 on the diagonal blocks and 0.1 off
+    them, with the padding ``mode``."""
+    t = np.arange(-3, 4)
+    g = np.exp(-(t**2) / 4)
+    kernel = np.outer(g, g) / np.outer(g, g).sum()
+    weight = np.array([[kernel * (0.8 if i == j else 0.1) for j in range(3)] for i in range(3)])
+    return tc.Conv(weight, (3, 24, 24), padding=3, padding_mode=mode)

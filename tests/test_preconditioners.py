@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 from oracles import operator_matrix
+from strategies import cross_channel_gaussian
 
 import toeplitz_conv as tc
 from toeplitz_conv.solve.preconditioners import circulant_counterpart
@@ -142,14 +143,6 @@ def test_the_cosine_preconditioner_says_why_it_does_not_apply():
             tc.preconditioner(op, 0.1, kind="cosine")
 
 
-def _blur(mode):
-    t = np.arange(-3, 4)
-    g = np.exp(-(t**2) / 4)
-    kernel = np.outer(g, g) / np.outer(g, g).sum()
-    weight = np.array([[kernel * (0.8 if i == j else 0.1) for j in range(3)] for i in range(3)])
-    return tc.Conv(weight, (3, 24, 24), padding=3, padding_mode=mode)
-
-
 def _iterations(op, b, damp, m):
     gram = spla.LinearOperator(
         (op.shape[1],) * 2, matvec=lambda v: op.rmatvec(op.matvec(v)) + damp**2 * v
@@ -162,7 +155,7 @@ def _iterations(op, b, damp, m):
 
 @pytest.mark.parametrize("kind", ["circulant", "cosine"])
 def test_both_preconditioners_cut_cg_on_a_zero_padded_gaussian_blur(kind):
-    op = _blur("zeros")
+    op = cross_channel_gaussian("zeros")
     b = op @ np.random.default_rng(6).standard_normal(op.shape[1])
     damp = 1e-2
     plain = _iterations(op, b, damp, None)
@@ -171,7 +164,7 @@ def test_both_preconditioners_cut_cg_on_a_zero_padded_gaussian_blur(kind):
 
 
 def test_solve_tikhonov_takes_a_preconditioner_and_reaches_the_same_minimiser():
-    op = _blur("zeros")
+    op = cross_channel_gaussian("zeros")
     b = op @ np.random.default_rng(7).standard_normal(op.shape[1])
     damp = 1e-2
     a = operator_matrix(op)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracles import operator_matrix
-from strategies import circular_fft_layers, examples
+from strategies import circular_fft_layers, cross_channel_gaussian, examples
 
 import toeplitz_conv as tc
 
@@ -164,17 +164,9 @@ def test_bad_input_is_refused_by_name(kwargs, error, match):
         tc.solve_tikhonov(np.eye(3), np.ones(3), 0.1)
 
 
-def _gaussian_blur(mode):
-    t = np.arange(-3, 4)
-    g = np.exp(-(t**2) / 4)
-    kernel = np.outer(g, g) / np.outer(g, g).sum()
-    weight = np.array([[kernel * (0.8 if i == j else 0.1) for j in range(3)] for i in range(3)])
-    return tc.Conv(weight, (3, 24, 24), padding=3, padding_mode=mode)
-
-
 def test_the_circulant_preconditioner_is_spd_and_exact_for_circular_layers():
     for mode in ("circular", "zeros"):
-        op = _gaussian_blur(mode)
+        op = cross_channel_gaussian(mode)
         m = tc.preconditioner(op, 0.05)
         dense = m @ np.eye(op.shape[1])
         np.testing.assert_allclose(dense, dense.T, atol=1e-12)
@@ -186,7 +178,7 @@ def test_the_circulant_preconditioner_is_spd_and_exact_for_circular_layers():
 
 
 def test_the_preconditioner_refuses_what_it_cannot_build():
-    op = _gaussian_blur("zeros")
+    op = cross_channel_gaussian("zeros")
     for damp in (0.0, -1.0, "1"):
         with pytest.raises((ValueError, TypeError), match="damp"):
             tc.preconditioner(op, damp)
