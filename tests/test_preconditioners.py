@@ -180,6 +180,10 @@ def test_solve_tikhonov_takes_a_preconditioner_and_reaches_the_same_minimiser():
     assert none.iterations == plain.iterations
     with pytest.raises(ValueError, match="preconditioner"):
         tc.solve_tikhonov(op, b, damp, preconditioner="jacobi")
+    with pytest.raises(ValueError, match="preconditioner='cosine' needs damp > 0"):
+        tc.solve_tikhonov(op, b, 0.0, preconditioner="cosine")
+    with pytest.raises(TypeError, match="preconditioner"):
+        tc.solve_tikhonov(op, b, damp, preconditioner=3.0)
     with pytest.raises(ValueError, match="preconditioner"):
         tc.solve_tikhonov(op, b, damp, preconditioner=spla.aslinearoperator(np.eye(3)))
 

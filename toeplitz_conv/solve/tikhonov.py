@@ -190,11 +190,17 @@ def _checked_preconditioner(choice: object, n: int) -> object:
 def _preconditioner(op: ConvOperator, damp: float, choice: object, dtype, max_bytes):
     """The checked ``preconditioner`` as a linear operator for conjugate gradients (or
     ``None``)."""
+    if not isinstance(choice, str):
+        return choice
     if choice == "auto":
         return _reflect_preconditioner(op, damp, dtype, max_bytes)
-    if isinstance(choice, str):
-        return build_preconditioner(op, damp, kind=choice, max_bytes=max_bytes)
-    return choice
+    if damp == 0:
+        raise ParameterError(
+            "preconditioner",
+            f"preconditioner={choice!r} needs damp > 0 (it inverts A^H A + damp^2 I); "
+            "with damp=0 use preconditioner=None or 'auto'",
+        )
+    return build_preconditioner(op, damp, kind=choice, max_bytes=max_bytes)
 
 
 def _reflect_preconditioner(op: ConvOperator, damp: float, dtype, max_bytes):
