@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 from ..core.errors import ParameterError, ParameterTypeError
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, iterations_limit, nonnegative, tolerance, vector
-from .cosine import cosine_class, cosine_preconditioner, cosine_solve
+from .cosine import cosine_class, cosine_solve
 from .fourier import fourier_applicable, fourier_solve
 from .iterative import normal_equations_cg
 from .preconditioners import KINDS
@@ -144,7 +144,7 @@ def solve_tikhonov(
         x = solve(op, b, damp, x0, max_bytes=max_bytes)
         iterations, converged = 0, True
     else:
-        preconditioner = _preconditioner(op, damp, preconditioner, b.dtype, max_bytes)
+        preconditioner = _preconditioner(op, damp, preconditioner, max_bytes)
         x, iterations, converged = normal_equations_cg(
             op, b, damp, x0, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner
         )
@@ -187,13 +187,13 @@ def _checked_preconditioner(choice: object, n: int) -> object:
     return given
 
 
-def _preconditioner(op: ConvOperator, damp: float, choice: object, dtype, max_bytes):
+def _preconditioner(op: ConvOperator, damp: float, choice: object, max_bytes):
     """The checked ``preconditioner`` as a linear operator for conjugate gradients (or
     ``None``)."""
     if not isinstance(choice, str):
         return choice
     if choice == "auto":
-        return _reflect_preconditioner(op, damp, dtype, max_bytes)
+        return _reflect_preconditioner(op, damp, max_bytes)
     if damp == 0:
         raise ParameterError(
             "preconditioner",
@@ -203,16 +203,14 @@ def _preconditioner(op: ConvOperator, damp: float, choice: object, dtype, max_by
     return build_preconditioner(op, damp, kind=choice, max_bytes=max_bytes)
 
 
-def _reflect_preconditioner(op: ConvOperator, damp: float, dtype, max_bytes):
+def _reflect_preconditioner(op: ConvOperator, damp: float, max_bytes):
     """The DCT-I form for reflect padding with symmetric kernels and stride 1 (condition
     number at most 2^axes), else ``None``: a circulant guess can slow a layer whose
     boundary is not circular, so none is made."""
     kind, _ = cosine_class(op)
     if kind != "dct1" or damp == 0:
         return None
-    apply = cosine_preconditioner(op, damp, max_bytes=max_bytes)
-    n = op.shape[1]
-    return spla.LinearOperator((n, n), matvec=apply, dtype=np.result_type(dtype, op.dtype))
+    return build_preconditioner(op, damp, kind="cosine", max_bytes=max_bytes)
 
 
 def _method(op: ConvOperator, method: object) -> str:
