@@ -46,7 +46,13 @@ __all__ = ["DISCREPANCY_TAU", "choose_damp"]
 
 DISCREPANCY_TAU = 1.0  # the discrepancy principle's safety factor
 RULES = ("gcv", "discrepancy")
-GRID = 200  # log-spaced damps of the GCV search, refined around the best
+GRID = 60  # log-spaced damps of the GCV search (7.5 a decade), refined around the best
+_GOLDEN_HIGH = (math.sqrt(5) - 1) / 2
+_GOLDEN_LOW = 1 - _GOLDEN_HIGH
+
+
+def _golden_points(low: float, high: float) -> tuple[float, float]:
+    return low + (high - low) * _GOLDEN_LOW, low + (high - low) * _GOLDEN_HIGH
 
 
 def choose_damp(
@@ -110,11 +116,25 @@ def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, np.ndar
     return form.symbols, b_hat, b_hat.shape[1]
 
 
+def _left_singular(symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:math:`U` and :math:`s` of :math:`K(f) = U S V^H` at every frequency. Hermitian
+    symbols (symmetric mixing of symmetric kernels) take the eigendecomposition
+    :math:`K = Q \\Lambda Q^H`, :math:`s = |\\lambda|`: as accurate (absolute error
+    :math:`\\epsilon \\|K\\|`, as the SVD's) at half its cost on 3 x 3 blocks."""
+    if symbols.shape[-1] == symbols.shape[-2] and np.array_equal(
+        symbols, np.conj(np.swapaxes(symbols, -1, -2))
+    ):
+        values, vectors = np.linalg.eigh(symbols)
+        return vectors, np.abs(values)
+    u, s, _ = np.linalg.svd(symbols, full_matrices=False)
+    return u, s
+
+
 class _Spectrum:
     """Singular values and data coefficients of every frequency, for the formulas above."""
 
     def __init__(self, symbols: np.ndarray, b_hat: np.ndarray, points: int, rows: int) -> None:
-        u, s, _ = np.linalg.svd(symbols, full_matrices=False)
+        u, s = _left_singular(symbols)
         coefficients = (np.conj(np.swapaxes(u, -1, -2)) @ b_hat[..., None])[..., 0]
         self.squares = (s**2).ravel()
         self.weights = (np.abs(coefficients) ** 2).ravel() / points
@@ -123,32 +143,40 @@ class _Spectrum:
         self.rows = rows
         self.top = math.sqrt(float(self.squares.max(initial=0.0))) or 1.0
 
+    def _filter(self, damp: float) -> np.ndarray:
+        shifted = self.squares + damp**2
+        return np.divide(damp**2, shifted, out=shifted)
+
+    def _squared_residual(self, filt: np.ndarray) -> float:
+        return float(np.einsum("i,i,i->", filt, filt, self.weights)) + self.outside
+
     def residual(self, damp: float) -> float:
-        filt = damp**2 / (self.squares + damp**2)
-        return math.sqrt(float(np.sum(filt**2 * self.weights)) + self.outside)
+        return math.sqrt(self._squared_residual(self._filter(damp)))
 
     def gcv(self, damp: float) -> float:
         # m - sum s^2 / (s^2 + d^2), summed without cancelling: the rows beyond the
         # singular values count 1 each, every singular value d^2 / (s^2 + d^2)
-        filt = damp**2 / (self.squares + damp**2)
+        filt = self._filter(damp)
         trace = (self.rows - self.squares.size) + float(np.sum(filt))
-        return self.residual(damp) ** 2 / max(trace, 1e-300) ** 2
+        return self._squared_residual(filt) / max(trace, 1e-300) ** 2
 
     def gcv_minimum(self) -> float:
         grid = self.top * np.logspace(-8, 0, GRID)
         values = [self.gcv(d) for d in grid]
         best = int(np.argmin(values))
-        low, high = grid[max(best - 1, 0)], grid[min(best + 1, GRID - 1)]
-        for _ in range(60):  # golden-section refinement in log d
-            if high / low < 1 + 1e-4:
-                break
-            a = low * (high / low) ** 0.382
-            c = low * (high / low) ** 0.618
-            if self.gcv(a) < self.gcv(c):
-                high = c
+        low, high = math.log(grid[max(best - 1, 0)]), math.log(grid[min(best + 1, GRID - 1)])
+        inner = _golden_points(low, high)
+        scores = [self.gcv(math.exp(t)) for t in inner]
+        while high - low > 1e-4:  # golden section in log d: one new point a step
+            if scores[0] < scores[1]:
+                high = inner[1]
+                inner = (low + (high - low) * _GOLDEN_LOW, inner[0])
+                scores = [self.gcv(math.exp(inner[0])), scores[0]]
             else:
-                low = a
-        return float(math.sqrt(low * high))
+                low = inner[0]
+                inner = (inner[1], low + (high - low) * _GOLDEN_HIGH)
+                scores = [scores[1], self.gcv(math.exp(inner[1]))]
+        return float(math.exp((low + high) / 2))
 
     def discrepancy(self, target: float) -> float:
         low, high = self.top * 1e-12, self.top * 1e6
