@@ -14,6 +14,7 @@ from ..layers.conv import ConvOperator
 
 __all__ = [
     "checked_operator",
+    "euclidean_norm",
     "iterations_limit",
     "nonnegative",
     "real_number",
@@ -67,3 +68,28 @@ def vector(values: ArrayLike, length: int, name: str) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ParameterError(name, f"{name} must be finite (it has infinite or NaN entries)")
     return np.array(array, dtype=np.result_type(array, np.float64)).reshape(-1)
+
+
+def euclidean_norm(v: np.ndarray) -> float:
+    """:math:`\\|v\\|_2` of a flat vector, summed by numpy rather than BLAS, without
+    overflow or underflow.
+
+    OpenBLAS's threads keep spinning for a while after a call; on two cores they then
+    slow the transforms that follow (a repeated 512 x 512 cosine solve: 10 -> 18 ms).
+    The plain sum of squares is used where it neither overflows nor underflows; else
+    the vector is scaled by its largest magnitude first (numpy's own norm overflows
+    beyond about 1e154).
+    """
+    if v.dtype == np.complex128 and v.flags.c_contiguous:
+        flat = v.view(np.float64)  # real and imaginary parts: the same sum of squares
+    else:
+        flat = np.abs(v) if np.iscomplexobj(v) else np.asarray(v, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        squares = float(np.einsum("i,i->", flat, flat))
+    if 1e-290 < squares < 1e290:
+        return math.sqrt(squares)
+    largest = float(np.max(np.abs(flat), initial=0.0))
+    if largest == 0.0 or not math.isfinite(largest):
+        return largest if not np.any(np.isnan(flat)) else math.nan
+    scaled = flat / largest
+    return largest * math.sqrt(float(np.einsum("i,i->", scaled, scaled)))

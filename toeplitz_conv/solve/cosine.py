@@ -48,7 +48,6 @@ from .algebra import (
     damped_solution,
     minimum_norm_solve,
     normal_inverses,
-    per_frequency,
     solution_operators,
 )
 
@@ -230,7 +229,7 @@ def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
 
     def apply(v: np.ndarray) -> np.ndarray:
         v_hat = _to_frequencies(v, op.input_shape, g.groups, kind)
-        return _from_frequencies(per_frequency(inverses, v_hat), op.input_shape, kind)
+        return _from_frequencies(inverses.apply(v_hat), op.input_shape, kind)
 
     return apply
 
@@ -239,7 +238,7 @@ def _preconditioner_inverses(op: ConvOperator, kind: str, damp: float, max_bytes
     """:math:`(\\Lambda^H \\Lambda + d^2 I)^{-1}`, times :math:`D^{-1}` for the DCT-I."""
     inverses = normal_inverses(_checked_symbols(op, kind, max_bytes), damp, max_bytes=max_bytes)
     if kind == "dct1":
-        inverses /= _dct1_norms(op.geometry.input_spatial)[None, :, None, None]
+        return inverses.scaled(1.0 / _dct1_norms(op.geometry.input_spatial))
     return inverses
 
 

@@ -39,7 +39,6 @@ from .algebra import (
     damped_solution,
     minimum_norm_solve,
     normal_inverses,
-    per_frequency,
     solution_operators,
 )
 
@@ -163,7 +162,7 @@ def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
     def apply(v: np.ndarray) -> np.ndarray:
         half = real and not np.iscomplexobj(v)
         form, matrices = inverses(half)
-        return form.input_from_hat(per_frequency(matrices, form.input_hat(v)), not half)
+        return form.input_from_hat(matrices.apply(form.input_hat(v)), not half)
 
     return apply
 

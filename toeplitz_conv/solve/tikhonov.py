@@ -12,7 +12,14 @@ from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError, ParameterTypeError
 from ..layers.conv import ConvOperator
-from .checks import checked_operator, iterations_limit, nonnegative, tolerance, vector
+from .checks import (
+    checked_operator,
+    euclidean_norm,
+    iterations_limit,
+    nonnegative,
+    tolerance,
+    vector,
+)
 from .cosine import cosine_class, cosine_solve
 from .fourier import fourier_applicable, fourier_solve
 from .iterative import normal_equations_cg
@@ -155,7 +162,7 @@ def solve_tikhonov(
                 RuntimeWarning,
                 stacklevel=2,
             )
-    residual = float(np.linalg.norm(op.matvec(x) - b))
+    residual = euclidean_norm(op.matvec(x) - b)
     return SolveResult(
         x,
         method,

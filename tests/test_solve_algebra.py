@@ -1,0 +1,163 @@
+"""The per-frequency algebra of the exact solves: every path (the unrolled Cholesky, LAPACK,
+the SVD fallback; frequency-last and frequency-first layouts) against numpy's dense solve
+of each frequency's normal equations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import toeplitz_conv as tc
+from toeplitz_conv.solve import algebra
+from toeplitz_conv.solve.checks import euclidean_norm
+
+SHAPES = [(1, 1), (3, 3), (2, 4), (4, 2), (4, 4), (5, 3), (3, 6), (17, 16)]
+
+
+def _symbols(rng, rows, cols, complex_, groups=2, frequencies=37):
+    shape = (groups, frequencies, rows, cols)
+    symbols = rng.standard_normal(shape)
+    if complex_:
+        symbols = symbols + 1j * rng.standard_normal(shape)
+    return symbols
+
+
+def _vectors(rng, groups, frequencies, n, complex_):
+    """``(groups, F, n)`` as the transforms leave them: a view of ``(groups, n, F)``."""
+    v = rng.standard_normal((groups, n, frequencies))
+    if complex_:
+        v = v + 1j * rng.standard_normal(v.shape)
+    return v.transpose(0, 2, 1)
+
+
+def _dense_solution(symbols, damp, v):
+    adjoint = np.conj(np.swapaxes(symbols, -1, -2))
+    gram = adjoint @ symbols + damp**2 * np.eye(symbols.shape[-1])
+    return np.linalg.solve(gram, (adjoint @ v[..., None]))[..., 0]
+
+
+def _dense_inverse(symbols, damp, v):
+    adjoint = np.conj(np.swapaxes(symbols, -1, -2))
+    gram = adjoint @ symbols + damp**2 * np.eye(symbols.shape[-1])
+    return np.linalg.solve(gram, v[..., None])[..., 0]
+
+
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize("rows, cols", SHAPES)
+@pytest.mark.parametrize("unrolled", [True, False], ids=["unrolled", "lapack"])
+def test_solution_operators_solve_each_frequency(monkeypatch, rows, cols, complex_, unrolled):
+    if not unrolled:
+        monkeypatch.setattr(algebra, "UNROLLED", 0)
+    rng = np.random.default_rng(rows * 10 + cols)
+    symbols = _symbols(rng, rows, cols, complex_)
+    v = _vectors(rng, 2, 37, rows, complex_)
+    stack = algebra.solution_operators(symbols, 0.3)
+    assert stack.last == (rows * cols <= algebra.FREQUENCY_LAST)
+    expected = _dense_solution(symbols, 0.3, v)
+    np.testing.assert_allclose(stack.apply(v), expected, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize("rows, cols", SHAPES)
+@pytest.mark.parametrize("unrolled", [True, False], ids=["unrolled", "lapack"])
+def test_normal_inverses_invert_each_frequency(monkeypatch, rows, cols, complex_, unrolled):
+    if not unrolled:
+        monkeypatch.setattr(algebra, "UNROLLED", 0)
+    rng = np.random.default_rng(rows * 10 + cols + 1)
+    symbols = _symbols(rng, rows, cols, complex_)
+    v = _vectors(rng, 2, 37, cols, complex_)
+    stack = algebra.normal_inverses(symbols, 0.2)
+    np.testing.assert_allclose(
+        stack.apply(v), _dense_inverse(symbols, 0.2, v), rtol=1e-11, atol=1e-12
+    )
+    scales = rng.random(37) + 0.5
+    np.testing.assert_allclose(
+        stack.scaled(scales).apply(v),
+        _dense_inverse(symbols, 0.2, v) * scales[None, :, None],
+        rtol=1e-11,
+        atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("damp", [1e-160, 1e-200, 0.0])
+def test_gram_singular_to_rounding_falls_back_to_the_svd(damp):
+    # a zero column at one frequency: K^H K + d^2 I has a pivot d^2 that is subnormal or 0
+    symbols = np.zeros((1, 3, 2, 2))
+    symbols[0, :, 0, 0] = [1.0, 2.0, 3.0]
+    symbols[0, 1, 1, 1] = 4.0
+    v = np.ones((1, 3, 2))
+    with np.errstate(all="raise"):  # no overflow reaches the caller
+        solution = algebra.solution_operators(symbols, damp).apply(v)
+        inverse = algebra.normal_inverses(symbols, damp).apply(v)
+    expected = np.array([[[1.0, 0.0], [0.5, 0.25], [1 / 3, 0.0]]])  # pseudo-inverse
+    np.testing.assert_allclose(solution, expected, rtol=1e-14)
+    assert np.all(np.isfinite(inverse))
+    np.testing.assert_allclose(inverse[0, :, 0], [1.0, 0.25, 1 / 9], rtol=1e-14)
+
+
+def test_tiny_damps_give_finite_exact_solves():
+    # the symbol of [1, -1] vanishes at frequency 0; before, damp = 1e-200 raised LinAlgError
+    op = tc.Conv(np.array([[[1.0, -1.0, 0.0]]]), (1, 8), padding=1, padding_mode="circular")
+    b = np.arange(8.0)
+    reference = tc.solve_tikhonov(op, b, 0.0).x  # the minimum-norm solution
+    for damp in (1e-9, 1e-160, 1e-200):
+        result = tc.solve_tikhonov(op, b, damp)
+        np.testing.assert_allclose(result.x, reference, atol=1e-12)
+        assert np.all(np.isfinite(tc.preconditioner(op, damp).matvec(b)))
+
+
+@pytest.mark.parametrize(
+    "v",
+    [
+        np.array([3.0, 4.0]),
+        np.array([3e200, 4e200]),
+        np.array([3e-200, 4e-200]),
+        np.array([3 + 4j, 0]),
+        np.array([3e300j, 4e300]),
+        np.array([1e-320, 0.0]),
+        np.zeros(3),
+        np.array([np.inf, 1.0]),
+        np.array([1.0, 2.0], dtype=np.float32),
+    ],
+)
+def test_euclidean_norm_is_exact_at_every_scale(v):
+    # math.hypot scales its arguments: the correctly rounded norm at any magnitude
+    assert euclidean_norm(v) == pytest.approx(math.hypot(*np.abs(v).tolist()), rel=1e-15)
+
+
+def test_euclidean_norm_of_nan_is_nan():
+    assert math.isnan(euclidean_norm(np.array([np.nan, 1e300])))
+
+
+def test_hermitian_symbols_take_the_eigendecomposition_and_agree_with_the_svd(monkeypatch):
+    # symmetric mixing of a symmetric kernel, reflect padding: real symmetric cosine
+    # symbols (circular ones are Hermitian only to the FFT's rounding: the SVD takes them)
+    from toeplitz_conv.solve import parameters
+
+    t = np.arange(5) - 2.0
+    g = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / 2)
+    mixing = np.array([[0.7, 0.2, -0.1], [0.2, 0.5, 0.3], [-0.1, 0.3, 0.6]])
+    op = tc.Conv(mixing[:, :, None, None] * g, (3, 12, 10), padding=2, padding_mode="reflect")
+    b = np.random.default_rng(3).standard_normal(op.shape[0])
+    symbols, b_hat, _ = parameters._diagonal_form(op, b)
+    assert np.array_equal(symbols, np.conj(np.swapaxes(symbols, -1, -2)))
+    u, s = parameters._left_singular(symbols)
+    weights = np.abs((np.conj(np.swapaxes(u, -1, -2)) @ b_hat[..., None])[..., 0]) ** 2
+    u_svd, s_svd, _ = np.linalg.svd(symbols)
+    weights_svd = np.abs((np.conj(np.swapaxes(u_svd, -1, -2)) @ b_hat[..., None])[..., 0]) ** 2
+    order = np.argsort(-s, axis=-1)
+    np.testing.assert_allclose(np.take_along_axis(s, order, -1), s_svd, atol=1e-13)
+    top = np.abs(b_hat).max() ** 2
+    distinct = np.min(np.abs(np.diff(s_svd, axis=-1))) > 1e-8  # vectors defined up to phase
+    assert distinct
+    np.testing.assert_allclose(
+        np.take_along_axis(weights, order, -1), weights_svd, atol=1e-12 * top
+    )
+    # and the chosen damp is that of the SVD path
+    chosen = tc.choose_damp(op, b)
+    monkeypatch.setattr(
+        parameters, "_left_singular", lambda k: np.linalg.svd(k, full_matrices=False)[:2]
+    )
+    assert tc.choose_damp(op, b) == pytest.approx(chosen, rel=1e-6)
