@@ -159,9 +159,17 @@ def _dct1_basis(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
         y = scipy.fft.dctn(y, type=1, axes=fast, workers=-1)
     for axis in long:
         if x.shape[axis] <= DENSE_DCT1:
-            matrix = _dct1_matrix(x.shape[axis])
-            y = np.moveaxis(np.tensordot(matrix, y, axes=([1], [axis])), 0, axis)
+            y = _dense_dct1(y, axis % y.ndim)
     return y
+
+
+def _dense_dct1(y: np.ndarray, axis: int) -> np.ndarray:
+    """The DCT-I along ``axis`` by a matrix product, laid out for matmul without copies
+    along the last two axes."""
+    matrix = _dct1_matrix(y.shape[axis])
+    if axis == y.ndim - 1:
+        return y @ matrix.T
+    return np.moveaxis(matrix @ np.moveaxis(y, axis, -2), -2, axis)
 
 
 @functools.lru_cache(maxsize=8)
