@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.sparse.linalg import LinearOperator
 
 import toeplitz_conv as tc
 from toeplitz_conv.solve import algebra
@@ -161,3 +162,23 @@ def test_hermitian_symbols_take_the_eigendecomposition_and_agree_with_the_svd(mo
         parameters, "_left_singular", lambda k: np.linalg.svd(k, full_matrices=False)[:2]
     )
     assert tc.choose_damp(op, b) == pytest.approx(chosen, rel=1e-6)
+
+
+def test_conjugate_gradients_run_with_blas_on_one_thread_and_restore_it():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen = []
+    op = tc.Conv(np.ones((1, 1, 3, 3)) / 9, (1, 12, 12), padding=1)
+
+    def record(v):
+        seen.append(blas_threads())
+        return v
+
+    identity = LinearOperator((144, 144), matvec=record, dtype=np.float64)
+    tc.solve_tikhonov(op, np.ones(144), 0.1, preconditioner=identity)
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before
