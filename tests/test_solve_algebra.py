@@ -14,7 +14,15 @@ import toeplitz_conv as tc
 from toeplitz_conv.solve import algebra
 from toeplitz_conv.solve.checks import euclidean_norm
 
-SHAPES = [(1, 1), (3, 3), (2, 4), (4, 2), (4, 4), (5, 3), (3, 6), (17, 16)]
+SHAPES = [(1, 1), (3, 3), (2, 4), (4, 2), (4, 4), (5, 3), (3, 6), (17, 16), (20, 18)]
+PATHS = ["compiled", "numpy", "lapack"]
+
+
+def _take(monkeypatch, path):
+    """Force one of the three paths of the per-frequency solves."""
+    monkeypatch.setattr(algebra, "USE_NUMBA", path == "compiled")
+    if path == "lapack":
+        monkeypatch.setattr(algebra, "UNROLLED", 0)
 
 
 def _symbols(rng, rows, cols, complex_, groups=2, frequencies=37):
@@ -47,10 +55,9 @@ def _dense_inverse(symbols, damp, v):
 
 @pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
 @pytest.mark.parametrize("rows, cols", SHAPES)
-@pytest.mark.parametrize("unrolled", [True, False], ids=["unrolled", "lapack"])
-def test_solution_operators_solve_each_frequency(monkeypatch, rows, cols, complex_, unrolled):
-    if not unrolled:
-        monkeypatch.setattr(algebra, "UNROLLED", 0)
+@pytest.mark.parametrize("path", PATHS)
+def test_solution_operators_solve_each_frequency(monkeypatch, rows, cols, complex_, path):
+    _take(monkeypatch, path)
     rng = np.random.default_rng(rows * 10 + cols)
     symbols = _symbols(rng, rows, cols, complex_)
     v = _vectors(rng, 2, 37, rows, complex_)
@@ -62,10 +69,9 @@ def test_solution_operators_solve_each_frequency(monkeypatch, rows, cols, comple
 
 @pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
 @pytest.mark.parametrize("rows, cols", SHAPES)
-@pytest.mark.parametrize("unrolled", [True, False], ids=["unrolled", "lapack"])
-def test_normal_inverses_invert_each_frequency(monkeypatch, rows, cols, complex_, unrolled):
-    if not unrolled:
-        monkeypatch.setattr(algebra, "UNROLLED", 0)
+@pytest.mark.parametrize("path", PATHS)
+def test_normal_inverses_invert_each_frequency(monkeypatch, rows, cols, complex_, path):
+    _take(monkeypatch, path)
     rng = np.random.default_rng(rows * 10 + cols + 1)
     symbols = _symbols(rng, rows, cols, complex_)
     v = _vectors(rng, 2, 37, cols, complex_)
@@ -82,8 +88,10 @@ def test_normal_inverses_invert_each_frequency(monkeypatch, rows, cols, complex_
     )
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("damp", [1e-160, 1e-200, 0.0])
-def test_gram_singular_to_rounding_falls_back_to_the_svd(damp):
+def test_gram_singular_to_rounding_falls_back_to_the_svd(monkeypatch, damp, path):
+    _take(monkeypatch, path)
     # a zero column at one frequency: K^H K + d^2 I has a pivot d^2 that is subnormal or 0
     symbols = np.zeros((1, 3, 2, 2))
     symbols[0, :, 0, 0] = [1.0, 2.0, 3.0]
@@ -98,7 +106,9 @@ def test_gram_singular_to_rounding_falls_back_to_the_svd(damp):
     np.testing.assert_allclose(inverse[0, :, 0], [1.0, 0.25, 1 / 9], rtol=1e-14)
 
 
-def test_tiny_damps_give_finite_exact_solves():
+@pytest.mark.parametrize("path", PATHS)
+def test_tiny_damps_give_finite_exact_solves(monkeypatch, path):
+    _take(monkeypatch, path)
     # the symbol of [1, -1] vanishes at frequency 0; before, damp = 1e-200 raised LinAlgError
     op = tc.Conv(np.array([[[1.0, -1.0, 0.0]]]), (1, 8), padding=1, padding_mode="circular")
     b = np.arange(8.0)

@@ -189,3 +189,20 @@ def test_iterative_top_values_of_a_complex_layer_up_to_all_but_one():
         np.testing.assert_allclose(
             tc.singular_values(op, k=k, method="iterative"), expected[:k], rtol=1e-8
         )
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(op=circular_fft_layers())
+def test_half_frequency_matrices_are_the_full_ones_up_to_half_the_last_axis(op):
+    from toeplitz_conv.spectra.spectral import frequency_matrices
+
+    g = op.geometry
+    weight = np.asarray(op.weight).real.copy()
+    full = frequency_matrices(g, weight)
+    half = frequency_matrices(g, weight, half=True)
+    coarse = [n // s for n, s in zip(g.input_spatial, g.stride)]
+    grid = full.reshape(full.shape[0], *coarse, *full.shape[2:])
+    kept = grid[(slice(None),) * len(coarse) + (slice(0, coarse[-1] // 2 + 1),)]
+    np.testing.assert_allclose(half, kept.reshape(half.shape), atol=1e-12)
+    with pytest.raises(ValueError, match="half=True needs a real weight"):
+        frequency_matrices(g, weight + 1j, half=True)

@@ -18,6 +18,7 @@ import numpy as np
 from ..core.errors import ParameterError
 from ..core.jit import numba_can_cache, numba_import_error, numba_installed
 from ..layers.conv import Conv
+from ..solve.tikhonov import solve_tikhonov
 
 __all__ = ["PRECOMPILE_DTYPES", "CompiledLoops", "precompile"]
 
@@ -59,11 +60,20 @@ def _assembly(dtype: np.dtype) -> None:
     Conv(np.ones((2, 2, 3, 3), dtype), (2, 8, 8), padding=1, engine="sparse").tosparse()
 
 
+def _solves(dtype: np.dtype) -> None:
+    """The per-frequency solves: real symbols (cosine) and complex ones (Fourier)."""
+    weight = np.ones((2, 2, 3, 3), dtype)
+    for mode in ("replicate", "circular"):
+        op = Conv(weight, (2, 8, 8), padding=1, padding_mode=mode, engine="numba")
+        solve_tikhonov(op, np.ones(op.shape[0], dtype), 0.1)
+
+
 LOOPS: tuple[tuple[str, Callable[[np.dtype], None]], ...] = (
     ("stride 1, one output at a time (depthwise, few channels)", _stride_one_single),
     ("stride 1, four outputs at a time", _stride_one_four),
     ("strided, forward and adjoint", _strided),
     ("matrix assembly (zero padding)", _assembly),
+    ("per-frequency solves (solve_tikhonov, preconditioner)", _solves),
 )
 
 

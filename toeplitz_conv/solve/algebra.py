@@ -15,11 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.jit import numba_installed, run_jobs
 from ..core.memory import check_budget
 
 __all__ = [
+    "COMPILED_SIZE",
     "FREQUENCY_LAST",
     "UNROLLED",
+    "USE_NUMBA",
     "FrequencyStack",
     "damped_solution",
     "minimum_norm_solve",
@@ -30,6 +33,8 @@ __all__ = [
 
 FREQUENCY_LAST = 256  # matrices of up to this many entries are stored frequency-last
 UNROLLED = 4  # Gram matrices up to this size: the unrolled Cholesky (else LAPACK)
+COMPILED_SIZE = 16  # with numba: Gram matrices up to this size by its compiled loop
+USE_NUMBA = True  # the compiled loop where numba is installed (tests switch it off)
 
 
 @dataclass(frozen=True)
@@ -104,22 +109,19 @@ def solution_operators(symbols: np.ndarray, damp: float, *, max_bytes=None) -> F
     the smaller Gram matrix (``damp > 0``)."""
     _check(symbols, "solution operators", max_bytes)
     rows, cols = symbols.shape[-2:]
-    if min(rows, cols) <= UNROLLED:
-        last = np.ascontiguousarray(np.transpose(symbols, (0, 2, 3, 1)))
-        adjoint = np.conj(np.transpose(last, (0, 2, 1, 3)))
-        if cols <= rows:  # (K^H K + d^2) R = K^H
-            solved = _unrolled_solve(_gram_last(adjoint, last, damp), adjoint)
-            if solved is not None:
-                return FrequencyStack.of_last(solved)
-        else:  # (K K^H + d^2) R^H = K
-            solved = _unrolled_solve(_gram_last(last, adjoint, damp), last)
-            if solved is not None:
-                return FrequencyStack.of_last(np.conj(np.transpose(solved, (0, 2, 1, 3))))
+    if min(rows, cols) <= _small_size():
+        solved = _small_solves(symbols, damp, wide=cols > rows, inverse=False)
+        if solved is not None:
+            return FrequencyStack.of_last(solved)
         return FrequencyStack.of(_singular_solution_operators(symbols, damp))
-    try:
-        return FrequencyStack.of(_lapack_solution_operators(symbols, damp))
-    except np.linalg.LinAlgError:
-        return FrequencyStack.of(_singular_solution_operators(symbols, damp))
+    with np.errstate(all="ignore"):  # an overflow is caught below
+        try:
+            solution = _lapack_solution_operators(symbols, damp)
+        except np.linalg.LinAlgError:
+            solution = None
+    if solution is None or not np.all(np.isfinite(solution)):  # singular to rounding
+        solution = _singular_solution_operators(symbols, damp)
+    return FrequencyStack.of(solution)
 
 
 def _singular_solution_operators(symbols: np.ndarray, damp: float) -> np.ndarray:
@@ -148,21 +150,61 @@ def normal_inverses(symbols: np.ndarray, damp: float, *, max_bytes=None) -> Freq
     """:math:`(K^H K + d^2 I)^{-1}` per frequency (``damp > 0``)."""
     _check(symbols, "inverses of the normal equations", max_bytes)
     cols = symbols.shape[-1]
-    if cols <= UNROLLED:
-        last = np.ascontiguousarray(np.transpose(symbols, (0, 2, 3, 1)))
-        gram = _gram_last(np.conj(np.transpose(last, (0, 2, 1, 3))), last, damp)
-        identity = np.zeros_like(gram)
-        identity[:, np.arange(cols), np.arange(cols)] = 1.0
-        solved = _unrolled_solve(gram, identity)
+    if cols <= _small_size():
+        solved = _small_solves(symbols, damp, wide=False, inverse=True)
         if solved is not None:
             return FrequencyStack.of_last(solved)
         return FrequencyStack.of(_singular_normal_inverses(symbols, damp))
     gram = np.conj(np.swapaxes(symbols, -1, -2)) @ symbols
     gram += damp**2 * np.eye(cols)
-    try:
-        return FrequencyStack.of(np.linalg.inv(gram))
-    except np.linalg.LinAlgError:
-        return FrequencyStack.of(_singular_normal_inverses(symbols, damp))
+    with np.errstate(all="ignore"):  # an overflow is caught below
+        try:
+            inverses = np.linalg.inv(gram)
+        except np.linalg.LinAlgError:
+            inverses = None
+    if inverses is None or not np.all(np.isfinite(inverses)):  # singular to rounding
+        inverses = _singular_normal_inverses(symbols, damp)
+    return FrequencyStack.of(inverses)
+
+
+def _small_size() -> int:
+    """The largest Gram matrix solved per frequency without LAPACK."""
+    return COMPILED_SIZE if _compiled() else UNROLLED
+
+
+def _compiled() -> bool:
+    return USE_NUMBA and numba_installed()
+
+
+def _small_solves(symbols: np.ndarray, damp: float, *, wide: bool, inverse: bool):
+    """Frequency-last ``(groups, cols, rows or cols, F)``: :math:`R` (``wide``: through
+    :math:`K K^H`) or, with ``inverse``, :math:`(K^H K + d^2 I)^{-1}`; ``None`` where a
+    Gram matrix is singular to rounding. Compiled when numba is installed."""
+    last = np.ascontiguousarray(np.transpose(symbols, (0, 2, 3, 1)))
+    if _compiled():
+        return _compiled_solves(last, damp, wide, inverse)
+    adjoint = np.conj(np.transpose(last, (0, 2, 1, 3)))
+    if inverse:
+        gram = _gram_last(adjoint, last, damp)
+        identity = np.zeros_like(gram)
+        identity[:, np.arange(gram.shape[1]), np.arange(gram.shape[1])] = 1.0
+        return _unrolled_solve(gram, identity)
+    if not wide:  # (K^H K + d^2) R = K^H
+        return _unrolled_solve(_gram_last(adjoint, last, damp), adjoint)
+    solved = _unrolled_solve(_gram_last(last, adjoint, damp), last)  # (K K^H + d^2) R^H = K
+    return None if solved is None else np.conj(np.transpose(solved, (0, 2, 1, 3)))
+
+
+def _compiled_solves(last: np.ndarray, damp: float, wide: bool, inverse: bool):
+    from .kernels import damped_solves  # numba is installed
+
+    groups, rows, cols, frequencies = last.shape
+    out = np.empty((groups, cols, cols if inverse else rows, frequencies), last.dtype)
+    failed = np.zeros(1, np.int64)
+    n = rows if wide else cols
+    seconds = 2e-9 * groups * frequencies * n * n * (n + rows + cols)
+    run_jobs(damped_solves, (last, damp**2, wide, inverse, out, failed), frequencies, seconds)
+    return None if failed[0] or not np.all(np.isfinite(out)) else out  # overflow: SVD
 
 
 def _singular_normal_inverses(symbols: np.ndarray, damp: float) -> np.ndarray:

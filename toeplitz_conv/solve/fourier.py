@@ -105,16 +105,11 @@ def frequency_form(op: ConvOperator, *, max_bytes=None, half: bool = False) -> F
     g = op.geometry
     weight = np.asarray(op.weight)
     if op.transposed:  # T = conj(A)^H: per frequency the conjugate transpose
-        symbols = np.conj(frequency_matrices(g, np.conj(weight), max_bytes=max_bytes))
-        symbols = np.swapaxes(symbols, -1, -2)
+        adjoint = frequency_matrices(g, np.conj(weight), max_bytes=max_bytes, half=half)
+        symbols = np.swapaxes(np.conj(adjoint), -1, -2)
     else:
-        symbols = frequency_matrices(g, weight, max_bytes=max_bytes)
-    if half:
-        coarse = _coarse(g)
-        grid = symbols.reshape(symbols.shape[0], *coarse, *symbols.shape[-2:])
-        kept = grid[(slice(None),) * g.ndim + (slice(0, coarse[-1] // 2 + 1),)]
-        symbols = kept.reshape(symbols.shape[0], -1, *symbols.shape[-2:])
-    return FrequencyForm(op, np.ascontiguousarray(symbols), half)
+        symbols = frequency_matrices(g, weight, max_bytes=max_bytes, half=half)
+    return FrequencyForm(op, symbols, half)  # frequency-last in memory, as the solves want
 
 
 def fourier_solve(

@@ -24,6 +24,7 @@ small, or an iterative (Lanczos) method on the operator.
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 import scipy.sparse.linalg as spla
 
 from ..core.errors import ParameterError, ParameterTypeError
@@ -62,7 +63,7 @@ def frequency_matrices_nbytes(geometry: Geometry) -> int:
 
 
 def frequency_matrices(
-    geometry: Geometry, weight: np.ndarray, *, max_bytes: int | None = None
+    geometry: Geometry, weight: np.ndarray, *, max_bytes: int | None = None, half: bool = False
 ) -> np.ndarray:
     """The per-frequency channel matrices :math:`\\hat W(f)` of a circular layer.
 
@@ -75,12 +76,17 @@ def frequency_matrices(
     max_bytes : int, optional
         Memory budget (default :func:`toeplitz_conv.memory_budget`), checked
         against :func:`frequency_matrices_nbytes` before anything is allocated.
+    half : bool
+        Only the frequencies :math:`0 \\le f_d \\le M_d / 2` of the last axis (a real
+        ``weight`` only: the others are their complex conjugates), computed by a
+        real FFT.
 
     Returns
     -------
     numpy.ndarray
         Complex, shape ``(groups, n_freq, C_out/G, C_in/G * prod(stride))``,
-        ``n_freq = prod(n / stride)``.
+        ``n_freq = prod(n / stride)`` (with ``half``, the last axis's
+        ``M_d // 2 + 1``), a view of frequency-last memory.
     """
     if not fft_applicable(geometry):
         raise ParameterError(
@@ -99,11 +105,18 @@ def frequency_matrices(
     offset = taps * np.array(geometry.dilation) - np.array([pb for pb, _ in geometry.pads])
     phase = np.ravel_multi_index(tuple((offset % s).T), s)
     shift = tuple((offset // s % coarse).T)
-    placed = np.zeros((phases, *coarse, c_out, c_group), dtype=np.result_type(weight, complex))
+    if half and np.iscomplexobj(weight):
+        raise ParameterError("half", "half=True needs a real weight")
+    value_type = np.result_type(weight, np.float64 if half else complex)
+    placed = np.zeros((c_out, c_group, phases, *coarse), dtype=value_type)
     # taps that land on the same phase and shift (kernel wider than the grid) add up
-    np.add.at(placed, (phase, *shift), np.moveaxis(weight.reshape(c_out, c_group, -1), -1, 0))
-    placed = np.moveaxis(placed, (-2, -1), (0, 1))
-    spectrum = np.fft.ifftn(placed, axes=tuple(range(3, 3 + d)), norm="forward")
+    everywhere = (slice(None), slice(None))
+    np.add.at(placed, (*everywhere, phase, *shift), weight.reshape(c_out, c_group, -1))
+    axes = tuple(range(3, 3 + d))
+    if half:  # the unnormalised inverse DFT of a real array: the conjugate forward one
+        spectrum = np.conj(scipy.fft.rfftn(placed, axes=axes, workers=-1))
+    else:
+        spectrum = scipy.fft.ifftn(placed, axes=axes, norm="forward", overwrite_x=True, workers=-1)
     spectrum = spectrum.reshape(c_out, c_group * phases, -1)
     groups = geometry.groups
     return spectrum.reshape(groups, c_out // groups, c_group * phases, -1).transpose(0, 3, 1, 2)
