@@ -14,7 +14,7 @@ import toeplitz_conv as tc
 from toeplitz_conv.solve import algebra
 from toeplitz_conv.solve.checks import euclidean_norm
 
-SHAPES = [(1, 1), (3, 3), (2, 4), (4, 2), (4, 4), (5, 3), (3, 6), (17, 16), (20, 18)]
+SHAPES = [(1, 1), (3, 3), (2, 4), (4, 2), (4, 4), (5, 3), (3, 6), (9, 8), (17, 16), (20, 18)]
 PATHS = ["compiled", "numpy", "lapack"]
 
 
