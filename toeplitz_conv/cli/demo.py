@@ -36,7 +36,7 @@ class DemoResult:
     psnr_recovered: float
     adjoint_passed: bool
     pictures: list[Path]
-    psnr_tikhonov: float = float("nan")  # solve_tikhonov with the damp GCV chooses
+    psnr_tikhonov: float = float("nan")  # solve_tikhonov toward the channel means, GCV
 
 
 def sample_image(downsample: int = 4) -> np.ndarray:
@@ -66,6 +66,18 @@ def cross_channel_blur(size: int = 7, sigma: float = 1.6, leak: float = 0.12) ->
     g /= g.sum()
     mixing = np.full((3, 3), leak) + (1 - 3 * leak) * np.eye(3)
     return mixing[:, :, None, None] * g
+
+
+def channel_means(image: np.ndarray) -> np.ndarray:
+    """The flat prior :math:`x_0` of the demo's Tikhonov solve: each channel's mean.
+
+    :math:`\\min_x \\|Ax - b\\|^2 + d^2 \\|x - x_0\\|^2` shrinks the detail the data
+    cannot resolve toward the mean brightness of each colour instead of toward
+    black; with :math:`x = x_0 + z` it is the plain problem in :math:`z` for the data
+    :math:`b - A x_0`, on which GCV chooses ``damp``.
+    """
+    means = image.mean(axis=tuple(range(1, image.ndim)), keepdims=True)
+    return np.broadcast_to(means, image.shape).ravel().copy()
 
 
 def psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
@@ -147,17 +159,19 @@ def run_demo(
     echo(
         f"PSNR: blurred and noisy {result.psnr_blurred:.2f} dB -> recovered with "
         f"{iterations} LSQR iterations (damp {damp}) {result.psnr_recovered:.2f} dB "
-        f"in {lsqr_seconds:.2f} s"
+        f"in {lsqr_seconds:.3f} s"
     )
     started = time.perf_counter()
-    chosen = choose_damp(op, blurred.ravel(), rule="gcv")
-    solved = solve_tikhonov(op, blurred.ravel(), chosen, rtol=1e-6)
+    prior = channel_means(blurred)
+    data = blurred.ravel()
+    chosen = choose_damp(op, data - op.matvec(prior), rule="gcv")
+    solved = solve_tikhonov(op, data, chosen, x0=prior, rtol=1e-6)
     tikhonov = solved.x.reshape(image.shape)
     result.psnr_tikhonov = psnr(tikhonov, image)
     echo(
-        f"      solve_tikhonov, damp {chosen:.4f} by GCV, {solved.iterations} "
-        f"{solved.method.upper()} iterations (DCT-I preconditioner): "
-        f"{result.psnr_tikhonov:.2f} dB in {time.perf_counter() - started:.2f} s"
+        f"      solve_tikhonov toward the channel means, damp {chosen:.4f} by GCV, "
+        f"{solved.iterations} {solved.method.upper()} iterations (DCT-I preconditioner): "
+        f"{result.psnr_tikhonov:.2f} dB in {time.perf_counter() - started:.3f} s"
     )
     result.pictures = _draw(op, depthwise, image, blurred, (recovered, tikhonov), out_dir)
     echo("pictures: " + ", ".join(str(p) for p in result.pictures))
@@ -191,7 +205,7 @@ def _draw(op, depthwise, image, blurred, recovered, out_dir: Path) -> list[Path]
             "original",
             f"blurred + noise ({psnr(blurred, image):.1f} dB)",
             f"LSQR ({psnr(lsqr, image):.1f} dB)",
-            f"solve_tikhonov, GCV ({psnr(tikhonov, image):.1f} dB)",
+            f"solve_tikhonov, GCV, x0 = means ({psnr(tikhonov, image):.1f} dB)",
         ),
     ):
         ax.imshow(np.clip(picture.transpose(1, 2, 0), 0, 1))

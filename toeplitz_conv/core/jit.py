@@ -25,6 +25,7 @@ import numpy as np
 from .progress import progress_enabled
 
 __all__ = [
+    "blas_on_one_thread",
     "compiled_threads",
     "cores",
     "numba_can_cache",
@@ -62,6 +63,25 @@ def compiled_threads() -> int:
     import numba
 
     return max(1, min(numba.config.NUMBA_NUM_THREADS, cores()))
+
+
+def blas_on_one_thread():
+    """A context in which BLAS runs on one thread (threadpoolctl; the whole process).
+
+    The solvers' own BLAS work is vector operations and small matrices. OpenBLAS's
+    idle threads keep spinning for a while after each multithreaded call and take
+    the cores from the products and FFTs that follow, whose threads are their own: on
+    two cores a reflect-padded 512 x 512 PCG solve took 0.87 s instead of 0.50 s.
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller():
+    """The process's thread pools, inspected once (BLAS is loaded with numpy)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def numba_installed() -> bool:

@@ -20,6 +20,7 @@ from ..core.memory import check_budget
 
 __all__ = [
     "COMPILED_SIZE",
+    "COMPILED_WORK",
     "FREQUENCY_LAST",
     "UNROLLED",
     "USE_NUMBA",
@@ -36,6 +37,9 @@ UNROLLED = 4  # Gram matrices up to this size: the unrolled Cholesky (else LAPAC
 COMPILED_SIZE = 8  # with numba: Gram matrices up to this size by its compiled loop
 # (measured: 2.4x faster than LAPACK's batched solve at 3 x 3, even at 8, slower at 16)
 USE_NUMBA = True  # the compiled loop where numba is installed (tests switch it off)
+# below this groups x frequencies x n^3, numpy's unrolled path (7 ms for 19,200 3 x 3
+# blocks) beats the compiled loop's first load in a process (10 ms, 0.5 s with numba's import)
+COMPILED_WORK = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ def solution_operators(symbols: np.ndarray, damp: float, *, max_bytes=None) -> F
     the smaller Gram matrix (``damp > 0``)."""
     _check(symbols, "solution operators", max_bytes)
     rows, cols = symbols.shape[-2:]
-    if min(rows, cols) <= _small_size():
+    if min(rows, cols) <= _small_size(symbols):
         solved = _small_solves(symbols, damp, wide=cols > rows, inverse=False)
         if solved is not None:
             return FrequencyStack.of_last(solved)
@@ -151,7 +155,7 @@ def normal_inverses(symbols: np.ndarray, damp: float, *, max_bytes=None) -> Freq
     """:math:`(K^H K + d^2 I)^{-1}` per frequency (``damp > 0``)."""
     _check(symbols, "inverses of the normal equations", max_bytes)
     cols = symbols.shape[-1]
-    if cols <= _small_size():
+    if cols <= _small_size(symbols):
         solved = _small_solves(symbols, damp, wide=False, inverse=True)
         if solved is not None:
             return FrequencyStack.of_last(solved)
@@ -168,13 +172,17 @@ def normal_inverses(symbols: np.ndarray, damp: float, *, max_bytes=None) -> Freq
     return FrequencyStack.of(inverses)
 
 
-def _small_size() -> int:
+def _small_size(symbols: np.ndarray) -> int:
     """The largest Gram matrix solved per frequency without LAPACK."""
-    return COMPILED_SIZE if _compiled() else UNROLLED
+    return COMPILED_SIZE if _compiled(symbols) else UNROLLED
 
 
-def _compiled() -> bool:
-    return USE_NUMBA and numba_installed()
+def _compiled(symbols: np.ndarray) -> bool:
+    """Whether the compiled loop takes these symbols: numba installed, and work enough
+    to pay for loading the loop in a new process."""
+    groups, frequencies, rows, cols = symbols.shape
+    work = groups * frequencies * min(rows, cols) ** 3
+    return USE_NUMBA and work >= COMPILED_WORK and numba_installed()
 
 
 def _small_solves(symbols: np.ndarray, damp: float, *, wide: bool, inverse: bool):
@@ -182,7 +190,7 @@ def _small_solves(symbols: np.ndarray, damp: float, *, wide: bool, inverse: bool
     :math:`K K^H`) or, with ``inverse``, :math:`(K^H K + d^2 I)^{-1}`; ``None`` where a
     Gram matrix is singular to rounding. Compiled when numba is installed."""
     last = np.ascontiguousarray(np.transpose(symbols, (0, 2, 3, 1)))
-    if _compiled():
+    if _compiled(symbols):
         return _compiled_solves(last, damp, wide, inverse)
     adjoint = np.conj(np.transpose(last, (0, 2, 1, 3)))
     if inverse:

@@ -8,20 +8,14 @@ solved by :func:`scipy.sparse.linalg.cg` on the operator itself (one forward and
 adjoint product per iteration), started from :math:`x_0`, to a relative residual
 ``rtol`` of the normal equations.
 
-During the iteration BLAS runs on one thread (threadpoolctl, for the whole process):
-CG's own BLAS work is a few vector operations, but OpenBLAS's idle threads keep
-spinning after each one and take the cores from the products and transforms that
-follow, whose threads are their own (a reflect-padded 512 x 512 solve with the DCT-I
-preconditioner: 0.87 -> 0.58 s).
+The caller runs it with BLAS on one thread
+(:func:`~toeplitz_conv.core.jit.blas_on_one_thread`).
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import scipy.sparse.linalg as spla
-from threadpoolctl import ThreadpoolController
 
 from ..core.progress import progress_bar
 from ..layers.conv import ConvOperator
@@ -56,7 +50,7 @@ def normal_equations_cg(
         rhs = rhs + shift * start
     count = [0]
     bar = progress_bar(maxiter or 10 * n, "solve_tikhonov (CG)", "it", PROGRESS_DELAY)
-    with bar, _controller().limit(limits=1, user_api="blas"):
+    with bar:
 
         def step(_):
             count[0] += 1
@@ -74,9 +68,3 @@ def normal_equations_cg(
         )
     return x, count[0], info == 0
 
-
-@functools.cache
-def _controller() -> ThreadpoolController:
-    """The process's thread pools (BLAS, OpenMP), inspected once: the libraries are
-    loaded with numpy."""
-    return ThreadpoolController()

@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError
+from ..core.jit import blas_on_one_thread
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, nonnegative, vector
 from .cosine import cosine_class, cosine_coordinates
@@ -80,6 +81,11 @@ def choose_damp(
     float
         ``damp``.
     """
+    with blas_on_one_thread():
+        return _choose(op, b, rule, noise_std)
+
+
+def _choose(op: ConvOperator, b: ArrayLike, rule: str, noise_std: float | None) -> float:
     op = checked_operator(op)
     if rule not in RULES:
         raise ParameterError("rule", f"rule must be one of {RULES}; got {rule!r}")

@@ -11,6 +11,7 @@ import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError, ParameterTypeError
+from ..core.jit import blas_on_one_thread
 from ..layers.conv import ConvOperator
 from .checks import (
     checked_operator,
@@ -139,6 +140,13 @@ def solve_tikhonov(
         ``x0`` of the wrong length or not finite, or ``"fourier"`` where it does
         not apply (the message says why).
     """
+    with blas_on_one_thread():
+        return _solve(op, b, damp, x0, rtol, maxiter, method, preconditioner, max_bytes)
+
+
+def _solve(op, b, damp, x0, rtol, maxiter, method, preconditioner, max_bytes) -> SolveResult:
+    """:func:`solve_tikhonov`, BLAS on one thread
+    (:func:`~toeplitz_conv.core.jit.blas_on_one_thread`)."""
     start = time.perf_counter()
     op, damp, rtol = checked_operator(op), nonnegative(damp, "damp"), tolerance(rtol)
     maxiter = iterations_limit(maxiter)
