@@ -10,14 +10,17 @@ The same Tikhonov problem, min ||A x - b||^2 + d^2 ||x||^2 with d = 1e-2 sigma_m
   ``rtol`` does: the normal-equation residual below ``rtol * ||A^T b||``), against
   ``method="pcg"`` with no preconditioner, the circulant one and the cosine one.
 
+- circular padding: DeepInverse's ``BlurFFT.prox_l2`` (the filter as a float64
+  tensor, ``gamma = 1 / d^2``, ``z = 0``), which solves the same problem by FFT.
+
 Per row: seconds (median of 3 calls; a preconditioner is built at the first and kept by
 the layer), iterations, and max |x - ours| and the relative error
 against ours: the exact solution, or for zero padding ours to rtol 1e-12.
-DeepInverse's ``BlurFFT.prox_l2`` is not in the table: deepinv 0.5.0
-imports torchvision at import, and no torchvision wheel installable beside
-torch 2.13.0 here loads ("operator torchvision::nms does not exist").
 
-Needs scikit-image (optional; its row is skipped without it). Run:
+Needs scikit-image and deepinv (optional; their rows are skipped without them).
+deepinv imports torchvision, whose wheels do not load beside the CPU build of torch
+2.13.0 that the tests use; a separate environment with ``torch==2.14.1
+torchvision==0.29.1 deepinv`` runs it. Run:
 python benchmarks/bench_anchors.py [--size 512]
 """
 
@@ -75,6 +78,11 @@ def circular_rows(size: int) -> None:
     ours, seconds, _ = timed(lambda: tc.solve_tikhonov(op, b, damp).x)
     line("ours, fourier (exact), first call", first_seconds, 0, first.x, ours, ours)
     line("ours, fourier (exact), repeated", seconds, 0, ours, ours, ours)
+    scikit_image_row(h, b, damp, size, ours)
+    deepinv_row(h, b, damp, size, ours)
+
+
+def scikit_image_row(h, b, damp, size, ours) -> None:
     try:
         from skimage.restoration import wiener
     except ImportError:
@@ -84,6 +92,21 @@ def circular_rows(size: int) -> None:
     identity = np.ones((size, size // 2 + 1), dtype=complex)  # a transfer function
     x, seconds, _ = timed(lambda: wiener(image, h, damp**2, reg=identity, clip=False).ravel())
     line("scikit-image wiener (reg = identity)", seconds, 0, x, ours, ours)
+
+
+def deepinv_row(h, b, damp, size, ours) -> None:
+    try:
+        import torch
+        from deepinv.physics import BlurFFT
+    except Exception as error:  # not installed, or torchvision's operators fail to load
+        print(f"deepinv is not usable here ({type(error).__name__}: {error}): its row is skipped")
+        return
+    y = torch.from_numpy(b.reshape(1, 1, size, size))
+    physics = BlurFFT(img_size=(1, size, size), filter=torch.from_numpy(h[None, None].copy()))
+    z = torch.zeros_like(y)
+    # argmin gamma/2 ||Ax - y||^2 + 1/2 ||x - z||^2: ours with damp^2 = 1 / gamma
+    x, seconds, _ = timed(lambda: physics.prox_l2(z, y, 1 / damp**2).numpy().ravel())
+    line(f"DeepInverse BlurFFT.prox_l2 ({x.dtype})", seconds, 0, x, ours, ours)
 
 
 def zero_rows(size: int) -> None:

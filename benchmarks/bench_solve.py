@@ -25,6 +25,7 @@ from environment import describe_environment  # benchmarks/environment.py, besid
 
 import toeplitz_conv as tc
 from toeplitz_conv.cli.demo import cross_channel_blur
+from toeplitz_conv.core.jit import blas_on_one_thread
 
 MAXITER = 2000  # plain CG stops here (marked *)
 
@@ -53,13 +54,22 @@ def median_seconds(call, repeats: int = 5) -> float:
 
 
 def plain_cg(op, b, damp, rtol, preconditioner=None, maxiter=MAXITER):
+    """scipy's cg on the normal equations, with BLAS on one thread as solve_tikhonov runs
+    it (so that the times compare iterations and preconditioners, not OpenBLAS's
+    spinning threads)."""
     n = op.shape[1]
     gram = spla.LinearOperator((n, n), matvec=lambda v: op.rmatvec(op.matvec(v)) + damp**2 * v)
     count = []
     start = time.perf_counter()
-    x, info = spla.cg(
-        gram, op.rmatvec(b), rtol=rtol, maxiter=maxiter, M=preconditioner, callback=count.append
-    )
+    with blas_on_one_thread():
+        x, info = spla.cg(
+            gram,
+            op.rmatvec(b),
+            rtol=rtol,
+            maxiter=maxiter,
+            M=preconditioner,
+            callback=count.append,
+        )
     return x, len(count), time.perf_counter() - start, info == 0
 
 

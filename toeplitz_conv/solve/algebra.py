@@ -4,9 +4,18 @@ stack of small matrices ``(groups, F, rows, cols)``, one per group and frequency
 The transforms leave every channel's coefficients contiguous over the frequencies, so a
 vector in the frequency domain is a ``(groups, F, cols)`` view of ``(groups, cols, F)``
 memory. Small matrices are kept frequency-last, ``(groups, rows, cols, F)``, and applied
-to that memory as it lies (no transposed copies); their normal equations are factorised
-by a Cholesky decomposition unrolled over the matrix entries, each step one operation on
-all frequencies at once (:data:`UNROLLED`). Larger ones use LAPACK's batched routines.
+to that memory as it lies (no transposed copies).
+
+Their normal equations are factorised by Cholesky, by the first of these that applies:
+
+- numba's loop (:mod:`~toeplitz_conv.solve.kernels`), frequency by frequency, for Gram
+  matrices up to :data:`COMPILED_SIZE` and stacks worth loading it (:data:`COMPILED_WORK`);
+- numpy, unrolled over the matrix entries, each step one operation on all frequencies
+  at once, up to :data:`UNROLLED`;
+- LAPACK's batched routines.
+
+A Gram matrix singular to rounding (a pivot that is not positive, or an overflow) sends
+the stack to the SVD instead.
 """
 
 from __future__ import annotations
