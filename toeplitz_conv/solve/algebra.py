@@ -44,7 +44,7 @@ __all__ = [
 FREQUENCY_LAST = 256  # matrices of up to this many entries are stored frequency-last
 UNROLLED = 4  # Gram matrices up to this size: the unrolled Cholesky (else LAPACK)
 COMPILED_SIZE = 8  # with numba: Gram matrices up to this size by its compiled loop
-# (measured: 2.4x faster than LAPACK's batched solve at 3 x 3, even at 8, slower at 16)
+# (measured: 3.5x faster than LAPACK's batched solve at 3 x 3, level at 8, slower at 16)
 USE_NUMBA = True  # the compiled loop where numba is installed (tests switch it off)
 # below this groups x frequencies x n^3, numpy's unrolled path (7 ms for 19,200 3 x 3
 # blocks) beats the compiled loop's first load in a process (10 ms, 0.5 s with numba's import)

@@ -1,10 +1,10 @@
 """The compiled per-frequency solves (imported only when numba is installed).
 
 One loop, :func:`damped_solves`, forms each frequency's damped Gram matrix from the
-symbols, factorises it by Cholesky and solves, all in registers and a few scratch
-entries: the numpy path (:func:`toeplitz_conv.solve.algebra.solution_operators`) makes
-every step a pass over all frequencies instead, and is about ten times slower for
-3 x 3 blocks. Both are tested equal.
+symbols, factorises it by Cholesky and solves, in a few scratch entries: the numpy
+path (:func:`toeplitz_conv.solve.algebra.solution_operators`) makes every step a pass
+over all frequencies instead (262,144 3 x 3 blocks: 18 ms on two threads here,
+against 58 ms for numpy and 120 ms for LAPACK's batched solve). All are tested equal.
 """
 
 from __future__ import annotations
