@@ -18,7 +18,6 @@ import numpy as np
 from ..core.errors import ParameterError
 from ..core.jit import numba_can_cache, numba_import_error, numba_installed
 from ..layers.conv import Conv
-from ..solve.tikhonov import solve_tikhonov
 
 __all__ = ["PRECOMPILE_DTYPES", "CompiledLoops", "precompile"]
 
@@ -61,11 +60,15 @@ def _assembly(dtype: np.dtype) -> None:
 
 
 def _solves(dtype: np.dtype) -> None:
-    """The per-frequency solves: real symbols (cosine) and complex ones (Fourier)."""
-    weight = np.ones((2, 2, 3, 3), dtype)
-    for mode in ("replicate", "circular"):
-        op = Conv(weight, (2, 8, 8), padding=1, padding_mode=mode, engine="numba")
-        solve_tikhonov(op, np.ones(op.shape[0], dtype), 0.1)
+    """The per-frequency solves of ``solve_tikhonov`` and ``preconditioner`` (float64 for
+    real layers' cosine symbols, complex128 for Fourier ones and complex layers), called
+    directly: a layer this small is factorised by numpy, below the loop's threshold."""
+    from ..solve.kernels import damped_solves  # numba is installed: precompile checked
+
+    for value_type in {np.result_type(dtype, np.float64), np.dtype(np.complex128)}:
+        symbols = np.ones((1, 2, 2, 4), value_type)
+        out = np.empty_like(symbols)
+        damped_solves(symbols, 0.1, False, False, out, np.zeros(1, np.int64), 0, 4)
 
 
 LOOPS: tuple[tuple[str, Callable[[np.dtype], None]], ...] = (
