@@ -193,3 +193,53 @@ def test_conjugate_gradients_run_with_blas_on_one_thread_and_restore_it():
     tc.solve_tikhonov(op, np.ones(144), 0.1, preconditioner=identity)
     assert seen and all(threads == [1] * len(before) for threads in seen)
     assert blas_threads() == before
+
+
+SCALES = [(1e-160, 1.0), (1e160, 1.0), (1.0, 1e-200), (1.0, 1e200), (1e100, 1e-150)]
+
+
+@pytest.mark.parametrize("mode", ["circular", "replicate", "reflect", "zeros"])
+@pytest.mark.parametrize("weight_scale, data_scale", SCALES)
+def test_extreme_magnitudes_solve_as_the_unscaled_problem(mode, weight_scale, data_scale):
+    # min ||sA x - tb||^2 + (s d)^2 ||x - (t/s) x0||^2 is solved by (t/s) x*: before, the
+    # normal equations overflowed (inf, NaN, or an OverflowError from damp**2)
+    rng = np.random.default_rng(5)
+    t = np.arange(3) - 1.0
+    weight = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2))[None, None] * [[[[1.0]], [[0.3]]]]
+    weight = np.concatenate([weight, weight[:, ::-1]], axis=0)  # 2 -> 2, symmetric kernels
+    op = tc.Conv(weight, (2, 9, 8), padding=1, padding_mode=mode)
+    big = tc.Conv(weight * weight_scale, (2, 9, 8), padding=1, padding_mode=mode)
+    b, x0 = rng.standard_normal(op.shape[0]), rng.standard_normal(op.shape[1])
+    ratio = data_scale / weight_scale
+    for damp in (0.05, 0.5):
+        expected = tc.solve_tikhonov(op, b, damp, x0=x0, rtol=1e-12)
+        got = tc.solve_tikhonov(big, b * data_scale, damp * weight_scale, x0=x0 * ratio, rtol=1e-12)
+        assert got.method == expected.method and np.all(np.isfinite(got.x))
+        np.testing.assert_allclose(got.x / ratio, expected.x, rtol=1e-9, atol=1e-9)
+        assert got.residual_norm == pytest.approx(expected.residual_norm * data_scale, rel=1e-8)
+    if mode != "zeros":  # GCV on the circulant counterpart of zero padding: same rule
+        chosen = tc.choose_damp(big, b * data_scale) / weight_scale
+        assert chosen == pytest.approx(tc.choose_damp(op, b), rel=1e-6)
+    v = rng.standard_normal(op.shape[1])
+    kind = "circulant" if mode in ("circular", "zeros") else "cosine"
+    small_m = tc.preconditioner(op, 0.05, kind=kind).matvec(v)
+    big_m = tc.preconditioner(big, 0.05 * weight_scale, kind=kind).matvec(v * weight_scale)
+    np.testing.assert_allclose(big_m * weight_scale, small_m, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["circular", "zeros"])
+def test_a_damp_whose_square_overflows_gives_the_prior(mode):
+    op = tc.Conv(np.ones((1, 1, 3, 3)), (1, 6, 6), padding=1, padding_mode=mode)
+    x0 = np.linspace(-1, 1, 36)
+    result = tc.solve_tikhonov(op, np.ones(36), 1e200, x0=x0)
+    np.testing.assert_allclose(result.x, x0, rtol=1e-12, atol=1e-15)  # FFTs round x0
+
+
+def test_rescaled_is_the_same_view_of_a_layer_times_a_power_of_two():
+    w = np.random.default_rng(2).standard_normal((2, 1, 3)) + 1j
+    op = tc.Conv(w, (2, 5), padding=1, groups=2, bias=np.ones(2))
+    for view in (op, op.H, tc.ConvTranspose(w, (2, 5), padding=1, groups=2)):
+        scaled = view.rescaled(-700)  # times 2^-700: exact
+        assert type(scaled) is type(view) and scaled.layer is not view.layer
+        assert scaled.bias is None and scaled.shape == view.shape
+        np.testing.assert_array_equal(scaled.todense(), view.todense() * 2.0**-700)

@@ -155,6 +155,22 @@ class ConvOperator(LinearOperator):
             type(self), transposed=self._transposed, conjugated=self._conjugated, engine=engine
         )
 
+    def rescaled(self, exponent: int) -> ConvOperator:
+        """The same view (transposition, conjugation, engine; no bias) of a new layer whose
+        weight is this one's times :math:`2^e`: exact in floating point (barring
+        subnormals), with caches of its own. The solvers use it to bring extreme
+        magnitudes into range."""
+        half = exponent // 2
+        weight = self._layer.weight * 2.0**half * 2.0 ** (exponent - half)
+        view = type(self).__new__(type(self))
+        view._init(
+            Layer(self._layer.geometry, weight, self._layer.dtype),
+            transposed=self._transposed,
+            conjugated=self._conjugated,
+            engine=self._engine,
+        )
+        return view
+
     # --- products: one entry point --------------------------------------------------------
     def _apply_batch(self, batch: np.ndarray, adjoint: bool) -> np.ndarray:
         """This operator's matrix (``adjoint``: its adjoint) on a batch ``(B, *shape)``."""

@@ -153,10 +153,10 @@ def _lapack_solution_operators(symbols: np.ndarray, damp: float) -> np.ndarray:
     rows, cols = symbols.shape[-2:]
     if cols <= rows:
         gram = adjoint @ symbols
-        gram += damp**2 * np.eye(cols)
+        gram += damp * damp * np.eye(cols)
         return np.linalg.solve(gram, adjoint)
     gram = symbols @ adjoint
-    gram += damp**2 * np.eye(rows)
+    gram += damp * damp * np.eye(rows)
     return adjoint @ np.linalg.inv(gram)
 
 
@@ -170,7 +170,7 @@ def normal_inverses(symbols: np.ndarray, damp: float, *, max_bytes=None) -> Freq
             return FrequencyStack.of_last(solved)
         return FrequencyStack.of(_singular_normal_inverses(symbols, damp))
     gram = np.conj(np.swapaxes(symbols, -1, -2)) @ symbols
-    gram += damp**2 * np.eye(cols)
+    gram += damp * damp * np.eye(cols)
     with np.errstate(all="ignore"):  # an overflow is caught below
         try:
             inverses = np.linalg.inv(gram)
@@ -221,7 +221,7 @@ def _compiled_solves(last: np.ndarray, damp: float, wide: bool, inverse: bool):
     failed = np.zeros(1, np.int64)
     n = rows if wide else cols
     seconds = 2e-9 * groups * frequencies * n * n * (n + rows + cols)
-    run_jobs(damped_solves, (last, damp**2, wide, inverse, out, failed), frequencies, seconds)
+    run_jobs(damped_solves, (last, damp * damp, wide, inverse, out, failed), frequencies, seconds)
     return None if failed[0] or not np.all(np.isfinite(out)) else out  # overflow: SVD
 
 
@@ -244,7 +244,7 @@ def _gram_last(left: np.ndarray, right: np.ndarray, damp: float) -> np.ndarray:
     ``(G, k, n, F)``."""
     gram = np.einsum("gikf,gkjf->gijf", left, right)
     size = gram.shape[1]
-    gram[:, np.arange(size), np.arange(size)] += damp**2
+    gram[:, np.arange(size), np.arange(size)] += damp * damp
     return gram
 
 

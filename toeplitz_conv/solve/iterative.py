@@ -38,7 +38,7 @@ def normal_equations_cg(
     """``(x, iterations, converged)`` for the normal equations above."""
     n = op.shape[1]
     dtype = np.result_type(op.dtype, b.dtype, np.float64)
-    shift = damp**2
+    shift = damp * damp  # inf, not OverflowError, for an absurd damp
 
     def normal(v: np.ndarray) -> np.ndarray:
         return op.rmatvec(op.matvec(v)) + shift * v
@@ -46,6 +46,8 @@ def normal_equations_cg(
     gram = spla.LinearOperator((n, n), matvec=normal, dtype=dtype)
     rhs = op.rmatvec(b).astype(dtype, copy=False)
     start = np.zeros(n, dtype=dtype) if x0 is None else x0.astype(dtype)
+    if not np.isfinite(shift):  # damp^2 overflows: x0 is the minimiser to rounding
+        return start, 0, True
     if x0 is not None:
         rhs = rhs + shift * start
     count = [0]
@@ -67,4 +69,3 @@ def normal_equations_cg(
             callback=step,
         )
     return x, count[0], info == 0
-

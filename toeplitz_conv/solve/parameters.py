@@ -42,6 +42,7 @@ from .checks import checked_operator, nonnegative, vector
 from .cosine import cosine_class, cosine_coordinates
 from .fourier import fourier_applicable, frequency_form
 from .preconditioners import circulant_counterpart
+from .scaling import exponent_into_range, times_power_of_two
 
 __all__ = ["DISCREPANCY_TAU", "choose_damp"]
 
@@ -90,13 +91,16 @@ def _choose(op: ConvOperator, b: ArrayLike, rule: str, noise_std: float | None) 
     if rule not in RULES:
         raise ParameterError("rule", f"rule must be one of {RULES}; got {rule!r}")
     b = vector(b, op.shape[0], "b")
-    spectrum = _Spectrum(*_diagonal_form(op, b), op.shape[0])
-    if rule == "gcv":
-        return spectrum.gcv_minimum()
-    if noise_std is None:
+    if rule == "discrepancy" and noise_std is None:
         raise ParameterError("noise_std", "the discrepancy rule needs noise_std")
+    # extreme magnitudes in range (.scaling): A' = 2^p A, b' = 2^q b, damp = 2^-p damp'
+    p, q = exponent_into_range(np.asarray(op.weight)), exponent_into_range(b)
+    scaled = op.rescaled(p) if p else op
+    spectrum = _Spectrum(*_diagonal_form(scaled, times_power_of_two(b, q)), op.shape[0])
+    if rule == "gcv":
+        return times_power_of_two(spectrum.gcv_minimum(), -p)
     target = DISCREPANCY_TAU * nonnegative(noise_std, "noise_std") * math.sqrt(op.shape[0])
-    return spectrum.discrepancy(target)
+    return times_power_of_two(spectrum.discrepancy(times_power_of_two(target, q)), -p)
 
 
 def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -150,8 +154,8 @@ class _Spectrum:
         self.top = math.sqrt(float(self.squares.max(initial=0.0))) or 1.0
 
     def _filter(self, damp: float) -> np.ndarray:
-        shifted = self.squares + damp**2
-        return np.divide(damp**2, shifted, out=shifted)
+        shifted = self.squares + damp * damp
+        return np.divide(damp * damp, shifted, out=shifted)
 
     def _squared_residual(self, filt: np.ndarray) -> float:
         return float(np.einsum("i,i,i->", filt, filt, self.weights)) + self.outside

@@ -38,6 +38,7 @@ from ..layers.conv import Conv, ConvOperator, ConvTranspose
 from .checks import nonnegative
 from .cosine import cosine_class, cosine_preconditioner, preconditioner_transform
 from .fourier import fourier_applicable, normal_inverse
+from .scaling import exponent_into_range, times_power_of_two
 
 __all__ = ["circulant_counterpart", "preconditioner"]
 
@@ -145,20 +146,27 @@ def preconditioner(
     if nonnegative(damp, "damp") == 0:
         raise ParameterError("damp", f"damp must be a number > 0; got {damp!r}")
     exact_cosine, _ = cosine_class(op)
+    # weights of extreme magnitude in range (.scaling): A' = 2^p A, M = 4^p M'
+    p = exponent_into_range(np.asarray(op.weight))
+    scaled, damp = (op.rescaled(p) if p else op), times_power_of_two(float(damp), p)
     if kind == "cosine" or (kind == "auto" and exact_cosine and not fourier_applicable(op)):
         transform, why = preconditioner_transform(op)
         if transform is None:
             raise ParameterError("kind", f"kind='cosine' does not apply to this layer: {why}")
-        apply = cosine_preconditioner(op, float(damp), max_bytes=max_bytes)
+        inverse = cosine_preconditioner(scaled, damp, max_bytes=max_bytes)
     else:
-        twin = circulant_counterpart(op)
+        twin = circulant_counterpart(scaled)
         if twin is None:
             raise ParameterError(
                 "op",
                 "this layer has no circulant counterpart of its shape (its stride must divide "
                 "the size, with output size n / stride)",
             )
-        apply = normal_inverse(twin, float(damp), max_bytes=max_bytes)
+        inverse = normal_inverse(twin, damp, max_bytes=max_bytes)
+
+    def apply(v: np.ndarray) -> np.ndarray:
+        return times_power_of_two(inverse(v), 2 * p)
+
     n = op.shape[1]
     dtype = np.result_type(op.dtype, np.float64)
     return spla.LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=dtype)

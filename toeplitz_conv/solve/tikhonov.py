@@ -26,6 +26,7 @@ from .fourier import fourier_applicable, fourier_solve
 from .iterative import normal_equations_cg
 from .preconditioners import KINDS
 from .preconditioners import preconditioner as build_preconditioner
+from .scaling import exponent_into_range, times_power_of_two
 
 __all__ = ["SolveResult", "solve_tikhonov"]
 
@@ -154,22 +155,27 @@ def _solve(op, b, damp, x0, rtol, maxiter, method, preconditioner, max_bytes) ->
     x0 = None if x0 is None else vector(x0, op.shape[1], "x0")
     method = _method(op, method)
     preconditioner = _checked_preconditioner(preconditioner, op.shape[1])
-    if method in ("fourier", "cosine"):
-        solve = fourier_solve if method == "fourier" else cosine_solve
-        x = solve(op, b, damp, x0, max_bytes=max_bytes)
-        iterations, converged = 0, True
-    else:
-        preconditioner = _preconditioner(op, damp, preconditioner, max_bytes)
-        x, iterations, converged = normal_equations_cg(
-            op, b, damp, x0, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner
+    # extreme magnitudes are solved scaled by powers of two (exact: see .scaling)
+    p, q = exponent_into_range(np.asarray(op.weight)), exponent_into_range(b)
+    x, iterations, converged = _run(
+        op.rescaled(p) if p else op,
+        times_power_of_two(b, q),
+        times_power_of_two(damp, p),
+        None if x0 is None else times_power_of_two(x0, q - p),
+        method,
+        preconditioner,
+        rtol=rtol,
+        maxiter=maxiter,
+        max_bytes=max_bytes,
+    )
+    x = times_power_of_two(x, p - q)
+    if not converged:
+        warnings.warn(
+            f"solve_tikhonov: conjugate gradients did not reach rtol={rtol:g} in "
+            f"{iterations} iterations; the last iterate is returned (converged=False)",
+            RuntimeWarning,
+            stacklevel=3,
         )
-        if not converged:
-            warnings.warn(
-                f"solve_tikhonov: conjugate gradients did not reach rtol={rtol:g} in "
-                f"{iterations} iterations; the last iterate is returned (converged=False)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
     residual = euclidean_norm(op.matvec(x) - b)
     return SolveResult(
         x,
@@ -179,6 +185,17 @@ def _solve(op, b, damp, x0, rtol, maxiter, method, preconditioner, max_bytes) ->
         iterations,
         residual,
         time.perf_counter() - start,
+    )
+
+
+def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
+    """``(x, iterations, converged)`` by ``method``, magnitudes in range."""
+    if method in ("fourier", "cosine"):
+        solve = fourier_solve if method == "fourier" else cosine_solve
+        return solve(op, b, damp, x0, max_bytes=max_bytes), 0, True
+    preconditioner = _preconditioner(op, damp, preconditioner, max_bytes)
+    return normal_equations_cg(
+        op, b, damp, x0, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner
     )
 
 

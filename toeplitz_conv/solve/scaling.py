@@ -1,0 +1,45 @@
+"""Powers of two that bring a problem's magnitudes into range before it is solved.
+
+The normal equations square the layer's magnitude: with weights near :math:`10^{160}`
+:math:`A^H A` overflows, near :math:`10^{-160}` it is subnormal, and ``damp**2`` with
+it. A Tikhonov problem scales exactly: with :math:`A' = 2^p A`, :math:`b' = 2^q b`,
+:math:`d' = 2^p d` and :math:`x_0' = 2^{q-p} x_0`,
+
+.. math::
+
+    \\|A' x' - b'\\|^2 + d'^2 \\|x' - x_0'\\|^2 = 4^q \\bigl(\\|A x - b\\|^2
+    + d^2 \\|x - x_0\\|^2\\bigr), \\qquad x' = 2^{q-p} x,
+
+and multiplying by a power of two rounds nothing (barring subnormals). Magnitudes
+within :math:`2^{\\pm 64}` are solved as given (the layer keeps its caches).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["IN_RANGE", "exponent_into_range", "times_power_of_two"]
+
+IN_RANGE = 64  # largest magnitudes within 2^-64 .. 2^64 are left as they are
+
+
+def exponent_into_range(values: np.ndarray) -> int:
+    """:math:`e` with :math:`2^e \\max |v|` in :math:`[1/2, 1)`, or 0 if the largest
+    magnitude is already within :math:`2^{\\pm 64}` (or 0, or not finite)."""
+    largest = float(np.max(np.abs(values), initial=0.0))
+    if largest == 0.0 or not math.isfinite(largest):
+        return 0
+    if 2.0**-IN_RANGE <= largest <= 2.0**IN_RANGE:
+        return 0
+    return -math.frexp(largest)[1]
+
+
+def times_power_of_two(values, exponent: int):
+    """``values`` times :math:`2^e` (a number or an array), in two steps so that no factor
+    overflows."""
+    if exponent == 0:
+        return values
+    half = exponent // 2
+    return values * 2.0**half * 2.0 ** (exponent - half)
