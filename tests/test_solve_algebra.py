@@ -243,3 +243,10 @@ def test_rescaled_is_the_same_view_of_a_layer_times_a_power_of_two():
         assert type(scaled) is type(view) and scaled.layer is not view.layer
         assert scaled.bias is None and scaled.shape == view.shape
         np.testing.assert_array_equal(scaled.todense(), view.todense() * 2.0**-700)
+
+
+def test_the_warning_of_an_unconverged_solve_points_at_the_caller():
+    op = tc.Conv(np.ones((1, 1, 3, 3)), (1, 8, 8), padding=1)
+    with pytest.warns(RuntimeWarning, match="did not reach rtol") as record:
+        result = tc.solve_tikhonov(op, np.arange(64.0), 1e-3, maxiter=2)
+    assert not result.converged and record[0].filename == __file__
