@@ -26,9 +26,15 @@ IN_RANGE = 64  # largest magnitudes within 2^-64 .. 2^64 are left as they are
 
 
 def exponent_into_range(values: np.ndarray) -> int:
-    """:math:`e` with :math:`2^e \\max |v|` in :math:`[1/2, 1)`, or 0 if the largest
-    magnitude is already within :math:`2^{\\pm 64}` (or 0, or not finite)."""
-    largest = float(np.max(np.abs(values), initial=0.0))
+    """:math:`e` with :math:`2^e m` in :math:`[1/2, 1)` for the largest magnitude
+    :math:`m` of a real or imaginary part, or 0 if :math:`m` is already within
+    :math:`2^{\\pm 64}` (or 0, or not finite). Two passes without a temporary."""
+    parts = np.asarray(values)
+    if parts.dtype.kind == "c":
+        parts = np.ascontiguousarray(parts).view(parts.real.dtype)
+    if parts.size == 0:
+        return 0
+    largest = max(float(np.max(parts)), -float(np.min(parts)))
     if largest == 0.0 or not math.isfinite(largest):
         return 0
     if 2.0**-IN_RANGE <= largest <= 2.0**IN_RANGE:
