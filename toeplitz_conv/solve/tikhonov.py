@@ -140,6 +140,14 @@ def solve_tikhonov(
         range, a ``b`` or
         ``x0`` of the wrong length or not finite, or ``"fourier"`` where it does
         not apply (the message says why).
+
+    Notes
+    -----
+    A layer or data whose largest magnitude is beyond :math:`2^{\pm 64}` is solved
+    scaled into range by powers of two, which is exact
+    (:mod:`~toeplitz_conv.solve.scaling`; the scaled layer is a new one, without
+    the caches); a ``damp`` whose square overflows gives ``x0``. BLAS runs on one
+    thread during the call (:func:`~toeplitz_conv.core.jit.blas_on_one_thread`).
     """
     with blas_on_one_thread():
         return _solve(op, b, damp, x0, rtol, maxiter, method, preconditioner, max_bytes)
