@@ -143,7 +143,7 @@ def solve_tikhonov(
 
     Notes
     -----
-    A layer or data whose largest magnitude is beyond :math:`2^{\pm 64}` is solved
+    A layer or data whose largest magnitude is beyond :math:`2^{\\pm 64}` is solved
     scaled into range by powers of two, which is exact
     (:mod:`~toeplitz_conv.solve.scaling`; the scaled layer is a new one, without
     the caches); a ``damp`` whose square overflows gives ``x0``. BLAS runs on one
