@@ -127,15 +127,22 @@ def solution_operators(symbols: np.ndarray, damp: float, *, max_bytes=None) -> F
         solved = _small_solves(symbols, damp, wide=cols > rows, inverse=False)
         if solved is not None:
             return FrequencyStack.of_last(solved)
-        return FrequencyStack.of(_singular_solution_operators(symbols, damp))
-    with np.errstate(all="ignore"):  # an overflow is caught below
+    else:
+        solved = _finite_or_none(lambda: _lapack_solution_operators(symbols, damp))
+        if solved is not None:
+            return FrequencyStack.of(solved)
+    return FrequencyStack.of(_singular_solution_operators(symbols, damp))
+
+
+def _finite_or_none(build):
+    """``build()``, or ``None`` where it raises LinAlgError or overflows (a Gram matrix
+    singular to rounding: the caller takes the SVD)."""
+    with np.errstate(all="ignore"):
         try:
-            solution = _lapack_solution_operators(symbols, damp)
+            result = build()
         except np.linalg.LinAlgError:
-            solution = None
-    if solution is None or not np.all(np.isfinite(solution)):  # singular to rounding
-        solution = _singular_solution_operators(symbols, damp)
-    return FrequencyStack.of(solution)
+            return None
+    return result if np.all(np.isfinite(result)) else None
 
 
 def _singular_solution_operators(symbols: np.ndarray, damp: float) -> np.ndarray:
@@ -152,9 +159,7 @@ def _lapack_solution_operators(symbols: np.ndarray, damp: float) -> np.ndarray:
     adjoint = np.conj(np.swapaxes(symbols, -1, -2))
     rows, cols = symbols.shape[-2:]
     if cols <= rows:
-        gram = adjoint @ symbols
-        gram += damp * damp * np.eye(cols)
-        return np.linalg.solve(gram, adjoint)
+        return np.linalg.solve(_lapack_gram(symbols, damp), adjoint)
     gram = symbols @ adjoint
     gram += damp * damp * np.eye(rows)
     return adjoint @ np.linalg.inv(gram)
@@ -168,17 +173,18 @@ def normal_inverses(symbols: np.ndarray, damp: float, *, max_bytes=None) -> Freq
         solved = _small_solves(symbols, damp, wide=False, inverse=True)
         if solved is not None:
             return FrequencyStack.of_last(solved)
-        return FrequencyStack.of(_singular_normal_inverses(symbols, damp))
+    else:
+        solved = _finite_or_none(lambda: np.linalg.inv(_lapack_gram(symbols, damp)))
+        if solved is not None:
+            return FrequencyStack.of(solved)
+    return FrequencyStack.of(_singular_normal_inverses(symbols, damp))
+
+
+def _lapack_gram(symbols: np.ndarray, damp: float) -> np.ndarray:
+    """:math:`K^H K + d^2 I` per frequency, frequency-first."""
     gram = np.conj(np.swapaxes(symbols, -1, -2)) @ symbols
-    gram += damp * damp * np.eye(cols)
-    with np.errstate(all="ignore"):  # an overflow is caught below
-        try:
-            inverses = np.linalg.inv(gram)
-        except np.linalg.LinAlgError:
-            inverses = None
-    if inverses is None or not np.all(np.isfinite(inverses)):  # singular to rounding
-        inverses = _singular_normal_inverses(symbols, damp)
-    return FrequencyStack.of(inverses)
+    gram += damp * damp * np.eye(symbols.shape[-1])
+    return gram
 
 
 def _small_size(symbols: np.ndarray) -> int:
@@ -222,7 +228,7 @@ def _compiled_solves(last: np.ndarray, damp: float, wide: bool, inverse: bool):
     n = rows if wide else cols
     seconds = 2e-9 * groups * frequencies * n * n * (n + rows + cols)
     run_jobs(damped_solves, (last, damp * damp, wide, inverse, out, failed), frequencies, seconds)
-    return None if failed[0] or not np.all(np.isfinite(out)) else out  # overflow: SVD
+    return None if failed[0] else _finite_or_none(lambda: out)
 
 
 def _singular_normal_inverses(symbols: np.ndarray, damp: float) -> np.ndarray:
@@ -253,9 +259,7 @@ def _unrolled_solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
     ``rhs`` ``(groups, n, m, F)``, by the Cholesky factor :math:`G = L L^H` computed entry
     by entry over all frequencies at once; ``None`` if a pivot is not positive or the
     result overflows (a Gram matrix singular to rounding: the SVD then takes over)."""
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # checked below
-        result = _cholesky_solve(gram, rhs)
-    return result if np.all(np.isfinite(result)) else None
+    return _finite_or_none(lambda: _cholesky_solve(gram, rhs))
 
 
 def _cholesky_solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ __all__ = [
     "iterations_limit",
     "nonnegative",
     "real_number",
+    "real_parts",
     "tolerance",
     "vector",
 ]
@@ -70,6 +71,15 @@ def vector(values: ArrayLike, length: int, name: str) -> np.ndarray:
     return np.array(array, dtype=np.result_type(array, np.float64)).reshape(-1)
 
 
+def real_parts(values: ArrayLike) -> np.ndarray:
+    """``values`` if real, else their real and imaginary parts side by side (a view of
+    contiguous complex memory, no copy)."""
+    array = np.asarray(values)
+    if array.dtype.kind == "c":
+        return np.ascontiguousarray(array).view(array.real.dtype)
+    return array
+
+
 def euclidean_norm(v: np.ndarray) -> float:
     """:math:`\\|v\\|_2` of a flat vector, summed by numpy rather than BLAS, without
     overflow or underflow.
@@ -80,10 +90,7 @@ def euclidean_norm(v: np.ndarray) -> float:
     the vector is scaled by its largest magnitude first (numpy's own norm overflows
     beyond about 1e154).
     """
-    if v.dtype == np.complex128 and v.flags.c_contiguous:
-        flat = v.view(np.float64)  # real and imaginary parts: the same sum of squares
-    else:
-        flat = np.abs(v) if np.iscomplexobj(v) else np.asarray(v, dtype=np.float64)
+    flat = np.asarray(real_parts(v), dtype=np.float64).reshape(-1)  # the same squares
     with np.errstate(over="ignore"):
         squares = float(np.einsum("i,i->", flat, flat))
     if 1e-290 < squares < 1e290:

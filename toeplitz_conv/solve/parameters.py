@@ -42,7 +42,7 @@ from .checks import checked_operator, nonnegative, vector
 from .cosine import cosine_class, cosine_coordinates
 from .fourier import fourier_applicable, frequency_form
 from .preconditioners import circulant_counterpart
-from .scaling import exponent_into_range, times_power_of_two
+from .scaling import exponent_into_range, layer_in_range, times_power_of_two
 
 __all__ = ["DISCREPANCY_TAU", "choose_damp"]
 
@@ -94,8 +94,7 @@ def _choose(op: ConvOperator, b: ArrayLike, rule: str, noise_std: float | None) 
     if rule == "discrepancy" and noise_std is None:
         raise ParameterError("noise_std", "the discrepancy rule needs noise_std")
     # extreme magnitudes in range (.scaling): A' = 2^p A, b' = 2^q b, damp = 2^-p damp'
-    p, q = exponent_into_range(np.asarray(op.weight)), exponent_into_range(b)
-    scaled = op.rescaled(p) if p else op
+    (scaled, p), q = layer_in_range(op), exponent_into_range(b)
     spectrum = _Spectrum(*_diagonal_form(scaled, times_power_of_two(b, q)), op.shape[0])
     if rule == "gcv":
         return times_power_of_two(spectrum.gcv_minimum(), -p)

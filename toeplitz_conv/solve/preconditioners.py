@@ -38,7 +38,7 @@ from ..layers.conv import Conv, ConvOperator, ConvTranspose
 from .checks import nonnegative
 from .cosine import cosine_class, cosine_preconditioner, preconditioner_transform
 from .fourier import fourier_applicable, normal_inverse
-from .scaling import exponent_into_range, times_power_of_two
+from .scaling import layer_in_range, times_power_of_two
 
 __all__ = ["circulant_counterpart", "preconditioner"]
 
@@ -147,8 +147,8 @@ def preconditioner(
         raise ParameterError("damp", f"damp must be a number > 0; got {damp!r}")
     exact_cosine, _ = cosine_class(op)
     # weights of extreme magnitude in range (.scaling): A' = 2^p A, M = 4^p M'
-    p = exponent_into_range(np.asarray(op.weight))
-    scaled, damp = (op.rescaled(p) if p else op), times_power_of_two(float(damp), p)
+    scaled, p = layer_in_range(op)
+    damp = times_power_of_two(float(damp), p)
     if kind == "cosine" or (kind == "auto" and exact_cosine and not fourier_applicable(op)):
         transform, why = preconditioner_transform(op)
         if transform is None:

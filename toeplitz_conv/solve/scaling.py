@@ -20,7 +20,9 @@ import math
 
 import numpy as np
 
-__all__ = ["IN_RANGE", "exponent_into_range", "times_power_of_two"]
+from .checks import real_parts
+
+__all__ = ["IN_RANGE", "exponent_into_range", "layer_in_range", "times_power_of_two"]
 
 IN_RANGE = 64  # largest magnitudes within 2^-64 .. 2^64 are left as they are
 
@@ -29,9 +31,7 @@ def exponent_into_range(values: np.ndarray) -> int:
     """:math:`e` with :math:`2^e m` in :math:`[1/2, 1)` for the largest magnitude
     :math:`m` of a real or imaginary part, or 0 if :math:`m` is already within
     :math:`2^{\\pm 64}` (or 0, or not finite). Two passes without a temporary."""
-    parts = np.asarray(values)
-    if parts.dtype.kind == "c":
-        parts = np.ascontiguousarray(parts).view(parts.real.dtype)
+    parts = real_parts(values)
     if parts.size == 0:
         return 0
     largest = max(float(np.max(parts)), -float(np.min(parts)))
@@ -49,3 +49,10 @@ def times_power_of_two(values, exponent: int):
         return values
     half = exponent // 2
     return values * 2.0**half * 2.0 ** (exponent - half)
+
+
+def layer_in_range(op):
+    """``(op', p)``: the operator with its weight times :math:`2^p` in range
+    (:meth:`~toeplitz_conv.layers.conv.ConvOperator.rescaled`), or ``op`` itself and 0."""
+    p = exponent_into_range(np.asarray(op.weight))
+    return (op.rescaled(p) if p else op), p

@@ -26,7 +26,7 @@ from .fourier import fourier_applicable, fourier_solve
 from .iterative import normal_equations_cg
 from .preconditioners import KINDS
 from .preconditioners import preconditioner as build_preconditioner
-from .scaling import exponent_into_range, times_power_of_two
+from .scaling import exponent_into_range, layer_in_range, times_power_of_two
 
 __all__ = ["SolveResult", "solve_tikhonov"]
 
@@ -164,9 +164,9 @@ def _solve(op, b, damp, x0, rtol, maxiter, method, preconditioner, max_bytes) ->
     method = _method(op, method)
     preconditioner = _checked_preconditioner(preconditioner, op.shape[1])
     # extreme magnitudes are solved scaled by powers of two (exact: see .scaling)
-    p, q = exponent_into_range(np.asarray(op.weight)), exponent_into_range(b)
+    (scaled, p), q = layer_in_range(op), exponent_into_range(b)
     x, iterations, converged = _run(
-        op.rescaled(p) if p else op,
+        scaled,
         times_power_of_two(b, q),
         times_power_of_two(damp, p),
         None if x0 is None else times_power_of_two(x0, q - p),
