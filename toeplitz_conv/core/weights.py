@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from .errors import ParameterError, ParameterTypeError
 
-__all__ = ["SUPPORTED_DTYPES", "as_numeric", "as_weight", "working_dtype"]
+__all__ = ["SUPPORTED_DTYPES", "as_numeric", "as_weight", "times_power_of_two", "working_dtype"]
 
 SUPPORTED_DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
 NUMERIC_KINDS = "biufc"  # bool, signed and unsigned int, float, complex
@@ -99,3 +99,12 @@ def working_dtype(operator_dtype: np.dtype, x_dtype: np.dtype) -> np.dtype:
     if np.dtype(x_dtype).kind == "c" and operator_dtype.kind != "c":
         return np.result_type(operator_dtype, np.complex64)
     return operator_dtype
+
+
+def times_power_of_two(values, exponent: int):
+    """``values`` times :math:`2^e` (a number or an array): exact in floating point
+    (barring subnormals), in two steps so that no factor overflows."""
+    if exponent == 0:
+        return values
+    half = exponent // 2
+    return values * 2.0**half * 2.0 ** (exponent - half)

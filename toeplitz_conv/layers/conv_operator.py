@@ -24,7 +24,7 @@ from ..core.block_matrix import SPARSE_FORMATS, assembly_workspace_nbytes, spars
 from ..core.errors import ParameterError, ParameterTypeError
 from ..core.geometry import Geometry
 from ..core.memory import check_budget
-from ..core.weights import as_numeric, working_dtype
+from ..core.weights import as_numeric, times_power_of_two, working_dtype
 from ..engines import check_engine, resolve_engine
 from .layer import Layer
 
@@ -73,11 +73,20 @@ class ConvOperator(LinearOperator):
             name=type(self).__name__ if name is None else _as_name(name),
         )
 
-    def _view(self, cls: type, *, transposed: bool, conjugated: bool, engine: str | None = None):
-        """Another operator on this layer (no bias: ``.H``, ``.T``, :meth:`with_engine`)."""
+    def _view(
+        self,
+        cls: type,
+        *,
+        transposed: bool,
+        conjugated: bool,
+        engine: str | None = None,
+        layer: Layer | None = None,
+    ):
+        """Another operator on this layer, or on ``layer`` (no bias: ``.H``, ``.T``,
+        :meth:`with_engine`, :meth:`rescaled`)."""
         view = cls.__new__(cls)
         view._init(
-            self._layer,
+            self._layer if layer is None else layer,
             transposed=transposed,
             conjugated=conjugated,
             engine=self._engine if engine is None else engine,
@@ -160,16 +169,13 @@ class ConvOperator(LinearOperator):
         weight is this one's times :math:`2^e`: exact in floating point (barring
         subnormals), with caches of its own. The solvers use it to bring extreme
         magnitudes into range."""
-        half = exponent // 2
-        weight = self._layer.weight * 2.0**half * 2.0 ** (exponent - half)
-        view = type(self).__new__(type(self))
-        view._init(
-            Layer(self._layer.geometry, weight, self._layer.dtype),
+        weight = times_power_of_two(self._layer.weight, exponent)
+        return self._view(
+            type(self),
             transposed=self._transposed,
             conjugated=self._conjugated,
-            engine=self._engine,
+            layer=Layer(self._layer.geometry, weight, self._layer.dtype),
         )
-        return view
 
     # --- products: one entry point --------------------------------------------------------
     def _apply_batch(self, batch: np.ndarray, adjoint: bool) -> np.ndarray:

@@ -37,12 +37,13 @@ from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError
 from ..core.jit import blas_on_one_thread
+from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, nonnegative, vector
 from .cosine import cosine_class, cosine_coordinates
 from .fourier import fourier_applicable, frequency_form
 from .preconditioners import circulant_counterpart
-from .scaling import exponent_into_range, layer_in_range, times_power_of_two
+from .scaling import exponent_into_range, layer_in_range
 
 __all__ = ["DISCREPANCY_TAU", "choose_damp"]
 

@@ -34,11 +34,12 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from ..core.errors import ParameterError
+from ..core.weights import times_power_of_two
 from ..layers.conv import Conv, ConvOperator, ConvTranspose
 from .checks import nonnegative
 from .cosine import cosine_class, cosine_preconditioner, preconditioner_transform
 from .fourier import fourier_applicable, normal_inverse
-from .scaling import layer_in_range, times_power_of_two
+from .scaling import layer_in_range
 
 __all__ = ["circulant_counterpart", "preconditioner"]
 

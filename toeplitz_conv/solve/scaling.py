@@ -22,7 +22,7 @@ import numpy as np
 
 from .checks import real_parts
 
-__all__ = ["IN_RANGE", "exponent_into_range", "layer_in_range", "times_power_of_two"]
+__all__ = ["IN_RANGE", "exponent_into_range", "layer_in_range"]
 
 IN_RANGE = 64  # largest magnitudes within 2^-64 .. 2^64 are left as they are
 
@@ -40,15 +40,6 @@ def exponent_into_range(values: np.ndarray) -> int:
     if 2.0**-IN_RANGE <= largest <= 2.0**IN_RANGE:
         return 0
     return -math.frexp(largest)[1]
-
-
-def times_power_of_two(values, exponent: int):
-    """``values`` times :math:`2^e` (a number or an array), in two steps so that no factor
-    overflows."""
-    if exponent == 0:
-        return values
-    half = exponent // 2
-    return values * 2.0**half * 2.0 ** (exponent - half)
 
 
 def layer_in_range(op):

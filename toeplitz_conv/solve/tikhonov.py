@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError, ParameterTypeError
 from ..core.jit import blas_on_one_thread
+from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import (
     checked_operator,
@@ -26,7 +27,7 @@ from .fourier import fourier_applicable, fourier_solve
 from .iterative import normal_equations_cg
 from .preconditioners import KINDS
 from .preconditioners import preconditioner as build_preconditioner
-from .scaling import exponent_into_range, layer_in_range, times_power_of_two
+from .scaling import exponent_into_range, layer_in_range
 
 __all__ = ["SolveResult", "solve_tikhonov"]
 
