@@ -147,3 +147,26 @@ def test_a_product_whose_output_cannot_fit_is_refused_before_anything_is_allocat
         op @ np.ones(16)
     with pytest.raises(tc.MatrixTooLargeError, match="input and output"):
         op.apply(np.ones((2, 1, 4, 4)))
+
+
+def test_ctrl_c_inside_an_import_is_put_off_until_the_import_is_done(tmp_path):
+    # a KeyboardInterrupt inside a compiled module's initialisation aborts the process
+    # (seen with torch, imported by pylops: SIGABRT instead of "interrupted")
+    (tmp_path / "slow_module.py").write_text("import signal\nsignal.raise_signal(signal.SIGINT)\n")
+    program = (
+        "import signal, sys, time\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from toeplitz_conv.cli.main import _Interrupts\n"
+        "signal.signal(signal.SIGINT, _Interrupts.handler)\n"
+        "try:\n"
+        "    import slow_module\n"
+        "    print('imported', flush=True)\n"
+        "    time.sleep(5)\n"
+        "    print('never interrupted')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split() == ["imported", "interrupted"], result.stdout + result.stderr

@@ -15,6 +15,7 @@ import math
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -259,14 +260,34 @@ def _layer_command(commands, name: str, summary: str, description: str, example:
 class _Interrupts:
     """Whether Ctrl-C came during this run: an interrupt inside an import can surface as
     another error (numpy's "could not import module datetime"), which is then reported as
-    the interrupt it was."""
+    the interrupt it was.
+
+    While a module is being imported the interrupt is put off and sent again a moment
+    later: a KeyboardInterrupt raised inside a compiled module's initialisation (torch's,
+    which pylops imports) cannot be caught, and the process aborted (SIGABRT) instead of
+    saying "interrupted"."""
 
     seen = False
+    RETRY_SECONDS = 0.05
 
     @classmethod
     def handler(cls, signum, frame) -> None:
         cls.seen = True
+        if _importing(frame):
+            retry = threading.Timer(cls.RETRY_SECONDS, os.kill, (os.getpid(), signum))
+            retry.daemon = True
+            retry.start()
+            return
         raise KeyboardInterrupt
+
+
+def _importing(frame) -> bool:
+    """Whether ``frame`` runs inside an import (importlib's frames are on the stack)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
