@@ -50,11 +50,13 @@ from .algebra import (
     normal_inverses,
     solution_operators,
 )
+from .eigen import HermitianEigen, is_hermitian, symmetric_eigen
 
 __all__ = [
     "DENSE_DCT1",
     "cosine_class",
     "cosine_coordinates",
+    "cosine_eigen",
     "cosine_preconditioner",
     "cosine_solve",
     "preconditioner_transform",
@@ -243,11 +245,30 @@ def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
 
 
 def _preconditioner_inverses(op: ConvOperator, kind: str, damp: float, max_bytes):
-    """:math:`(\\Lambda^H \\Lambda + d^2 I)^{-1}`, times :math:`D^{-1}` for the DCT-I."""
-    inverses = normal_inverses(_checked_symbols(op, kind, max_bytes), damp, max_bytes=max_bytes)
+    """:math:`(\\Lambda^H \\Lambda + d^2 I)^{-1}`, times :math:`D^{-1}` for the DCT-I: from the
+    layer's eigendecomposition of its symbols where they are Hermitian."""
+    eigen = cosine_eigen(op, kind, max_bytes=max_bytes)
+    if eigen is not None:
+        inverses = eigen.normal_inverses(damp)
+    else:
+        symbols = _checked_symbols(op, kind, max_bytes)
+        inverses = normal_inverses(symbols, damp, max_bytes=max_bytes)
     if kind == "dct1":
         return inverses.scaled(1.0 / _dct1_norms(op.geometry.input_spatial))
     return inverses
+
+
+def cosine_eigen(op: ConvOperator, kind: str, *, max_bytes=None) -> HermitianEigen | None:
+    """The eigendecomposition of the layer's ``kind`` (``"dct2"`` or ``"dct1"``) symbols
+    where they are Hermitian (symmetric channel mixing of symmetric kernels), else
+    ``None``; kept by the layer, for :func:`~.parameters.choose_damp` and the
+    preconditioner at every damp."""
+    key = ("cosine-eigen", op.conjugated, kind)
+    return op.layer.cached(key, lambda: _hermitian_eigen(_checked_symbols(op, kind, max_bytes)))
+
+
+def _hermitian_eigen(symbols: np.ndarray) -> HermitianEigen | None:
+    return symmetric_eigen(symbols) if is_hermitian(symbols) else None
 
 
 def _solved(op: ConvOperator, damp: float, max_bytes):

@@ -40,7 +40,8 @@ from ..core.jit import blas_on_one_thread
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, nonnegative, vector
-from .cosine import cosine_class, cosine_coordinates
+from .cosine import cosine_class, cosine_coordinates, cosine_eigen
+from .eigen import is_hermitian, symmetric_eigen
 from .fourier import fourier_applicable, frequency_form
 from .preconditioners import circulant_counterpart
 from .scaling import exponent_into_range, layer_in_range
@@ -103,16 +104,21 @@ def _choose(op: ConvOperator, b: ArrayLike, rule: str, noise_std: float | None) 
     return times_power_of_two(spectrum.discrepancy(times_power_of_two(target, q)), -p)
 
 
-def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per-frequency symbols, the data in the same coordinates, and the factor by which
-    the squared coordinates overcount the squared norm (the DFT's points)."""
+def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-frequency singular values, the data's coefficients on their left singular
+    vectors, the data in the same coordinates, and the factor by which the squared
+    coordinates overcount the squared norm (the DFT's points)."""
     if fourier_applicable(op):
         form = frequency_form(op)
         b_hat = form.output_hat(b)
-        return form.symbols, b_hat, b_hat.shape[1]
+        return (*_singular_coefficients(form.symbols, b_hat), b_hat, b_hat.shape[1])
     kind, _ = cosine_class(op)
     if kind is not None:  # the DCT-II, or the DCT-I in the weighted norm of the module
-        return (*cosine_coordinates(op, b), 1)
+        symbols, b_hat = cosine_coordinates(op, b)
+        eigen = cosine_eigen(op, kind)  # kept by the layer for the preconditioner
+        if eigen is not None:
+            return eigen.singular_values(), eigen.coefficients(b_hat), b_hat, 1
+        return (*_singular_coefficients(symbols, b_hat), b_hat, 1)
     twin = circulant_counterpart(op)
     if twin is None:
         raise ParameterError(
@@ -123,29 +129,25 @@ def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, np.ndar
         )
     form = frequency_form(twin)
     b_hat = form.output_hat(b)
-    return form.symbols, b_hat, b_hat.shape[1]
+    return (*_singular_coefficients(form.symbols, b_hat), b_hat, b_hat.shape[1])
 
 
-def _left_singular(symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`U` and :math:`s` of :math:`K(f) = U S V^H` at every frequency. Hermitian
-    symbols (symmetric mixing of symmetric kernels) take the eigendecomposition
-    :math:`K = Q \\Lambda Q^H`, :math:`s = |\\lambda|`: as accurate (absolute error
-    :math:`\\epsilon \\|K\\|`, as the SVD's) at half its cost on 3 x 3 blocks."""
-    if symbols.shape[-1] == symbols.shape[-2] and np.array_equal(
-        symbols, np.conj(np.swapaxes(symbols, -1, -2))
-    ):
-        values, vectors = np.linalg.eigh(symbols)
-        return vectors, np.abs(values)
+def _singular_coefficients(symbols: np.ndarray, b_hat: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:math:`s` and :math:`U^H \\hat b` of :math:`K(f) = U S V^H` at every frequency.
+    Hermitian symbols (symmetric mixing of symmetric kernels) take the eigendecomposition
+    :math:`K = Q \\Lambda Q^H`, :math:`s = |\\lambda|` (:mod:`.eigen`): as accurate
+    (absolute error :math:`\\epsilon \\|K\\|`, as the SVD's) at half its cost or less."""
+    if is_hermitian(symbols):
+        eigen = symmetric_eigen(symbols)
+        return eigen.singular_values(), eigen.coefficients(b_hat)
     u, s, _ = np.linalg.svd(symbols, full_matrices=False)
-    return u, s
+    return s, (np.conj(np.swapaxes(u, -1, -2)) @ b_hat[..., None])[..., 0]
 
 
 class _Spectrum:
     """Singular values and data coefficients of every frequency, for the formulas above."""
 
-    def __init__(self, symbols: np.ndarray, b_hat: np.ndarray, points: int, rows: int) -> None:
-        u, s = _left_singular(symbols)
-        coefficients = (np.conj(np.swapaxes(u, -1, -2)) @ b_hat[..., None])[..., 0]
+    def __init__(self, s, coefficients, b_hat: np.ndarray, points: int, rows: int) -> None:
         self.squares = (s**2).ravel()
         self.weights = (np.abs(coefficients) ** 2).ravel() / points
         outside = np.sum(np.abs(b_hat) ** 2) / points - self.weights.sum()

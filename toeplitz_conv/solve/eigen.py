@@ -1,0 +1,150 @@
+"""Eigendecompositions of stacks of small Hermitian matrices, one per group and frequency.
+
+A layer whose kernels are symmetric and whose channel mixing is symmetric
+(:math:`h_{ij} = h_{ji}`) has real symmetric cosine symbols :math:`K(f) = Q \\Lambda
+Q^T`. One decomposition then serves every function of the symbols the solvers need:
+the singular values :math:`|\\lambda|` and data coefficients :math:`Q^T \\hat b` of
+:func:`~.parameters.choose_damp`, and the preconditioner's inverses
+
+.. math::
+
+    (K^H K + d^2 I)^{-1} = Q \\,\\mathrm{diag}\\bigl(1 / (\\lambda^2 + d^2)\\bigr)\\, Q^H
+
+for every ``damp``, so the layer keeps it (:func:`~.cosine.cosine_eigen`).
+
+Real matrices up to :data:`JACOBI_SIZE` are diagonalised by cyclic Jacobi rotations,
+each one numpy operation over all frequencies at once: for 19,200 3 x 3 blocks 7 ms
+against 13-20 ms for LAPACK's ``eigh``, whose cost there is its call per matrix. Jacobi
+is backward stable, each matrix to its own norm (rotations continue until every
+frequency's off-diagonal part is below :math:`\\epsilon` of its diagonal); larger or
+complex matrices take ``numpy.linalg.eigh``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .algebra import FrequencyStack
+
+__all__ = ["JACOBI_SIZE", "HermitianEigen", "is_hermitian", "symmetric_eigen"]
+
+JACOBI_SIZE = 4  # real symmetric matrices up to this size: vectorised Jacobi (else eigh)
+# (measured, 19,200 blocks: 2 x 2 1.0 against 6 ms, 3 x 3 7 against 13-20, 4 x 4 18
+# against 32; 6 x 6 94 against 63)
+_SWEEPS = 60  # cyclic sweeps at most (quadratic convergence: 4-7 for these sizes)
+_TOLERANCE = np.finfo(np.float64).eps ** 2 / 4  # off-diagonal over diagonal, squared
+
+
+@dataclass(frozen=True)
+class HermitianEigen:
+    """:math:`K(f) = Q(f) \\Lambda(f) Q(f)^H` for a stack of Hermitian matrices.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        ``(groups, n, F)``: the eigenvalues of each frequency (in no set order).
+    vectors : numpy.ndarray
+        ``(groups, n, n, F)``: orthonormal eigenvectors, column ``i`` for ``values[:, i]``.
+    """
+
+    values: np.ndarray
+    vectors: np.ndarray
+
+    def coefficients(self, vectors: np.ndarray) -> np.ndarray:
+        """:math:`Q^H v` per frequency: ``(groups, F, n)`` to ``(groups, F, n)``."""
+        product = np.einsum("gjif,gjf->gif", np.conj(self.vectors), np.moveaxis(vectors, 1, -1))
+        return np.moveaxis(product, -1, 1)
+
+    def singular_values(self) -> np.ndarray:
+        """``(groups, F, n)``: :math:`|\\lambda|`, paired with :meth:`coefficients`."""
+        return np.moveaxis(np.abs(self.values), 1, -1)
+
+    def normal_inverses(self, damp: float) -> FrequencyStack:
+        """:math:`(K^H K + d^2 I)^{-1} = Q \\,\\mathrm{diag}(1 / (\\lambda^2 + d^2))\\, Q^H`, with
+        0 where :math:`\\lambda^2 + d^2` is 0 or subnormal (as the SVD path of
+        :func:`~.algebra.normal_inverses`: its reciprocal overflows)."""
+
+        def gains(values: np.ndarray) -> np.ndarray:
+            shifted = values * values + damp * damp
+            normal = shifted >= np.finfo(np.float64).tiny
+            return np.divide(1.0, shifted, out=np.zeros_like(shifted), where=normal)
+
+        return self.function(gains)
+
+    def function(self, of_values: Callable[[np.ndarray], np.ndarray]) -> FrequencyStack:
+        """:math:`Q \\,\\mathrm{diag}(\\phi(\\lambda))\\, Q^H`, :math:`\\phi` = ``of_values``."""
+        scaled = self.vectors * of_values(self.values)[:, None, :, :]
+        return FrequencyStack.of_last(np.einsum("gikf,gjkf->gijf", scaled, np.conj(self.vectors)))
+
+
+def is_hermitian(symbols: np.ndarray) -> bool:
+    """Whether every ``(groups, F, n, n)`` matrix equals its conjugate transpose exactly."""
+    return symbols.shape[-1] == symbols.shape[-2] and np.array_equal(
+        symbols, np.conj(np.swapaxes(symbols, -1, -2))
+    )
+
+
+def symmetric_eigen(symbols: np.ndarray) -> HermitianEigen:
+    """The eigendecomposition of Hermitian ``(groups, F, n, n)`` matrices (only their
+    lower triangle is read by ``eigh``; Jacobi reads both, which agree)."""
+    n = symbols.shape[-1]
+    if np.isrealobj(symbols) and n <= JACOBI_SIZE:
+        return _jacobi(np.array(np.moveaxis(symbols, 1, -1), dtype=np.float64, order="C"))
+    values, vectors = np.linalg.eigh(symbols)
+    return HermitianEigen(np.moveaxis(values, 1, -1), np.moveaxis(vectors, 1, -1))
+
+
+def _jacobi(matrices: np.ndarray) -> HermitianEigen:
+    """Cyclic Jacobi on frequency-last real symmetric ``(groups, n, n, F)`` (overwritten)."""
+    n = matrices.shape[1]
+    vectors = np.zeros_like(matrices)
+    for i in range(n):
+        vectors[:, i, i] = 1.0
+    pairs = [(p, q) for p in range(n) for q in range(p + 1, n)]
+    for _ in range(_SWEEPS):
+        if _converged(matrices, pairs):
+            break
+        for p, q in pairs:
+            _rotate(matrices, vectors, p, q)
+    values = np.stack([matrices[:, i, i] for i in range(n)], axis=1)
+    return HermitianEigen(values, vectors)
+
+
+def _converged(a: np.ndarray, pairs: list[tuple[int, int]]) -> bool:
+    off = sum((a[:, p, q] ** 2 for p, q in pairs), np.zeros(a.shape[::3]))
+    diagonal = sum(a[:, i, i] ** 2 for i in range(a.shape[1]))
+    return bool(np.all(off <= _TOLERANCE * diagonal))
+
+
+def _rotate(a: np.ndarray, vectors: np.ndarray, p: int, q: int) -> None:
+    """The rotation :math:`J` in the :math:`(p, q)` plane that zeroes :math:`a_{pq}` at every
+    frequency: :math:`a \\leftarrow J^T a J`, :math:`Q \\leftarrow Q J` (Golub & Van Loan,
+    Algorithm 8.5.2: :math:`t = \\mathrm{sign}(\\theta) / (|\\theta| + \\sqrt{\\theta^2 +
+    1})`, :math:`\\theta = (a_{qq} - a_{pp}) / (2 a_{pq})`)."""
+    apq = a[:, p, q].copy()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        theta = (a[:, q, q] - a[:, p, p]) / (2 * apq)
+        t = np.copysign(1.0, theta) / (np.abs(theta) + np.hypot(theta, 1.0))
+    t[~np.isfinite(t)] = 0.0  # a_pq = 0 (0 / 0), or negligible beside a_qq - a_pp
+    c = 1.0 / np.sqrt(t * t + 1.0)
+    s = t * c
+    shift = t * apq
+    a[:, p, p] -= shift
+    a[:, q, q] += shift
+    a[:, p, q] = a[:, q, p] = 0.0
+    for r in range(a.shape[1]):
+        if r != p and r != q:
+            _turn(a[:, r, p], a[:, r, q], c, s)
+            a[:, p, r], a[:, q, r] = a[:, r, p], a[:, r, q]
+        _turn(vectors[:, r, p], vectors[:, r, q], c, s)
+
+
+def _turn(x: np.ndarray, y: np.ndarray, c: np.ndarray, s: np.ndarray) -> None:
+    """:math:`(x, y) \\leftarrow (c x - s y, s x + c y)` in place."""
+    new_x = c * x - s * y
+    y *= c
+    y += s * x
+    x[...] = new_x
