@@ -8,21 +8,33 @@ solved by :func:`scipy.sparse.linalg.cg` on the operator itself (one forward and
 adjoint product per iteration), started from :math:`x_0`, to a relative residual
 ``rtol`` of the normal equations.
 
-The caller runs it with BLAS on one thread
-(:func:`~toeplitz_conv.core.jit.blas_on_one_thread`).
+From :data:`BLAS_ONE_THREAD_SIZE` unknowns on, BLAS runs on one thread meanwhile
+(:func:`~toeplitz_conv.core.jit.blas_on_one_thread`): ``cg``'s inner products and
+norms are BLAS calls, multithreaded on long vectors, and OpenBLAS's threads keep
+spinning for a while after each one, taking the cores from the products and
+transforms that follow. Below that size the limit costs more than it saves (the
+DCT-I's matrix products of :mod:`.cosine` gain from BLAS's threads, and building
+the limit inspects every library loaded, 10 ms with torch loaded).
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.sparse.linalg as spla
 
+from ..core.jit import blas_on_one_thread
 from ..core.progress import progress_bar
 from ..layers.conv import ConvOperator
 
-__all__ = ["normal_equations_cg"]
+__all__ = ["BLAS_ONE_THREAD_SIZE", "normal_equations_cg"]
 
 PROGRESS_DELAY = 2.0  # seconds before a long solve shows its bar (with progress shown)
+# unknowns from which CG runs with BLAS on one thread: measured on 2 cores, reflect
+# PCG of 3 x n x n, medians with / without the limit: n = 128 27 / 23 ms, 192 55 / 53 ms,
+# 320 0.15 / 0.175 s, 384 0.34 / 0.50 s, 512 0.39 / 0.60 s
+BLAS_ONE_THREAD_SIZE = 1 << 18
 
 
 def normal_equations_cg(
@@ -52,7 +64,7 @@ def normal_equations_cg(
         rhs = rhs + shift * start
     count = [0]
     bar = progress_bar(maxiter or 10 * n, "solve_tikhonov (CG)", "it", PROGRESS_DELAY)
-    with bar:
+    with bar, _blas_threads(n):
 
         def step(_):
             count[0] += 1
@@ -69,3 +81,9 @@ def normal_equations_cg(
             callback=step,
         )
     return x, count[0], info == 0
+
+
+def _blas_threads(n: int) -> contextlib.AbstractContextManager:
+    """BLAS on one thread for ``n`` unknowns from :data:`BLAS_ONE_THREAD_SIZE` on (see the
+    module), else BLAS as it is."""
+    return blas_on_one_thread() if n >= BLAS_ONE_THREAD_SIZE else contextlib.nullcontext()

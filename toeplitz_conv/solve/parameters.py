@@ -36,7 +36,6 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError
-from ..core.jit import blas_on_one_thread
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, nonnegative, vector
@@ -84,11 +83,6 @@ def choose_damp(
     float
         ``damp``.
     """
-    with blas_on_one_thread():
-        return _choose(op, b, rule, noise_std)
-
-
-def _choose(op: ConvOperator, b: ArrayLike, rule: str, noise_std: float | None) -> float:
     op = checked_operator(op)
     if rule not in RULES:
         raise ParameterError("rule", f"rule must be one of {RULES}; got {rule!r}")

@@ -11,7 +11,6 @@ import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError, ParameterTypeError
-from ..core.jit import blas_on_one_thread
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import (
@@ -147,16 +146,10 @@ def solve_tikhonov(
     A layer or data whose largest magnitude is beyond :math:`2^{\\pm 64}` is solved
     scaled into range by powers of two, which is exact
     (:mod:`~toeplitz_conv.solve.scaling`; the scaled layer is a new one, without
-    the caches); a ``damp`` whose square overflows gives ``x0``. BLAS runs on one
-    thread during the call (:func:`~toeplitz_conv.core.jit.blas_on_one_thread`).
+    the caches); a ``damp`` whose square overflows gives ``x0``. Conjugate gradients on
+    :math:`2^{18}` unknowns or more run with BLAS on one thread
+    (:mod:`~toeplitz_conv.solve.iterative`).
     """
-    with blas_on_one_thread():
-        return _solve(op, b, damp, x0, rtol, maxiter, method, preconditioner, max_bytes)
-
-
-def _solve(op, b, damp, x0, rtol, maxiter, method, preconditioner, max_bytes) -> SolveResult:
-    """:func:`solve_tikhonov`, BLAS on one thread
-    (:func:`~toeplitz_conv.core.jit.blas_on_one_thread`)."""
     start = time.perf_counter()
     op, damp, rtol = checked_operator(op), nonnegative(damp, "damp"), tolerance(rtol)
     maxiter = iterations_limit(maxiter)
@@ -183,7 +176,7 @@ def _solve(op, b, damp, x0, rtol, maxiter, method, preconditioner, max_bytes) ->
             f"solve_tikhonov: conjugate gradients did not reach rtol={rtol:g} in "
             f"{iterations} iterations; the last iterate is returned (converged=False)",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
     residual = euclidean_norm(op.matvec(x) - b)
     return SolveResult(
