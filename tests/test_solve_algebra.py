@@ -251,6 +251,34 @@ def test_rescaled_is_the_same_view_of_a_layer_times_a_power_of_two():
         np.testing.assert_array_equal(scaled.todense(), view.todense() * 2.0**-700)
 
 
+@pytest.mark.parametrize("mode", ["circular", "replicate", "reflect"])
+def test_a_loop_of_solves_on_an_extreme_layer_factorises_once(mode, monkeypatch):
+    # the scaled layer is kept by the original: an ADMM loop reuses its factorisation
+    from toeplitz_conv.solve import cosine, fourier
+
+    builds = []
+    for module, name in [(fourier, "solution_operators"), (cosine, "solution_operators")]:
+        monkeypatch.setattr(module, name, _counted(getattr(module, name), builds))
+    monkeypatch.setattr(cosine, "symmetric_eigen", _counted(cosine.symmetric_eigen, builds))
+    weight = 1e-160 * np.array([[[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]]])
+    op = tc.Conv(weight, (1, 8, 7), padding=1, padding_mode=mode)
+    b = np.random.default_rng(0).standard_normal(op.shape[0])
+    first = [tc.solve_tikhonov(op, b + k, 1e-161).x for k in range(3)]
+    assert len(builds) == 1
+    assert op.rescaled(500).layer is op.rescaled(500).layer
+    assert op.rescaled(500).layer is not op.rescaled(501).layer
+    again = tc.solve_tikhonov(op.H.H, b, 1e-161).x  # another view of the same layer
+    np.testing.assert_array_equal(again, first[0])
+
+
+def _counted(function, calls):
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return counted
+
+
 def test_the_warning_of_an_unconverged_solve_points_at_the_caller():
     op = tc.Conv(np.ones((1, 1, 3, 3)), (1, 8, 8), padding=1)
     with pytest.warns(RuntimeWarning, match="did not reach rtol") as record:

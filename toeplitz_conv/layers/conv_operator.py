@@ -24,7 +24,7 @@ from ..core.block_matrix import SPARSE_FORMATS, assembly_workspace_nbytes, spars
 from ..core.errors import ParameterError, ParameterTypeError
 from ..core.geometry import Geometry
 from ..core.memory import check_budget
-from ..core.weights import as_numeric, times_power_of_two, working_dtype
+from ..core.weights import as_numeric, working_dtype
 from ..engines import check_engine, resolve_engine
 from .layer import Layer
 
@@ -167,14 +167,14 @@ class ConvOperator(LinearOperator):
     def rescaled(self, exponent: int) -> ConvOperator:
         """The same view (transposition, conjugation, engine; no bias) of a new layer whose
         weight is this one's times :math:`2^e`: exact in floating point (barring
-        subnormals), with caches of its own. The solvers use it to bring extreme
-        magnitudes into range."""
-        weight = times_power_of_two(self._layer.weight, exponent)
+        subnormals), with caches of its own, kept by this layer
+        (:meth:`~toeplitz_conv.layers.layer.Layer.rescaled`). The solvers use it to
+        bring extreme magnitudes into range."""
         return self._view(
             type(self),
             transposed=self._transposed,
             conjugated=self._conjugated,
-            layer=Layer(self._layer.geometry, weight, self._layer.dtype),
+            layer=self._layer.rescaled(exponent),
         )
 
     # --- products: one entry point --------------------------------------------------------

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from ..core.block_matrix import assemble_csr
 from ..core.geometry import Geometry
+from ..core.weights import times_power_of_two
 from ..engines import Engine, make_engine, resolve_engine
 
 __all__ = ["CACHED_VALUES", "Layer"]
@@ -119,6 +120,16 @@ class Layer:
             while len(self._derived) > CACHED_VALUES:
                 self._derived.popitem(last=False)
         return value
+
+    def rescaled(self, exponent: int) -> Layer:
+        """The layer whose weight is this one's times :math:`2^e` (exact barring
+        subnormals), built once per exponent and kept (:meth:`cached`) with its own
+        caches: the solvers bring extreme magnitudes into range with it, and a loop of
+        solves on such a layer reuses its factorizations."""
+        return self.cached(
+            ("rescaled", int(exponent)),
+            lambda: Layer(self._geometry, times_power_of_two(self._weight, exponent), self._dtype),
+        )
 
     def has_engine(self, name: str) -> bool:
         """Whether the engine ``name`` (``"auto"`` resolved) is built already."""

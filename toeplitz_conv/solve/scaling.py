@@ -44,6 +44,7 @@ def exponent_into_range(values: np.ndarray) -> int:
 
 def layer_in_range(op):
     """``(op', p)``: the operator with its weight times :math:`2^p` in range
-    (:meth:`~toeplitz_conv.layers.conv.ConvOperator.rescaled`), or ``op`` itself and 0."""
+    (:meth:`~toeplitz_conv.layers.conv.ConvOperator.rescaled`: kept by the layer, so
+    repeated solves reuse its factorizations), or ``op`` itself and 0."""
     p = exponent_into_range(np.asarray(op.weight))
     return (op.rescaled(p) if p else op), p

@@ -145,8 +145,8 @@ def solve_tikhonov(
     -----
     A layer or data whose largest magnitude is beyond :math:`2^{\\pm 64}` is solved
     scaled into range by powers of two, which is exact
-    (:mod:`~toeplitz_conv.solve.scaling`; the scaled layer is a new one, without
-    the caches); a ``damp`` whose square overflows gives ``x0``. Conjugate gradients on
+    (:mod:`~toeplitz_conv.solve.scaling`; the scaled layer, with its factorizations,
+    is kept by the layer); a ``damp`` whose square overflows gives ``x0``. Conjugate gradients on
     :math:`2^{18}` unknowns or more run with BLAS on one thread
     (:mod:`~toeplitz_conv.solve.iterative`).
     """
