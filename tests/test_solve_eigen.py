@@ -132,3 +132,11 @@ def test_choose_damp_and_the_preconditioner_share_one_decomposition(monkeypatch)
     tc.solve_tikhonov(op, b, damp)
     tc.solve_tikhonov(op, b, 2 * damp)
     assert len(calls) == 1
+
+
+def test_the_kept_decomposition_is_read_only():
+    op = _symmetric_mixing_layer("reflect", 1)
+    kept = cosine.cosine_eigen(op, "dct1")
+    for array in (kept.values, kept.vectors):
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 0.0

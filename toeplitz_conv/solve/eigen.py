@@ -53,6 +53,10 @@ class HermitianEigen:
     values: np.ndarray
     vectors: np.ndarray
 
+    def __post_init__(self) -> None:
+        for array in (self.values, self.vectors):  # kept by the layer: nobody writes to it
+            array.flags.writeable = False
+
     def coefficients(self, vectors: np.ndarray) -> np.ndarray:
         """:math:`Q^H v` per frequency: ``(groups, F, n)`` to ``(groups, F, n)``."""
         product = np.einsum("gjif,gjf->gif", np.conj(self.vectors), np.moveaxis(vectors, 1, -1))
