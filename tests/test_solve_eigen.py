@@ -121,13 +121,7 @@ def test_choose_damp_and_the_preconditioner_share_one_decomposition(monkeypatch)
     op = _symmetric_mixing_layer("reflect", 1, spatial=(20, 18))
     b = np.random.default_rng(1).standard_normal(op.shape[0])
     calls = []
-    original = eigen.symmetric_eigen
-
-    def counted(symbols):
-        calls.append(symbols.shape)
-        return original(symbols)
-
-    monkeypatch.setattr(cosine, "symmetric_eigen", counted)
+    monkeypatch.setattr(cosine, "symmetric_eigen", _counted(eigen.symmetric_eigen, calls))
     damp = tc.choose_damp(op, b)
     tc.solve_tikhonov(op, b, damp)
     tc.solve_tikhonov(op, b, 2 * damp)
@@ -140,3 +134,29 @@ def test_the_kept_decomposition_is_read_only():
     for array in (kept.values, kept.vectors):
         with pytest.raises(ValueError, match="read-only"):
             array[...] = 0.0
+
+
+def test_mixing_that_is_not_symmetric_keeps_the_general_path(monkeypatch):
+    # h_12 != h_21: no eigendecomposition (and no symbols computed to find that out);
+    # the preconditioner and GCV then take the Cholesky and SVD paths
+    op = _symmetric_mixing_layer("reflect", 1)
+    weight = np.array(op.weight)
+    weight[0, 1] += 0.5
+    op = tc.Conv(weight, op.input_shape, padding=1, padding_mode="reflect")
+    symbols_built = []
+    monkeypatch.setattr(cosine, "_symbols", _counted(cosine._symbols, symbols_built))
+    assert cosine.cosine_eigen(op, "dct1") is None and not symbols_built
+    a = operator_matrix(op)
+    damp = 0.05
+    normal = a.T @ a + damp**2 * np.eye(a.shape[1])
+    m = tc.preconditioner(op, damp, kind="cosine") @ np.eye(a.shape[1])
+    eigenvalues = np.linalg.eigvals(m @ normal).real
+    assert eigenvalues.min() >= 1 - 1e-10 and eigenvalues.max() <= 4 + 1e-10
+
+
+def _counted(function, calls):
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return counted

@@ -59,6 +59,8 @@ __all__ = [
     "cosine_eigen",
     "cosine_preconditioner",
     "cosine_solve",
+    "cosine_symbols",
+    "cosine_vector",
     "preconditioner_transform",
 ]
 
@@ -264,11 +266,24 @@ def cosine_eigen(op: ConvOperator, kind: str, *, max_bytes=None) -> HermitianEig
     ``None``; kept by the layer, for :func:`~.parameters.choose_damp` and the
     preconditioner at every damp."""
     key = ("cosine-eigen", op.conjugated, kind)
-    return op.layer.cached(key, lambda: _hermitian_eigen(_checked_symbols(op, kind, max_bytes)))
+    return op.layer.cached(key, lambda: _hermitian_eigen(op, kind, max_bytes))
 
 
-def _hermitian_eigen(symbols: np.ndarray) -> HermitianEigen | None:
+def _hermitian_eigen(op: ConvOperator, kind: str, max_bytes) -> HermitianEigen | None:
+    if not _hermitian_mixing(op):  # the symbols cannot be Hermitian: none computed
+        return None
+    symbols = _checked_symbols(op, kind, max_bytes)  # Hermitian unless rounding differs
     return symmetric_eigen(symbols) if is_hermitian(symbols) else None
+
+
+def _hermitian_mixing(op: ConvOperator) -> bool:
+    """Whether every group's kernels satisfy :math:`h_{ij} = \\overline{h_{ji}}` exactly."""
+    g = op.geometry
+    if g.out_per_group != g.in_per_group:
+        return False
+    weight = np.asarray(op.weight)
+    blocks = weight.reshape(g.groups, g.out_per_group, *weight.shape[1:])
+    return np.array_equal(blocks, np.conj(np.swapaxes(blocks, 1, 2)))
 
 
 def _solved(op: ConvOperator, damp: float, max_bytes):
@@ -296,18 +311,28 @@ def cosine_coordinates(
     with ``side="input"``) in coordinates where the layer is those symbols and the
     (weighted) norm is the Euclidean one: the orthonormal DCT-II, or
     :math:`D^{-1/2} V^T W v` for the DCT-I (:math:`\\|v\\|_W` preserved)."""
+    v_hat = cosine_vector(op, v, side=side)
+    return cosine_symbols(op, cosine_class(op)[0]), v_hat
+
+
+def cosine_symbols(op: ConvOperator, kind: str) -> np.ndarray:
+    """The layer's ``kind`` (``"dct2"`` or ``"dct1"``) symbols ``(groups, F, rows, cols)``."""
+    return _checked_symbols(op, kind, None)
+
+
+def cosine_vector(op: ConvOperator, v: np.ndarray, *, side: str = "output") -> np.ndarray:
+    """``v`` in the coordinates of :func:`cosine_coordinates`, ``(groups, F, C / groups)``."""
     kind, why = cosine_class(op)
     if kind is None:
         raise ValueError(f"no cosine form: {why}")
     g = op.geometry
     shape = op.output_shape if side == "output" else op.input_shape
-    symbols = _checked_symbols(op, kind, None)
     if kind == "dct2":
-        return symbols, _to_frequencies(v, shape, g.groups, "dct2")
+        return _to_frequencies(v, shape, g.groups, "dct2")
     weighted = v.reshape(shape) * _dct1_weights(shape[1:])
     v_hat = _to_frequencies(weighted, shape, g.groups, "dct1")  # V^T W v
     norms = _dct1_norms(shape[1:])[None, :, None]
-    return symbols, v_hat / np.sqrt(norms)
+    return v_hat / np.sqrt(norms)
 
 
 def _dct1_weights(spatial: tuple[int, ...]) -> np.ndarray:

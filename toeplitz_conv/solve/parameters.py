@@ -39,7 +39,7 @@ from ..core.errors import ParameterError
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, nonnegative, vector
-from .cosine import cosine_class, cosine_coordinates, cosine_eigen
+from .cosine import cosine_class, cosine_eigen, cosine_symbols, cosine_vector
 from .eigen import is_hermitian, symmetric_eigen
 from .fourier import fourier_applicable, frequency_form
 from .preconditioners import circulant_counterpart
@@ -108,11 +108,11 @@ def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, ...]:
         return (*_singular_coefficients(form.symbols, b_hat), b_hat, b_hat.shape[1])
     kind, _ = cosine_class(op)
     if kind is not None:  # the DCT-II, or the DCT-I in the weighted norm of the module
-        symbols, b_hat = cosine_coordinates(op, b)
+        b_hat = cosine_vector(op, b)
         eigen = cosine_eigen(op, kind)  # kept by the layer for the preconditioner
         if eigen is not None:
             return eigen.singular_values(), eigen.coefficients(b_hat), b_hat, 1
-        return (*_singular_coefficients(symbols, b_hat), b_hat, 1)
+        return (*_singular_coefficients(cosine_symbols(op, kind), b_hat), b_hat, 1)
     twin = circulant_counterpart(op)
     if twin is None:
         raise ParameterError(
