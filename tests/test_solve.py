@@ -402,3 +402,20 @@ def test_the_fourier_solve_is_exact_on_random_circular_layers(op, damp, transpos
     scale = max(np.linalg.norm(expected), 1e-300)
     conditioning = 1.0 if damp else np.linalg.cond(a)
     assert np.linalg.norm(result.x - expected) <= 1e-10 * conditioning * scale
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 6), (2, 1), (2, 3, 1, 4), (1, 9), (2, 4, 3, 5)], ids=str)
+@pytest.mark.parametrize("complex_", [False, True])
+def test_the_orthonormal_dct2_is_scipys_and_orthonormal(shape, complex_):
+    import scipy.fft
+
+    from toeplitz_conv.solve.cosine import _orthonormal_dct2
+
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if complex_ else 0)
+    axes = tuple(range(1, len(shape)))
+    y = _orthonormal_dct2(x, axes)
+    np.testing.assert_allclose(y, scipy.fft.dctn(x, type=2, axes=axes, norm="ortho"), atol=1e-14)
+    assert np.linalg.norm(y) == pytest.approx(np.linalg.norm(x), rel=1e-14)
+    back = scipy.fft.idctn(y, type=2, axes=axes, norm="ortho")
+    np.testing.assert_allclose(back, x, atol=1e-14)
