@@ -284,3 +284,24 @@ def test_the_warning_of_an_unconverged_solve_points_at_the_caller():
     with pytest.warns(RuntimeWarning, match="did not reach rtol") as record:
         result = tc.solve_tikhonov(op, np.arange(64.0), 1e-3, maxiter=2)
     assert not result.converged and record[0].filename == __file__
+
+
+@pytest.mark.parametrize(
+    "mode, kwargs",
+    [("circular", {}), ("replicate", {}), ("reflect", {}), ("zeros", {"preconditioner": None})],
+)
+def test_the_solvers_read_b_and_x0_in_place_and_never_write_to_them(mode, kwargs):
+    # b and x0 are not copied (6 MB for a 3 x 512 x 512 image), but only read: the
+    # solvers see them read-only, and the caller's arrays stay as they were, writable
+    op = tc.Conv(np.ones((2, 2, 3, 3)) / 18, (2, 9, 8), padding=1, padding_mode=mode)
+    rng = np.random.default_rng(0)
+    b, x0 = rng.standard_normal(op.shape[0]), rng.standard_normal(op.shape[1])
+    b_before, x0_before = b.copy(), x0.copy()
+    result = tc.solve_tikhonov(op, b, 0.3, x0=x0, **kwargs)
+    tc.choose_damp(op, b)
+    np.testing.assert_array_equal(b, b_before)
+    np.testing.assert_array_equal(x0, x0_before)
+    assert b.flags.writeable and x0.flags.writeable
+    assert not np.shares_memory(result.x, b) and not np.shares_memory(result.x, x0)
+    result.x[:] = 0.0  # the result is the caller's own
+    np.testing.assert_array_equal(x0, x0_before)

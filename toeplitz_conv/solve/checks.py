@@ -68,7 +68,10 @@ def vector(values: ArrayLike, length: int, name: str) -> np.ndarray:
         )
     if not np.all(np.isfinite(array)):
         raise ParameterError(name, f"{name} must be finite (it has infinite or NaN entries)")
-    return np.array(array, dtype=np.result_type(array, np.float64)).reshape(-1)
+    flat = np.asarray(array, dtype=np.result_type(array, np.float64)).reshape(-1)
+    view = flat.view()  # the caller's memory, if it is float: read-only, never copied
+    view.flags.writeable = False
+    return view
 
 
 def real_parts(values: ArrayLike) -> np.ndarray:
