@@ -3,10 +3,12 @@ behaviour a user expects."""
 
 from __future__ import annotations
 
+import concurrent.futures.thread
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -156,8 +158,8 @@ def test_ctrl_c_inside_an_import_is_put_off_until_the_import_is_done(tmp_path):
     program = (
         "import signal, sys, time\n"
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        "from toeplitz_conv.cli.main import _Interrupts\n"
-        "signal.signal(signal.SIGINT, _Interrupts.handler)\n"
+        "from toeplitz_conv.cli.main import _install_handlers\n"
+        "_install_handlers()\n"
         "try:\n"
         "    import slow_module\n"
         "    print('imported', flush=True)\n"
@@ -170,3 +172,47 @@ def test_ctrl_c_inside_an_import_is_put_off_until_the_import_is_done(tmp_path):
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.split() == ["imported", "interrupted"], result.stdout + result.stderr
+
+
+def _frame_of(file: str, name: str):
+    """The frame of a function ``name`` defined in ``file`` (as a traceback names it)."""
+    namespace: dict = {}
+    exec(
+        compile(f"import sys\ndef {name}():\n    return sys._getframe()\n", file, "exec"), namespace
+    )
+    return namespace[name]()
+
+
+@pytest.mark.parametrize(
+    "file, name, unsafe",
+    [
+        (os.path.join("site-packages", "numba", "core", "caching.py"), "load", True),
+        (os.path.join("site-packages", "llvmlite", "binding", "ffi.py"), "close", True),
+        ("ours.py", "__del__", True),  # a finaliser: the exception is printed and lost
+        (threading.__file__, "start", True),  # a pool's thread started, not yet recorded
+        (concurrent.futures.thread.__file__, "_adjust_thread_count", True),
+        (threading.__file__, "wait", False),  # waiting for a result stays interruptible
+        ("ours.py", "run", False),
+    ],
+)
+def test_ctrl_c_is_put_off_where_raising_is_unsafe(file, name, unsafe):
+    # raised there it crashed the process (llvmlite: SIGSEGV), was lost (__del__), or
+    # left a pool's worker that the interpreter waited for at exit (a hang)
+    from toeplitz_conv.cli.main import _unsafe_to_raise
+
+    assert _unsafe_to_raise(_frame_of(file, name)) is unsafe
+
+
+def test_a_put_off_interrupt_is_raised_a_moment_later():
+    from toeplitz_conv.cli.main import _install_handlers, _Interrupts, _restore_handlers
+
+    previous = _install_handlers()
+    try:
+        _Interrupts.handler(signal.SIGINT, _frame_of(threading.__file__, "start"))
+        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= _Interrupts.RETRY_SECONDS
+        with pytest.raises(KeyboardInterrupt):
+            time.sleep(2)  # the timer signal raises it here, outside the unsafe region
+    finally:
+        _restore_handlers(previous)
+    assert signal.getsignal(signal.SIGINT) is previous[signal.SIGINT]
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
