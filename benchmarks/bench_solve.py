@@ -43,14 +43,19 @@ def motion(size: int = 7) -> np.ndarray:
     return mixing[:, :, None, None] * streak
 
 
-def median_seconds(call, repeats: int = 5) -> float:
+def seconds(call) -> float:
+    start = time.perf_counter()
     call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    return time.perf_counter() - start
+
+
+def medians_in_turn(calls, repeats: int = 7) -> list[float]:
+    """The median time of each call, timed in turn (A, B, A, B, ...) after one warm-up
+    each, so that the machine's drifts reach all of them alike."""
+    for call in calls:
         call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    times = [[seconds(call) for call in calls] for _ in range(repeats)]
+    return [float(t) for t in np.median(times, axis=0)]
 
 
 def plain_cg(op, b, damp, rtol, preconditioner=None, maxiter=MAXITER):
@@ -91,16 +96,18 @@ def row(name, op, damp_relative, rtol=1e-8, kinds=()):
     b = op @ truth + 0.003 * rng.standard_normal(op.shape[0])
     top = tc.spectral_norm(op, rtol=1e-6)
     damp = damp_relative * top
-    product = median_seconds(lambda: op @ truth)
+    op @ truth  # the product's engine is built before the first solve
     first = time.perf_counter()
     result = tc.solve_tikhonov(op, b, damp, rtol=rtol)
     first = time.perf_counter() - first
-    # a second call reuses what the first kept; long iterative solves are timed once
-    again = (
-        median_seconds(lambda: tc.solve_tikhonov(op, b, damp, rtol=rtol), repeats=3)
-        if first < 5
-        else first
-    )
+    # a second call reuses what the first kept; long iterative solves are timed once,
+    # the others in turn with the product they are compared with
+    if first < 5:
+        product, again = medians_in_turn(
+            [lambda: op @ truth, lambda: tc.solve_tikhonov(op, b, damp, rtol=rtol)]
+        )
+    else:
+        (product,), again = medians_in_turn([lambda: op @ truth]), first
     reference = result.x
     if not result.exact:
         reference = tight_reference(op, b, damp)
