@@ -34,6 +34,7 @@ __all__ = [
     "UNROLLED",
     "USE_NUMBA",
     "FrequencyStack",
+    "damped_reciprocals",
     "damped_solution",
     "minimum_norm_solve",
     "normal_inverses",
@@ -239,10 +240,16 @@ def _singular_normal_inverses(symbols: np.ndarray, damp: float) -> np.ndarray:
     cols = symbols.shape[-1]
     padded = np.zeros((*s.shape[:-1], cols))
     padded[..., : s.shape[-1]] = s
-    shifted = padded * padded + damp * damp
-    normal = shifted >= np.finfo(np.float64).tiny  # 1 / subnormal overflows
-    gains = np.divide(1.0, shifted, out=np.zeros_like(shifted), where=normal)
+    gains = damped_reciprocals(padded, damp)
     return np.conj(np.swapaxes(vh, -1, -2)) @ (gains[..., None] * vh)
+
+
+def damped_reciprocals(values: np.ndarray, damp: float) -> np.ndarray:
+    """:math:`1 / (\\lambda^2 + d^2)` of real ``values``, 0 where :math:`\\lambda^2 + d^2`
+    is 0 or subnormal (its reciprocal overflows: a pseudo-inverse there)."""
+    shifted = values * values + damp * damp
+    normal = shifted >= np.finfo(np.float64).tiny
+    return np.divide(1.0, shifted, out=np.zeros_like(shifted), where=normal)
 
 
 def _gram_last(left: np.ndarray, right: np.ndarray, damp: float) -> np.ndarray:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .algebra import FrequencyStack
+from .algebra import FrequencyStack, damped_reciprocals
 
 __all__ = ["JACOBI_SIZE", "HermitianEigen", "is_hermitian", "symmetric_eigen"]
 
@@ -70,13 +70,7 @@ class HermitianEigen:
         """:math:`(K^H K + d^2 I)^{-1} = Q \\,\\mathrm{diag}(1 / (\\lambda^2 + d^2))\\, Q^H`, with
         0 where :math:`\\lambda^2 + d^2` is 0 or subnormal (as the SVD path of
         :func:`~.algebra.normal_inverses`: its reciprocal overflows)."""
-
-        def gains(values: np.ndarray) -> np.ndarray:
-            shifted = values * values + damp * damp
-            normal = shifted >= np.finfo(np.float64).tiny
-            return np.divide(1.0, shifted, out=np.zeros_like(shifted), where=normal)
-
-        return self.function(gains)
+        return self.function(lambda values: damped_reciprocals(values, damp))
 
     def function(self, of_values: Callable[[np.ndarray], np.ndarray]) -> FrequencyStack:
         """:math:`Q \\,\\mathrm{diag}(\\phi(\\lambda))\\, Q^H`, :math:`\\phi` = ``of_values``."""
