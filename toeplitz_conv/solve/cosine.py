@@ -45,6 +45,7 @@ import scipy.fft
 from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
 from .algebra import (
+    FrequencyStack,
     damped_solution,
     minimum_norm_solve,
     normal_inverses,
@@ -60,8 +61,12 @@ __all__ = [
     "cosine_preconditioner",
     "cosine_solve",
     "cosine_symbols",
+    "cosine_inverses",
     "cosine_vector",
+    "dct1_norms",
+    "from_frequencies",
     "preconditioner_transform",
+    "to_frequencies",
 ]
 
 
@@ -201,8 +206,8 @@ def _dct1_matrix(n: int) -> np.ndarray:
     return matrix
 
 
-def _dct1_norms(spatial: tuple[int, ...]) -> np.ndarray:
-    """:math:`D = V^T W V` per frequency (product over the axes)."""
+def dct1_norms(spatial: tuple[int, ...]) -> np.ndarray:
+    """:math:`D = V^T W V` per frequency, flat (product over the axes)."""
     norms = np.ones(1)
     for n in spatial:
         if n < 2:
@@ -214,14 +219,18 @@ def _dct1_norms(spatial: tuple[int, ...]) -> np.ndarray:
     return norms
 
 
-def _to_frequencies(x: np.ndarray, shape, groups: int, kind: str) -> np.ndarray:
-    """A flat vector of ``shape`` to ``(groups, F, C / groups)``."""
+def to_frequencies(x: np.ndarray, shape, groups: int, kind: str) -> np.ndarray:
+    """A flat vector of ``shape`` to ``(groups, F, C / groups)`` (a view of ``(groups,
+    C / groups, F)`` memory): the orthonormal DCT-II :math:`Q x`, or :math:`V x` for the
+    DCT-I, over the spatial axes."""
     d = len(shape) - 1
     hat = _transform(x.reshape(shape), tuple(range(1, d + 1)), kind, inverse=False)
     return hat.reshape(groups, shape[0] // groups, -1).transpose(0, 2, 1)
 
 
-def _from_frequencies(hat: np.ndarray, shape, kind: str) -> np.ndarray:
+def from_frequencies(hat: np.ndarray, shape, kind: str) -> np.ndarray:
+    """``(groups, F, C / groups)`` to a flat vector of ``shape``: :math:`Q^T \\hat x`, or
+    :math:`V \\hat x` for the DCT-I (not its inverse)."""
     d = len(shape) - 1
     x = hat.transpose(0, 2, 1).reshape(shape)
     return _transform(x, tuple(range(1, d + 1)), kind, inverse=True).reshape(-1)
@@ -234,15 +243,15 @@ def cosine_solve(
     ``damp > 0`` the per-frequency solution operators are kept by the layer, as in
     :func:`~.fourier.fourier_solve`."""
     g = op.geometry
-    b_hat = _to_frequencies(b, op.output_shape, g.groups, "dct2")
+    b_hat = to_frequencies(b, op.output_shape, g.groups, "dct2")
     if damp == 0:
         symbols = _checked_symbols(op, "dct2", max_bytes)
-        return _from_frequencies(minimum_norm_solve(symbols, b_hat), op.input_shape, "dct2")
+        return from_frequencies(minimum_norm_solve(symbols, b_hat), op.input_shape, "dct2")
     key = ("tikhonov-cosine", op.conjugated, float(damp))
     symbols, solution = op.layer.cached(key, lambda: _solved(op, damp, max_bytes))
-    x0_hat = None if x0 is None else _to_frequencies(x0, op.input_shape, g.groups, "dct2")
+    x0_hat = None if x0 is None else to_frequencies(x0, op.input_shape, g.groups, "dct2")
     x_hat = damped_solution(symbols, solution, b_hat, x0_hat)
-    return _from_frequencies(x_hat, op.input_shape, "dct2")
+    return from_frequencies(x_hat, op.input_shape, "dct2")
 
 
 def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
@@ -253,28 +262,29 @@ def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
     if kind is None:
         raise ValueError(f"no cosine preconditioner: {why}")
     g = op.geometry
-    key = ("cosine-preconditioner", op.conjugated, kind, float(damp))
-    inverses = op.layer.cached(key, lambda: _preconditioner_inverses(op, kind, damp, max_bytes))
+    inverses = cosine_inverses(op, kind, damp, max_bytes=max_bytes)
+    norms = dct1_norms(g.input_spatial)[None, :, None] if kind == "dct1" else 1.0
 
     def apply(v: np.ndarray) -> np.ndarray:
-        v_hat = _to_frequencies(v, op.input_shape, g.groups, kind)
-        return _from_frequencies(inverses.apply(v_hat), op.input_shape, kind)
+        v_hat = to_frequencies(v, op.input_shape, g.groups, kind)
+        return from_frequencies(inverses.apply(v_hat) / norms, op.input_shape, kind)
 
     return apply
 
 
-def _preconditioner_inverses(op: ConvOperator, kind: str, damp: float, max_bytes):
-    """:math:`(\\Lambda^H \\Lambda + d^2 I)^{-1}`, times :math:`D^{-1}` for the DCT-I: from the
-    layer's eigendecomposition of its symbols where they are Hermitian."""
+def cosine_inverses(op: ConvOperator, kind: str, damp: float, *, max_bytes=None) -> FrequencyStack:
+    """:math:`(\\Lambda^H \\Lambda + d^2 I)^{-1}` per frequency for the layer's ``kind``
+    symbols (``damp > 0``), kept by the layer: from its eigendecomposition of the
+    symbols where they are Hermitian, else by Cholesky."""
+    key = ("cosine-inverses", op.conjugated, kind, float(damp))
+    return op.layer.cached(key, lambda: _normal_inverses(op, kind, damp, max_bytes))
+
+
+def _normal_inverses(op: ConvOperator, kind: str, damp: float, max_bytes) -> FrequencyStack:
     eigen = cosine_eigen(op, kind, max_bytes=max_bytes)
     if eigen is not None:
-        inverses = eigen.normal_inverses(damp)
-    else:
-        symbols = _checked_symbols(op, kind, max_bytes)
-        inverses = normal_inverses(symbols, damp, max_bytes=max_bytes)
-    if kind == "dct1":
-        return inverses.scaled(1.0 / _dct1_norms(op.geometry.input_spatial))
-    return inverses
+        return eigen.normal_inverses(damp)
+    return normal_inverses(_checked_symbols(op, kind, max_bytes), damp, max_bytes=max_bytes)
 
 
 def cosine_eigen(op: ConvOperator, kind: str, *, max_bytes=None) -> HermitianEigen | None:
@@ -332,9 +342,9 @@ def cosine_coordinates(
     return cosine_symbols(op, cosine_class(op)[0]), v_hat
 
 
-def cosine_symbols(op: ConvOperator, kind: str) -> np.ndarray:
+def cosine_symbols(op: ConvOperator, kind: str, *, max_bytes=None) -> np.ndarray:
     """The layer's ``kind`` (``"dct2"`` or ``"dct1"``) symbols ``(groups, F, rows, cols)``."""
-    return _checked_symbols(op, kind, None)
+    return _checked_symbols(op, kind, max_bytes)
 
 
 def cosine_vector(op: ConvOperator, v: np.ndarray, *, side: str = "output") -> np.ndarray:
@@ -345,10 +355,10 @@ def cosine_vector(op: ConvOperator, v: np.ndarray, *, side: str = "output") -> n
     g = op.geometry
     shape = op.output_shape if side == "output" else op.input_shape
     if kind == "dct2":
-        return _to_frequencies(v, shape, g.groups, "dct2")
+        return to_frequencies(v, shape, g.groups, "dct2")
     weighted = v.reshape(shape) * _dct1_weights(shape[1:])
-    v_hat = _to_frequencies(weighted, shape, g.groups, "dct1")  # V^T W v
-    norms = _dct1_norms(shape[1:])[None, :, None]
+    v_hat = to_frequencies(weighted, shape, g.groups, "dct1")  # V^T W v
+    norms = dct1_norms(shape[1:])[None, :, None]
     return v_hat / np.sqrt(norms)
 
 

@@ -28,7 +28,7 @@ from ..core.jit import blas_on_one_thread
 from ..core.progress import progress_bar
 from ..layers.conv import ConvOperator
 
-__all__ = ["BLAS_ONE_THREAD_SIZE", "normal_equations_cg"]
+__all__ = ["BLAS_ONE_THREAD_SIZE", "conjugate_gradients", "normal_equations_cg"]
 
 PROGRESS_DELAY = 2.0  # seconds before a long solve shows its bar (with progress shown)
 # unknowns from which CG runs with BLAS on one thread: measured on 2 cores, reflect
@@ -62,6 +62,26 @@ def normal_equations_cg(
         return start, 0, True
     if x0 is not None:
         rhs = rhs + shift * start
+    return conjugate_gradients(
+        gram, rhs, start, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner
+    )
+
+
+def conjugate_gradients(
+    gram: spla.LinearOperator,
+    rhs: np.ndarray,
+    start: np.ndarray,
+    *,
+    rtol: float,
+    maxiter: int | None,
+    preconditioner: spla.LinearOperator | None = None,
+    atol: float = 0.0,
+) -> tuple[np.ndarray, int, bool]:
+    """``(x, iterations, converged)`` of :func:`scipy.sparse.linalg.cg` on ``gram x = rhs``
+    from ``start``, stopped at :math:`\\|r\\| \\le \\max(\\text{rtol} \\|\\text{rhs}\\|,
+    \\text{atol})`, with a progress bar on long solves and BLAS on one thread from
+    :data:`BLAS_ONE_THREAD_SIZE` unknowns on."""
+    n = gram.shape[1]
     count = [0]
     bar = progress_bar(maxiter or 10 * n, "solve_tikhonov (CG)", "it", PROGRESS_DELAY)
     with bar, _blas_threads(n):
@@ -75,7 +95,7 @@ def normal_equations_cg(
             rhs,
             x0=start,
             rtol=rtol,
-            atol=0.0,
+            atol=atol,
             maxiter=maxiter,
             M=preconditioner,
             callback=step,

@@ -26,6 +26,7 @@ from .fourier import fourier_applicable, fourier_solve
 from .iterative import normal_equations_cg
 from .preconditioners import KINDS
 from .preconditioners import preconditioner as build_preconditioner
+from .reflect import reflect_cg
 from .scaling import exponent_into_range, layer_in_range
 
 __all__ = ["SolveResult", "solve_tikhonov"]
@@ -195,9 +196,24 @@ def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
     if method in ("fourier", "cosine"):
         solve = fourier_solve if method == "fourier" else cosine_solve
         return solve(op, b, damp, x0, max_bytes=max_bytes), 0, True
+    if _dct1_coordinates(op, damp, preconditioner):
+        return reflect_cg(op, b, damp, x0, rtol=rtol, maxiter=maxiter, max_bytes=max_bytes)
     preconditioner = _preconditioner(op, damp, preconditioner, max_bytes)
     return normal_equations_cg(
         op, b, damp, x0, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner
+    )
+
+
+def _dct1_coordinates(op: ConvOperator, damp: float, choice: object) -> bool:
+    """Whether PCG with the DCT-I preconditioner runs in its coordinates
+    (:mod:`~toeplitz_conv.solve.reflect`: the same iterates, no transform per
+    iteration): reflect padding with symmetric kernels and stride 1, ``damp > 0`` and
+    the preconditioner ``"auto"`` or ``"cosine"``."""
+    return (
+        damp > 0
+        and isinstance(choice, str)
+        and choice in ("auto", "cosine")
+        and cosine_class(op)[0] == "dct1"
     )
 
 
@@ -226,8 +242,8 @@ def _preconditioner(op: ConvOperator, damp: float, choice: object, max_bytes):
     ``None``)."""
     if not isinstance(choice, str):
         return choice
-    if choice == "auto":
-        return _reflect_preconditioner(op, damp, max_bytes)
+    if choice == "auto":  # the DCT-I form for reflect layers runs in .reflect; none else
+        return None
     if damp == 0:
         raise ParameterError(
             "preconditioner",
@@ -235,16 +251,6 @@ def _preconditioner(op: ConvOperator, damp: float, choice: object, max_bytes):
             "with damp=0 use preconditioner=None or 'auto'",
         )
     return build_preconditioner(op, damp, kind=choice, max_bytes=max_bytes)
-
-
-def _reflect_preconditioner(op: ConvOperator, damp: float, max_bytes):
-    """The DCT-I form for reflect padding with symmetric kernels and stride 1 (condition
-    number at most 2^axes), else ``None``: a circulant guess can slow a layer whose
-    boundary is not circular, so none is made."""
-    kind, _ = cosine_class(op)
-    if kind != "dct1" or damp == 0:
-        return None
-    return build_preconditioner(op, damp, kind="cosine", max_bytes=max_bytes)
 
 
 def _method(op: ConvOperator, method: object) -> str:
