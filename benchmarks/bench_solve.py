@@ -60,7 +60,7 @@ def medians_in_turn(calls, repeats: int = 7) -> list[float]:
 
 def plain_cg(op, b, damp, rtol, preconditioner=None, maxiter=MAXITER):
     """scipy's cg on the normal equations, with BLAS on one thread as solve_tikhonov runs
-    it on these sizes (2^18 unknowns or more), so that the times compare iterations and
+    it on these sizes (2^13 unknowns or more), so that the times compare iterations and
     preconditioners, not OpenBLAS's spinning threads."""
     n = op.shape[1]
     gram = spla.LinearOperator((n, n), matvec=lambda v: op.rmatvec(op.matvec(v)) + damp**2 * v)

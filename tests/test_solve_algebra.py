@@ -178,7 +178,7 @@ def test_hermitian_symbols_take_the_eigendecomposition_and_agree_with_the_svd(mo
 @pytest.mark.parametrize("large", [True, False])
 def test_conjugate_gradients_on_large_problems_run_with_blas_on_one_thread(large, monkeypatch):
     # from BLAS_ONE_THREAD_SIZE unknowns on BLAS is limited to one thread during CG and
-    # restored after; below it BLAS is left as it is (its threads help the DCT-I there)
+    # restored after; below it BLAS is left as it is
     from threadpoolctl import threadpool_info
 
     from toeplitz_conv.solve import iterative

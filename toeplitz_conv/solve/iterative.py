@@ -12,9 +12,11 @@ From :data:`BLAS_ONE_THREAD_SIZE` unknowns on, BLAS runs on one thread meanwhile
 (:func:`~toeplitz_conv.core.jit.blas_on_one_thread`): ``cg``'s inner products and
 norms are BLAS calls, multithreaded on long vectors, and OpenBLAS's threads keep
 spinning for a while after each one, taking the cores from the products and
-transforms that follow. Below that size the limit costs more than it saves (the
-DCT-I's matrix products of :mod:`.cosine` gain from BLAS's threads, and building
-the limit inspects every library loaded, 10 ms with torch loaded).
+transforms that follow. Below that size it gains nothing, and building the limit
+inspects every library loaded (10 ms once per process with torch loaded). The
+iterations of :mod:`.reflect` run without it: their products are numpy's, on one
+thread, and the limit changed nothing there (3 x 512 x 512: 166 ms with, 166
+without).
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from ..layers.conv import ConvOperator
 __all__ = ["BLAS_ONE_THREAD_SIZE", "conjugate_gradients", "normal_equations_cg"]
 
 PROGRESS_DELAY = 2.0  # seconds before a long solve shows its bar (with progress shown)
-# unknowns from which CG runs with BLAS on one thread: measured on 2 cores, reflect
-# PCG of 3 x n x n, medians with / without the limit: n = 128 27 / 23 ms, 192 55 / 53 ms,
-# 320 0.15 / 0.175 s, 384 0.34 / 0.50 s, 512 0.39 / 0.60 s
-BLAS_ONE_THREAD_SIZE = 1 << 18
+# unknowns from which CG runs with BLAS on one thread: measured on 2 cores, 100 CG
+# iterations on a zero-padded 3 x n x n 7x7 blur, medians with / without the limit:
+# n = 32 12.7 / 12.6 ms, 64 42 / 51 ms, 96 79 / 100 ms, 128 108 / 125 ms; 30 iterations:
+# 256 126 / 148 ms, 512 0.46 / 0.69 s
+BLAS_ONE_THREAD_SIZE = 1 << 13
 
 
 def normal_equations_cg(
@@ -63,7 +66,13 @@ def normal_equations_cg(
     if x0 is not None:
         rhs = rhs + shift * start
     return conjugate_gradients(
-        gram, rhs, start, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner
+        gram,
+        rhs,
+        start,
+        rtol=rtol,
+        maxiter=maxiter,
+        preconditioner=preconditioner,
+        one_blas_thread=n >= BLAS_ONE_THREAD_SIZE,
     )
 
 
@@ -76,15 +85,17 @@ def conjugate_gradients(
     maxiter: int | None,
     preconditioner: spla.LinearOperator | None = None,
     atol: float = 0.0,
+    one_blas_thread: bool = False,
 ) -> tuple[np.ndarray, int, bool]:
     """``(x, iterations, converged)`` of :func:`scipy.sparse.linalg.cg` on ``gram x = rhs``
     from ``start``, stopped at :math:`\\|r\\| \\le \\max(\\text{rtol} \\|\\text{rhs}\\|,
-    \\text{atol})`, with a progress bar on long solves and BLAS on one thread from
-    :data:`BLAS_ONE_THREAD_SIZE` unknowns on."""
+    \\text{atol})`, with a progress bar on long solves (and BLAS on one thread
+    meanwhile with ``one_blas_thread``)."""
     n = gram.shape[1]
     count = [0]
     bar = progress_bar(maxiter or 10 * n, "solve_tikhonov (CG)", "it", PROGRESS_DELAY)
-    with bar, _blas_threads(n):
+    threads = blas_on_one_thread() if one_blas_thread else contextlib.nullcontext()
+    with bar, threads:
 
         def step(_):
             count[0] += 1
@@ -101,9 +112,3 @@ def conjugate_gradients(
             callback=step,
         )
     return x, count[0], info == 0
-
-
-def _blas_threads(n: int) -> contextlib.AbstractContextManager:
-    """BLAS on one thread for ``n`` unknowns from :data:`BLAS_ONE_THREAD_SIZE` on (see the
-    module), else BLAS as it is."""
-    return blas_on_one_thread() if n >= BLAS_ONE_THREAD_SIZE else contextlib.nullcontext()

@@ -148,7 +148,7 @@ def solve_tikhonov(
     scaled into range by powers of two, which is exact
     (:mod:`~toeplitz_conv.solve.scaling`; the scaled layer, with its factorizations,
     is kept by the layer); a ``damp`` whose square overflows gives ``x0``. Conjugate gradients on
-    :math:`2^{18}` unknowns or more run with BLAS on one thread
+    :math:`2^{13}` unknowns or more run with BLAS on one thread
     (:mod:`~toeplitz_conv.solve.iterative`).
     """
     start = time.perf_counter()
