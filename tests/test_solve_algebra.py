@@ -89,6 +89,34 @@ def test_normal_inverses_invert_each_frequency(monkeypatch, rows, cols, complex_
     )
 
 
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize("rows, cols", [(1, 1), (3, 3), (2, 4), (4, 2), (20, 18)])
+@pytest.mark.parametrize("with_prior", [False, True])
+def test_the_damped_residual_is_the_dense_one(rows, cols, complex_, with_prior):
+    """x_hat = x0 + R (b - K x0) and ||K x_hat - b|| over all frequencies against each
+    frequency's dense solve (both stack layouts: frequency-last up to 16 entries)."""
+    rng = np.random.default_rng(rows * 7 + cols)
+    symbols = _symbols(rng, rows, cols, complex_)
+    b = _vectors(rng, 2, 37, rows, complex_)
+    x0 = _vectors(rng, 2, 37, cols, complex_) if with_prior else None
+    damp = 0.3
+    stack = algebra.FrequencyStack.of(symbols)
+    solution = algebra.solution_operators(symbols, damp)
+    x_hat, residual = algebra.damped_residual(stack, solution, b, x0)
+    prior = 0 if x0 is None else x0
+    adjoint = np.conj(np.swapaxes(symbols, -1, -2))
+    gram = adjoint @ symbols + damp**2 * np.eye(cols)
+    rhs = (
+        adjoint @ b[..., None] + damp**2 * np.asarray(prior)[..., None]
+        if with_prior
+        else (adjoint @ b[..., None])
+    )
+    expected = np.linalg.solve(gram, rhs)[..., 0]
+    np.testing.assert_allclose(x_hat, expected, atol=1e-12 * np.abs(expected).max())
+    misfit = np.linalg.norm((symbols @ expected[..., None])[..., 0] - b)
+    assert residual == pytest.approx(misfit, rel=1e-12)
+
+
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("damp", [1e-160, 1e-200, 0.0])
 def test_gram_singular_to_rounding_falls_back_to_the_svd(monkeypatch, damp, path):

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..core.jit import numba_installed, run_jobs
 from ..core.memory import check_budget
+from .checks import euclidean_norm
 
 __all__ = [
     "COMPILED_SIZE",
@@ -35,6 +36,7 @@ __all__ = [
     "USE_NUMBA",
     "FrequencyStack",
     "damped_reciprocals",
+    "damped_residual",
     "damped_solution",
     "minimum_norm_solve",
     "normal_inverses",
@@ -107,6 +109,17 @@ def damped_solution(symbols, solution: FrequencyStack, b_hat, x0_hat):
     if x0_hat is None:
         return solution.apply(b_hat)
     return x0_hat + solution.apply(b_hat - per_frequency(symbols, x0_hat))
+
+
+def damped_residual(symbols: FrequencyStack, solution: FrequencyStack, b_hat, x0_hat):
+    """``(x_hat, r)``: :func:`damped_solution`'s :math:`\\hat x` and :math:`\\|K \\hat x -
+    \\hat b\\|` over all frequencies, ``symbols`` as a stack."""
+    x_hat = solution.apply(b_hat if x0_hat is None else b_hat - symbols.apply(x0_hat))
+    if x0_hat is not None:
+        x_hat = x0_hat + x_hat
+    residual = symbols.apply(x_hat)
+    residual -= b_hat
+    return x_hat, euclidean_norm(np.transpose(residual, (0, 2, 1)))  # contiguous as it lies
 
 
 def _check(symbols: np.ndarray, what: str, max_bytes) -> None:

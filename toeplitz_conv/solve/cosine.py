@@ -46,7 +46,7 @@ from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
 from .algebra import (
     FrequencyStack,
-    damped_solution,
+    damped_residual,
     minimum_norm_solve,
     normal_inverses,
     solution_operators,
@@ -238,20 +238,23 @@ def from_frequencies(hat: np.ndarray, shape, kind: str) -> np.ndarray:
 
 def cosine_solve(
     op: ConvOperator, b: np.ndarray, damp: float, x0: np.ndarray | None, max_bytes=None
-) -> np.ndarray:
-    """The exact Tikhonov minimiser of a layer of the DCT-II class (flat vectors); with
-    ``damp > 0`` the per-frequency solution operators are kept by the layer, as in
+) -> tuple[np.ndarray, float | None]:
+    """The exact Tikhonov minimiser of a layer of the DCT-II class (flat vectors) and,
+    for ``damp > 0``, its residual :math:`\\|A x - b\\| = \\|\\hat\\Lambda \\hat x - \\hat b\\|`
+    (the DCT-II is orthonormal; ``None`` for ``damp = 0``); with ``damp > 0`` the
+    per-frequency solution operators are kept by the layer, as in
     :func:`~.fourier.fourier_solve`."""
     g = op.geometry
     b_hat = to_frequencies(b, op.output_shape, g.groups, "dct2")
     if damp == 0:
         symbols = _checked_symbols(op, "dct2", max_bytes)
-        return from_frequencies(minimum_norm_solve(symbols, b_hat), op.input_shape, "dct2")
+        x_hat = minimum_norm_solve(symbols, b_hat)
+        return from_frequencies(x_hat, op.input_shape, "dct2"), None
     key = ("tikhonov-cosine", op.conjugated, float(damp))
     symbols, solution = op.layer.cached(key, lambda: _solved(op, damp, max_bytes))
     x0_hat = None if x0 is None else to_frequencies(x0, op.input_shape, g.groups, "dct2")
-    x_hat = damped_solution(symbols, solution, b_hat, x0_hat)
-    return from_frequencies(x_hat, op.input_shape, "dct2")
+    x_hat, residual = damped_residual(symbols, solution, b_hat, x0_hat)
+    return from_frequencies(x_hat, op.input_shape, "dct2"), residual
 
 
 def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
@@ -314,9 +317,10 @@ def _hermitian_mixing(op: ConvOperator) -> bool:
 
 
 def _solved(op: ConvOperator, damp: float, max_bytes):
-    """The DCT-II symbols and their solution operators (:func:`~.algebra.solution_operators`)."""
+    """The DCT-II symbols (as a stack) and their solution operators
+    (:func:`~.algebra.solution_operators`)."""
     symbols = _checked_symbols(op, "dct2", max_bytes)
-    return symbols, solution_operators(symbols, damp, max_bytes=max_bytes)
+    return FrequencyStack.of(symbols), solution_operators(symbols, damp, max_bytes=max_bytes)
 
 
 def _checked_symbols(op: ConvOperator, kind: str, max_bytes) -> np.ndarray:

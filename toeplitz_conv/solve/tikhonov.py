@@ -160,7 +160,7 @@ def solve_tikhonov(
     preconditioner = _checked_preconditioner(preconditioner, op.shape[1])
     # extreme magnitudes are solved scaled by powers of two (exact: see .scaling)
     (scaled, p), q = layer_in_range(op), exponent_into_range(b)
-    x, iterations, converged = _run(
+    x, iterations, converged, residual = _run(
         scaled,
         times_power_of_two(b, q),
         times_power_of_two(damp, p),
@@ -179,7 +179,10 @@ def solve_tikhonov(
             RuntimeWarning,
             stacklevel=2,
         )
-    residual = euclidean_norm(op.matvec(x) - b)
+    if residual is None:
+        residual = euclidean_norm(op.matvec(x) - b)
+    else:  # the scaled problem's: A' x' - b' = 2^q (A x - b)
+        residual = times_power_of_two(residual, -q)
     return SolveResult(
         x,
         method,
@@ -192,16 +195,27 @@ def solve_tikhonov(
 
 
 def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
-    """``(x, iterations, converged)`` by ``method``, magnitudes in range."""
-    if method in ("fourier", "cosine"):
-        solve = fourier_solve if method == "fourier" else cosine_solve
-        return solve(op, b, damp, x0, max_bytes=max_bytes), 0, True
+    """``(x, iterations, converged, residual)`` by ``method``, magnitudes in range, with
+    the residual :math:`\\|A x - b\\|` where the method has it from its spectra, else
+    ``None``."""
+    if method == "fourier":
+        return fourier_solve(op, b, damp, x0, max_bytes=max_bytes), 0, True, None
+    if method == "cosine":
+        x, residual = cosine_solve(op, b, damp, x0, max_bytes=max_bytes)
+        return x, 0, True, residual
     if _dct1_coordinates(op, damp, preconditioner):
-        return reflect_cg(op, b, damp, x0, rtol=rtol, maxiter=maxiter, max_bytes=max_bytes)
-    preconditioner = _preconditioner(op, damp, preconditioner, max_bytes)
-    return normal_equations_cg(
-        op, b, damp, x0, rtol=rtol, maxiter=maxiter, preconditioner=preconditioner
-    )
+        solved = reflect_cg(op, b, damp, x0, rtol=rtol, maxiter=maxiter, max_bytes=max_bytes)
+    else:
+        solved = normal_equations_cg(
+            op,
+            b,
+            damp,
+            x0,
+            rtol=rtol,
+            maxiter=maxiter,
+            preconditioner=_preconditioner(op, damp, preconditioner, max_bytes),
+        )
+    return *solved, None
 
 
 def _dct1_coordinates(op: ConvOperator, damp: float, choice: object) -> bool:
