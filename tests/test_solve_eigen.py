@@ -160,3 +160,62 @@ def _counted(function, calls):
         return function(*args, **kwargs)
 
     return counted
+
+
+def test_the_hermitian_part_is_taken_only_within_the_tolerance():
+    rng = np.random.default_rng(11)
+    h = _stack(rng, 1, 16, 3)[:, 8:]  # random symmetric, norm about 1
+    skew = rng.standard_normal(h.shape)
+    skew = skew - np.swapaxes(skew, -1, -2)
+    near = eigen.hermitian_to_rounding(h + 1e-15 * skew + 1e-15j * h, 1e-13)
+    assert near is not None and np.isrealobj(near)  # the rounding dropped, real
+    np.testing.assert_allclose(near, h, atol=1e-14)
+    assert eigen.hermitian_to_rounding(h + 1e-10 * skew, 1e-13) is None
+    complex_h = h + 1j * skew  # Hermitian, genuinely complex: kept complex
+    near = eigen.hermitian_to_rounding(complex_h, 1e-13)
+    assert near is not None and np.iscomplexobj(near)
+    np.testing.assert_array_equal(near, complex_h)
+    assert eigen.hermitian_to_rounding(rng.standard_normal((1, 4, 2, 3)), 1.0) is None
+
+
+def _circular_layer(symmetric: bool, spatial=(24, 20)):
+    t = np.arange(-2, 3)
+    g = np.exp(-(t**2) / 2.0)
+    kernel = np.outer(g, g if symmetric else np.roll(g, 1) * np.linspace(1, 2, 5))
+    mixing = np.array([[0.8, 0.1, 0.05], [0.1, 0.7, 0.1], [0.05, 0.1, 0.9]])
+    if not symmetric:
+        mixing = mixing + np.triu(mixing, 1)
+    weight = mixing[:, :, None, None] * kernel / kernel.sum()
+    return tc.Conv(weight, (3, *spatial), padding=2, padding_mode="circular")
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("rule", ["gcv", "discrepancy"])
+def test_choose_damp_on_circular_layers_agrees_with_the_svd(symmetric, rule, monkeypatch):
+    """Symmetric mixing of symmetric kernels: FFT symbols Hermitian to rounding, taken by
+    the eigendecomposition of their Hermitian part; the damp is the SVD path's. Other
+    layers keep the SVD (their symbols are far from Hermitian)."""
+    from toeplitz_conv.solve import parameters
+
+    op = _circular_layer(symmetric)
+    rng = np.random.default_rng(12)
+    b = op @ rng.random(op.shape[1]) + 0.01 * rng.standard_normal(op.shape[0])
+    calls = []
+    monkeypatch.setattr(eigen, "symmetric_eigen", _counted(eigen.symmetric_eigen, calls))
+    monkeypatch.setattr(parameters, "symmetric_eigen", eigen.symmetric_eigen)
+    chosen = tc.choose_damp(op, b, rule=rule, noise_std=0.01)
+    assert bool(calls) == symmetric
+    monkeypatch.setattr(parameters, "hermitian_to_rounding", lambda symbols, relative: None)
+    by_svd = tc.choose_damp(op, b, rule=rule, noise_std=0.01)
+    assert chosen == pytest.approx(by_svd, rel=1e-6)
+    # and the singular values themselves: within the FFT's rounding of the SVD's
+    form = parameters.frequency_form(op)
+    near = eigen.hermitian_to_rounding(
+        form.symbols, parameters._fft_rounding(form.symbols.shape[1])
+    )
+    if symmetric:
+        ours = np.sort(np.abs(np.linalg.eigvalsh(near)), axis=-1)
+        svd = np.sort(np.linalg.svd(form.symbols, compute_uv=False), axis=-1)
+        assert np.abs(ours - svd).max() <= 1e-13 * svd.max()
+    else:
+        assert near is None

@@ -40,7 +40,7 @@ from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, nonnegative, vector
 from .cosine import cosine_class, cosine_eigen, cosine_symbols, cosine_vector
-from .eigen import is_hermitian, symmetric_eigen
+from .eigen import hermitian_to_rounding, is_hermitian, symmetric_eigen
 from .fourier import fourier_applicable, frequency_form
 from .preconditioners import circulant_counterpart
 from .scaling import exponent_into_range, layer_in_range
@@ -105,7 +105,8 @@ def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, ...]:
     if fourier_applicable(op):
         form = frequency_form(op)
         b_hat = form.output_hat(b)
-        return (*_singular_coefficients(form.symbols, b_hat), b_hat, b_hat.shape[1])
+        rounding = _fft_rounding(b_hat.shape[1])
+        return (*_singular_coefficients(form.symbols, b_hat, rounding), b_hat, b_hat.shape[1])
     kind, _ = cosine_class(op)
     if kind is not None:  # the DCT-II, or the DCT-I in the weighted norm of the module
         b_hat = cosine_vector(op, b)
@@ -123,16 +124,29 @@ def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, ...]:
         )
     form = frequency_form(twin)
     b_hat = form.output_hat(b)
-    return (*_singular_coefficients(form.symbols, b_hat), b_hat, b_hat.shape[1])
+    rounding = _fft_rounding(b_hat.shape[1])
+    return (*_singular_coefficients(form.symbols, b_hat, rounding), b_hat, b_hat.shape[1])
 
 
-def _singular_coefficients(symbols: np.ndarray, b_hat: np.ndarray) -> tuple[np.ndarray, ...]:
+def _fft_rounding(points: int) -> float:
+    """The relative rounding of symbols an FFT on ``points`` computed (a few
+    :math:`\\epsilon \\log_2 N`)."""
+    return 4 * np.finfo(np.float64).eps * max(math.log2(max(points, 2)), 1.0)
+
+
+def _singular_coefficients(
+    symbols: np.ndarray, b_hat: np.ndarray, rounding: float = 0.0
+) -> tuple[np.ndarray, ...]:
     """:math:`s` and :math:`U^H \\hat b` of :math:`K(f) = U S V^H` at every frequency.
-    Hermitian symbols (symmetric mixing of symmetric kernels) take the eigendecomposition
-    :math:`K = Q \\Lambda Q^H`, :math:`s = |\\lambda|` (:mod:`.eigen`): as accurate
-    (absolute error :math:`\\epsilon \\|K\\|`, as the SVD's) at half its cost or less."""
-    if is_hermitian(symbols):
-        eigen = symmetric_eigen(symbols)
+    Symbols Hermitian to within ``rounding`` (relative; symmetric mixing of symmetric
+    kernels, whose DFT symbols are Hermitian but for the FFT's rounding) take the
+    eigendecomposition of their Hermitian part :math:`H = Q \\Lambda Q^H`,
+    :math:`s = |\\lambda|` (:mod:`.eigen`): as accurate (absolute error of the order of
+    :math:`\\epsilon \\|K\\|`, as the SVD's) at a fraction of its cost (3 x 512 x 512
+    circular: choose_damp 0.23 against 0.73 s)."""
+    near = symbols if is_hermitian(symbols) else hermitian_to_rounding(symbols, rounding)
+    if near is not None:
+        eigen = symmetric_eigen(near)
         return eigen.singular_values(), eigen.coefficients(b_hat)
     u, s, _ = np.linalg.svd(symbols, full_matrices=False)
     return s, (np.conj(np.swapaxes(u, -1, -2)) @ b_hat[..., None])[..., 0]
