@@ -223,6 +223,22 @@ def transpose_cases(draw, modes=MODES, dtypes=DTYPES, max_dim=3):
 
 
 @st.composite
+def symmetric_weights(draw, kernel: tuple[int, ...]):
+    """``(weight, groups, C_in)``: a conv weight ``(C_out, C_in / groups, *kernel)`` whose
+    kernels are symmetric along every axis, 1 or 2 groups of 1-3 channels each way, real
+    or complex (the cosine forms' class)."""
+    groups = draw(st.integers(1, 2))
+    c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    w = rng.standard_normal((groups * c_out_g, c_in_g, *kernel))
+    if draw(st.booleans()):
+        w = w + 1j * rng.standard_normal(w.shape)
+    for axis in range(2, 2 + len(kernel)):
+        w = w + np.flip(w, axis)
+    return w, groups, groups * c_in_g
+
+
+@st.composite
 def circular_fft_layers(draw):
     """Circular layers on sizes divisible by the stride with output n / s (FFT applies)."""
     d = draw(st.integers(1, 3))

@@ -293,6 +293,8 @@ def test_the_cosine_solve_is_exact_for_replicate_pads_of_one(case, damp):
     else:
         expected = np.linalg.lstsq(a, b, rcond=None)[0]
     assert np.linalg.norm(result.x - expected) <= 1e-10 * np.linalg.norm(expected)
+    # the residual (from the spectra where damp > 0) is the dense matrix's
+    assert result.residual_norm == pytest.approx(np.linalg.norm(a @ result.x - b), rel=1e-9)
 
 
 def test_reflect_layers_converge_in_few_preconditioned_iterations():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracles import operator_matrix
-from strategies import examples
+from strategies import examples, symmetric_weights
 
 import toeplitz_conv as tc
 from toeplitz_conv.solve.reflect import boundary_form
@@ -61,22 +61,15 @@ def reflect_symmetric_layers(draw):
     """The DCT-I class: reflect padding centring a symmetric kernel (sizes 1, 3, 5, any
     dilation the size allows), stride 1, any groups and dimension; real or complex."""
     d = draw(st.integers(1, 3))
-    groups = draw(st.integers(1, 2))
-    c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     kernel = tuple(draw(st.sampled_from([1, 3, 5])) for _ in range(d))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(d))
     pads = tuple(dl * (k - 1) // 2 for k, dl in zip(kernel, dilation))
     top = 7 if d < 3 else 4
     spatial = tuple(draw(st.integers(max(p + 1, 2), max(p + 1, top))) for p in pads)
-    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
-    w = rng.standard_normal((groups * c_out_g, c_in_g, *kernel))
-    if draw(st.booleans()):
-        w = w + 1j * rng.standard_normal(w.shape)
-    for axis in range(2, 2 + d):
-        w = w + np.flip(w, axis)
+    w, groups, c_in = draw(symmetric_weights(kernel))
     return tc.Conv(
         w,
-        (groups * c_in_g, *spatial),
+        (c_in, *spatial),
         padding=pads,
         dilation=dilation,
         groups=groups,
