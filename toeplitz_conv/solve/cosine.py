@@ -266,11 +266,13 @@ def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
         raise ValueError(f"no cosine preconditioner: {why}")
     g = op.geometry
     inverses = cosine_inverses(op, kind, damp, max_bytes=max_bytes)
-    norms = dct1_norms(g.input_spatial)[None, :, None] if kind == "dct1" else 1.0
+    norms = dct1_norms(g.input_spatial)[None, :, None] if kind == "dct1" else None
 
     def apply(v: np.ndarray) -> np.ndarray:
-        v_hat = to_frequencies(v, op.input_shape, g.groups, kind)
-        return from_frequencies(inverses.apply(v_hat) / norms, op.input_shape, kind)
+        solved = inverses.apply(to_frequencies(v, op.input_shape, g.groups, kind))
+        if norms is not None:  # D^-1 of the DCT-I (no pass for the DCT-II)
+            solved /= norms
+        return from_frequencies(solved, op.input_shape, kind)
 
     return apply
 
