@@ -102,12 +102,11 @@ def hermitian_to_rounding(symbols: np.ndarray, relative: float) -> np.ndarray | 
     :math:`K`."""
     if symbols.shape[-1] != symbols.shape[-2] or symbols.size == 0:
         return None
+    bound = relative * _largest_norm(symbols)
     near = (symbols + np.conj(np.swapaxes(symbols, -1, -2))) / 2
-    if np.iscomplexobj(near):
-        real = near.real
-        if _distance(symbols, real) <= relative * _largest_norm(symbols):
-            near = real
-    return near if _distance(symbols, near) <= relative * _largest_norm(symbols) else None
+    if np.iscomplexobj(near) and _distance(symbols, near.real) <= bound:
+        near = near.real
+    return near if _distance(symbols, near) <= bound else None
 
 
 def _largest_norm(symbols: np.ndarray) -> float:

@@ -40,7 +40,7 @@ from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, nonnegative, vector
 from .cosine import cosine_class, cosine_eigen, cosine_symbols, cosine_vector
-from .eigen import hermitian_to_rounding, is_hermitian, symmetric_eigen
+from .eigen import hermitian_to_rounding, symmetric_eigen
 from .fourier import fourier_applicable, frequency_form
 from .preconditioners import circulant_counterpart
 from .scaling import exponent_into_range, layer_in_range
@@ -103,10 +103,7 @@ def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, ...]:
     vectors, the data in the same coordinates, and the factor by which the squared
     coordinates overcount the squared norm (the DFT's points)."""
     if fourier_applicable(op):
-        form = frequency_form(op)
-        b_hat = form.output_hat(b)
-        rounding = _fft_rounding(b_hat.shape[1])
-        return (*_singular_coefficients(form.symbols, b_hat, rounding), b_hat, b_hat.shape[1])
+        return _fourier_diagonal(frequency_form(op), b)
     kind, _ = cosine_class(op)
     if kind is not None:  # the DCT-II, or the DCT-I in the weighted norm of the module
         b_hat = cosine_vector(op, b)
@@ -122,7 +119,11 @@ def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, ...]:
             "padding, symmetric kernels, stride 1), or one whose circular counterpart has "
             "its shape (a stride dividing the size, output n / stride)",
         )
-    form = frequency_form(twin)
+    return _fourier_diagonal(frequency_form(twin), b)
+
+
+def _fourier_diagonal(form, b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`_diagonal_form` of a layer's (or its circulant counterpart's) DFT form."""
     b_hat = form.output_hat(b)
     rounding = _fft_rounding(b_hat.shape[1])
     return (*_singular_coefficients(form.symbols, b_hat, rounding), b_hat, b_hat.shape[1])
@@ -144,7 +145,7 @@ def _singular_coefficients(
     :math:`s = |\\lambda|` (:mod:`.eigen`): as accurate (absolute error of the order of
     :math:`\\epsilon \\|K\\|`, as the SVD's) at a fraction of its cost (3 x 512 x 512
     circular: choose_damp 0.23 against 0.73 s)."""
-    near = symbols if is_hermitian(symbols) else hermitian_to_rounding(symbols, rounding)
+    near = hermitian_to_rounding(symbols, rounding)  # exactly Hermitian: rounding 0
     if near is not None:
         eigen = symmetric_eigen(near)
         return eigen.singular_values(), eigen.coefficients(b_hat)
