@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 from scipy.sparse.linalg import LinearOperator
+from spies import counted
 
 import toeplitz_conv as tc
 from toeplitz_conv.solve import algebra
@@ -286,8 +287,8 @@ def test_a_loop_of_solves_on_an_extreme_layer_factorises_once(mode, monkeypatch)
 
     builds = []
     for module, name in [(fourier, "solution_operators"), (cosine, "solution_operators")]:
-        monkeypatch.setattr(module, name, _counted(getattr(module, name), builds))
-    monkeypatch.setattr(cosine, "symmetric_eigen", _counted(cosine.symmetric_eigen, builds))
+        monkeypatch.setattr(module, name, counted(getattr(module, name), builds))
+    monkeypatch.setattr(cosine, "symmetric_eigen", counted(cosine.symmetric_eigen, builds))
     weight = 1e-160 * np.array([[[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]]])
     op = tc.Conv(weight, (1, 8, 7), padding=1, padding_mode=mode)
     b = np.random.default_rng(0).standard_normal(op.shape[0])
@@ -297,14 +298,6 @@ def test_a_loop_of_solves_on_an_extreme_layer_factorises_once(mode, monkeypatch)
     assert op.rescaled(500).layer is not op.rescaled(501).layer
     again = tc.solve_tikhonov(op.H.H, b, 1e-161).x  # another view of the same layer
     np.testing.assert_array_equal(again, first[0])
-
-
-def _counted(function, calls):
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return function(*args, **kwargs)
-
-    return counted
 
 
 def test_the_warning_of_an_unconverged_solve_points_at_the_caller():

@@ -5,6 +5,7 @@ import mpmath
 import numpy as np
 import pytest
 from oracles import operator_matrix
+from spies import counted
 
 import toeplitz_conv as tc
 from toeplitz_conv.solve import algebra, cosine, eigen
@@ -121,7 +122,7 @@ def test_choose_damp_and_the_preconditioner_share_one_decomposition(monkeypatch)
     op = _symmetric_mixing_layer("reflect", 1, spatial=(20, 18))
     b = np.random.default_rng(1).standard_normal(op.shape[0])
     calls = []
-    monkeypatch.setattr(cosine, "symmetric_eigen", _counted(eigen.symmetric_eigen, calls))
+    monkeypatch.setattr(cosine, "symmetric_eigen", counted(eigen.symmetric_eigen, calls))
     damp = tc.choose_damp(op, b)
     tc.solve_tikhonov(op, b, damp)
     tc.solve_tikhonov(op, b, 2 * damp)
@@ -144,7 +145,7 @@ def test_mixing_that_is_not_symmetric_keeps_the_general_path(monkeypatch):
     weight[0, 1] += 0.5
     op = tc.Conv(weight, op.input_shape, padding=1, padding_mode="reflect")
     symbols_built = []
-    monkeypatch.setattr(cosine, "_symbols", _counted(cosine._symbols, symbols_built))
+    monkeypatch.setattr(cosine, "_symbols", counted(cosine._symbols, symbols_built))
     assert cosine.cosine_eigen(op, "dct1") is None and not symbols_built
     a = operator_matrix(op)
     damp = 0.05
@@ -152,14 +153,6 @@ def test_mixing_that_is_not_symmetric_keeps_the_general_path(monkeypatch):
     m = tc.preconditioner(op, damp, kind="cosine") @ np.eye(a.shape[1])
     eigenvalues = np.linalg.eigvals(m @ normal).real
     assert eigenvalues.min() >= 1 - 1e-10 and eigenvalues.max() <= 4 + 1e-10
-
-
-def _counted(function, calls):
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return function(*args, **kwargs)
-
-    return counted
 
 
 def test_the_hermitian_part_is_taken_only_within_the_tolerance():
@@ -201,7 +194,7 @@ def test_choose_damp_on_circular_layers_agrees_with_the_svd(symmetric, rule, mon
     rng = np.random.default_rng(12)
     b = op @ rng.random(op.shape[1]) + 0.01 * rng.standard_normal(op.shape[0])
     calls = []
-    monkeypatch.setattr(eigen, "symmetric_eigen", _counted(eigen.symmetric_eigen, calls))
+    monkeypatch.setattr(eigen, "symmetric_eigen", counted(eigen.symmetric_eigen, calls))
     monkeypatch.setattr(parameters, "symmetric_eigen", eigen.symmetric_eigen)
     chosen = tc.choose_damp(op, b, rule=rule, noise_std=0.01)
     assert bool(calls) == symmetric
