@@ -58,11 +58,16 @@ def _dense_inverse(symbols, damp, v):
 @pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
 @pytest.mark.parametrize("rows, cols", SHAPES)
 @pytest.mark.parametrize("path", PATHS)
-def test_solution_operators_solve_each_frequency(monkeypatch, rows, cols, complex_, path):
+@pytest.mark.parametrize("frequencies", [37, 2 * 256 + 37])  # kernels.SOLVE_BLOCK: 256
+def test_solution_operators_solve_each_frequency(
+    monkeypatch, rows, cols, complex_, path, frequencies
+):
+    """Every path against numpy's dense solve; the compiled loop on one partial block of
+    frequencies, and on two whole ones and a partial one."""
     _take(monkeypatch, path)
     rng = np.random.default_rng(rows * 10 + cols)
-    symbols = _symbols(rng, rows, cols, complex_)
-    v = _vectors(rng, 2, 37, rows, complex_)
+    symbols = _symbols(rng, rows, cols, complex_, frequencies=frequencies)
+    v = _vectors(rng, 2, frequencies, rows, complex_)
     stack = algebra.solution_operators(symbols, 0.3)
     assert stack.last == (rows * cols <= algebra.FREQUENCY_LAST)
     expected = _dense_solution(symbols, 0.3, v)
@@ -72,16 +77,19 @@ def test_solution_operators_solve_each_frequency(monkeypatch, rows, cols, comple
 @pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
 @pytest.mark.parametrize("rows, cols", SHAPES)
 @pytest.mark.parametrize("path", PATHS)
-def test_normal_inverses_invert_each_frequency(monkeypatch, rows, cols, complex_, path):
+@pytest.mark.parametrize("frequencies", [37, 2 * 256 + 37])
+def test_normal_inverses_invert_each_frequency(
+    monkeypatch, rows, cols, complex_, path, frequencies
+):
     _take(monkeypatch, path)
     rng = np.random.default_rng(rows * 10 + cols + 1)
-    symbols = _symbols(rng, rows, cols, complex_)
-    v = _vectors(rng, 2, 37, cols, complex_)
+    symbols = _symbols(rng, rows, cols, complex_, frequencies=frequencies)
+    v = _vectors(rng, 2, frequencies, cols, complex_)
     stack = algebra.normal_inverses(symbols, 0.2)
     np.testing.assert_allclose(
         stack.apply(v), _dense_inverse(symbols, 0.2, v), rtol=1e-11, atol=1e-12
     )
-    scales = rng.random(37) + 0.5
+    scales = rng.random(frequencies) + 0.5
     np.testing.assert_allclose(
         stack.scaled(scales).apply(v),
         _dense_inverse(symbols, 0.2, v) * scales[None, :, None],
@@ -93,29 +101,69 @@ def test_normal_inverses_invert_each_frequency(monkeypatch, rows, cols, complex_
 @pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
 @pytest.mark.parametrize("rows, cols", [(1, 1), (3, 3), (2, 4), (4, 2), (20, 18)])
 @pytest.mark.parametrize("with_prior", [False, True])
-def test_the_damped_residual_is_the_dense_one(rows, cols, complex_, with_prior):
+@pytest.mark.parametrize("frequencies", [37, 2 * 4096 + 37])  # kernels.FREQUENCY_BLOCK: 4096
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
+def test_the_damped_residual_is_the_dense_one(
+    monkeypatch, rows, cols, complex_, with_prior, frequencies, path
+):
     """x_hat = x0 + R (b - K x0) and ||K x_hat - b|| over all frequencies against each
-    frequency's dense solve (both stack layouts: frequency-last up to 16 entries)."""
+    frequency's dense solve (both stack layouts: frequency-last up to 256 entries; the
+    compiled loop over blocks of frequencies, the last one partial, and numpy's)."""
+    _take(monkeypatch, path)
+    fused = []
+    monkeypatch.setattr(algebra, "_compiled_residual", counted(algebra._compiled_residual, fused))
     rng = np.random.default_rng(rows * 7 + cols)
-    symbols = _symbols(rng, rows, cols, complex_)
-    b = _vectors(rng, 2, 37, rows, complex_)
-    x0 = _vectors(rng, 2, 37, cols, complex_) if with_prior else None
+    symbols = _symbols(rng, rows, cols, complex_, frequencies=frequencies)
+    b = _vectors(rng, 2, frequencies, rows, complex_)
+    x0 = _vectors(rng, 2, frequencies, cols, complex_) if with_prior else None
     damp = 0.3
     stack = algebra.FrequencyStack.of(symbols)
     solution = algebra.solution_operators(symbols, damp)
     x_hat, residual = algebra.damped_residual(stack, solution, b, x0)
-    prior = 0 if x0 is None else x0
+    assert len(fused) == (path == "compiled" and stack.last and solution.last)
+    _assert_dense_damped_residual(symbols, damp, b, x0, x_hat, residual)
+
+
+def _assert_dense_damped_residual(symbols, damp, b, x0, x_hat, residual):
     adjoint = np.conj(np.swapaxes(symbols, -1, -2))
-    gram = adjoint @ symbols + damp**2 * np.eye(cols)
-    rhs = (
-        adjoint @ b[..., None] + damp**2 * np.asarray(prior)[..., None]
-        if with_prior
-        else (adjoint @ b[..., None])
-    )
+    gram = adjoint @ symbols + damp**2 * np.eye(symbols.shape[-1])
+    rhs = adjoint @ b[..., None]
+    if x0 is not None:
+        rhs = rhs + damp**2 * x0[..., None]
     expected = np.linalg.solve(gram, rhs)[..., 0]
-    np.testing.assert_allclose(x_hat, expected, atol=1e-12 * np.abs(expected).max())
-    misfit = np.linalg.norm((symbols @ expected[..., None])[..., 0] - b)
-    assert residual == pytest.approx(misfit, rel=1e-12)
+    np.testing.assert_allclose(x_hat, expected, atol=1e-12 * np.abs(expected).max(initial=1))
+    misfit = euclidean_norm((symbols @ expected[..., None])[..., 0] - b)
+    assert residual == pytest.approx(misfit, rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("path", ["compiled", "numpy"])
+@pytest.mark.parametrize("scale", [0.0, 1e-160, 1e160], ids=["zero", "tiny", "huge"])
+def test_the_damped_residual_of_extreme_data_is_exact(monkeypatch, path, scale):
+    """A sum of squares that underflows or overflows (or b = 0, x0 = 0) is taken again by
+    the scaled norm: the residual is exact at every scale."""
+    _take(monkeypatch, path)
+    rng = np.random.default_rng(5)
+    symbols = _symbols(rng, 3, 3, False)
+    b = scale * _vectors(rng, 2, 37, 3, False)
+    stack = algebra.FrequencyStack.of(symbols)
+    solution = algebra.solution_operators(symbols, 0.3)
+    x_hat, residual = algebra.damped_residual(stack, solution, b, None)
+    _assert_dense_damped_residual(symbols, 0.3, b, None, x_hat, residual)
+    assert (residual == 0) == (scale == 0)
+
+
+def test_the_compiled_residual_takes_a_real_layer_with_complex_data(monkeypatch):
+    """Real symbols and a complex prior: one value type for the loop (the numpy path's)."""
+    _take(monkeypatch, "compiled")
+    rng = np.random.default_rng(6)
+    symbols = _symbols(rng, 3, 2, False)
+    b = _vectors(rng, 2, 37, 3, False)
+    x0 = _vectors(rng, 2, 37, 2, True)
+    stack = algebra.FrequencyStack.of(symbols)
+    solution = algebra.solution_operators(symbols, 0.3)
+    x_hat, residual = algebra.damped_residual(stack, solution, b, x0)
+    assert x_hat.dtype == np.complex128
+    _assert_dense_damped_residual(symbols, 0.3, b, x0, x_hat, residual)
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -60,15 +60,18 @@ def _assembly(dtype: np.dtype) -> None:
 
 
 def _solves(dtype: np.dtype) -> None:
-    """The per-frequency solves of ``solve_tikhonov`` and ``preconditioner`` (float64 for
+    """The per-frequency loops of ``solve_tikhonov`` and ``preconditioner`` (float64 for
     real layers' cosine symbols, complex128 for Fourier ones and complex layers), called
-    directly: a layer this small is factorised by numpy, below the loop's threshold."""
-    from ..solve.kernels import damped_solves  # numba is installed: precompile checked
+    directly: a layer this small is solved by numpy, below the loops' threshold."""
+    from ..solve.kernels import damped_residuals, damped_solves  # precompile checked numba
 
     for value_type in {np.result_type(dtype, np.float64), np.dtype(np.complex128)}:
         symbols = np.ones((1, 2, 2, 4), value_type)
         out = np.empty_like(symbols)
-        damped_solves(symbols, 0.1, False, False, out, np.zeros(1, np.int64), 0, 4)
+        damped_solves(symbols, 0.1, False, False, out, np.zeros(1, np.int64), 0, 1)
+        vectors = np.ones((1, 2, 4), value_type)
+        x = np.empty_like(vectors)
+        damped_residuals(symbols, symbols, vectors, vectors, True, x, np.zeros(1), 0, 1)
 
 
 LOOPS: tuple[tuple[str, Callable[[np.dtype], None]], ...] = (

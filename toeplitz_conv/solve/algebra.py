@@ -20,13 +20,14 @@ the stack to the SVD instead.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.jit import numba_installed, run_jobs
 from ..core.memory import check_budget
-from .checks import euclidean_norm
+from .checks import SQUARES_IN_RANGE, euclidean_norm
 
 __all__ = [
     "COMPILED_SIZE",
@@ -113,13 +114,53 @@ def damped_solution(symbols, solution: FrequencyStack, b_hat, x0_hat):
 
 def damped_residual(symbols: FrequencyStack, solution: FrequencyStack, b_hat, x0_hat):
     """``(x_hat, r)``: :func:`damped_solution`'s :math:`\\hat x` and :math:`\\|K \\hat x -
-    \\hat b\\|` over all frequencies, ``symbols`` as a stack."""
+    \\hat b\\|` over all frequencies, ``symbols`` as a stack; by numba's loop
+    (:func:`~toeplitz_conv.solve.kernels.damped_residuals`, one read of each stack) for
+    frequency-last stacks worth loading it."""
+    if _fusable(symbols, solution):
+        fused = _compiled_residual(symbols, solution, b_hat, x0_hat)
+        if fused is not None:
+            return fused
     x_hat = solution.apply(b_hat if x0_hat is None else b_hat - symbols.apply(x0_hat))
     if x0_hat is not None:
         x_hat = x0_hat + x_hat
     residual = symbols.apply(x_hat)
     residual -= b_hat
     return x_hat, euclidean_norm(np.transpose(residual, (0, 2, 1)))  # contiguous as it lies
+
+
+def _fusable(symbols: FrequencyStack, solution: FrequencyStack) -> bool:
+    groups, rows, cols, frequencies = symbols.data.shape
+    work = groups * frequencies * rows * cols
+    return (
+        symbols.last and solution.last and USE_NUMBA and work >= COMPILED_WORK and numba_installed()
+    )
+
+
+def _compiled_residual(symbols: FrequencyStack, solution: FrequencyStack, b_hat, x0_hat):
+    """:func:`damped_residual` by the compiled loop; ``None`` where the sum of squares of
+    the residual leaves the range in which it is exact (the numpy path then scales)."""
+    from .kernels import FREQUENCY_BLOCK, damped_residuals  # numba is installed
+
+    groups, rows, cols, frequencies = symbols.data.shape
+    given = [symbols.data, solution.data, b_hat] + ([] if x0_hat is None else [x0_hat])
+    dtype = np.result_type(*given)
+
+    def frequency_last(vectors: np.ndarray) -> np.ndarray:  # the memory as it lies
+        return np.ascontiguousarray(np.transpose(vectors, (0, 2, 1)), dtype)
+
+    b = frequency_last(b_hat)
+    x0 = np.empty((groups, cols, 0), dtype) if x0_hat is None else frequency_last(x0_hat)
+    x = np.empty((groups, cols, frequencies), dtype)
+    jobs = -(-frequencies // FREQUENCY_BLOCK)
+    sums = np.zeros(jobs)
+    stacks = (solution.data.astype(dtype, copy=False), symbols.data.astype(dtype, copy=False))
+    seconds = 1e-9 * groups * frequencies * rows * cols * (3 if x0_hat is None else 4)
+    run_jobs(damped_residuals, (*stacks, b, x0, x0_hat is not None, x, sums), jobs, seconds)
+    total = float(sums.sum())
+    if not SQUARES_IN_RANGE[0] < total < SQUARES_IN_RANGE[1]:
+        return None
+    return np.transpose(x, (0, 2, 1)), math.sqrt(total)
 
 
 def _check(symbols: np.ndarray, what: str, max_bytes) -> None:
@@ -234,14 +275,15 @@ def _small_solves(symbols: np.ndarray, damp: float, *, wide: bool, inverse: bool
 
 
 def _compiled_solves(last: np.ndarray, damp: float, wide: bool, inverse: bool):
-    from .kernels import damped_solves  # numba is installed
+    from .kernels import SOLVE_BLOCK, damped_solves  # numba is installed
 
     groups, rows, cols, frequencies = last.shape
     out = np.empty((groups, cols, cols if inverse else rows, frequencies), last.dtype)
     failed = np.zeros(1, np.int64)
     n = rows if wide else cols
-    seconds = 2e-9 * groups * frequencies * n * n * (n + rows + cols)
-    run_jobs(damped_solves, (last, damp * damp, wide, inverse, out, failed), frequencies, seconds)
+    seconds = 6e-10 * groups * frequencies * n * n * (n + rows + cols)
+    jobs = -(-frequencies // SOLVE_BLOCK)
+    run_jobs(damped_solves, (last, damp * damp, wide, inverse, out, failed), jobs, seconds)
     return None if failed[0] else _finite_or_none(lambda: out)
 
 

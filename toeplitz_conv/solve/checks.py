@@ -13,6 +13,7 @@ from ..core.weights import as_numeric
 from ..layers.conv import ConvOperator
 
 __all__ = [
+    "SQUARES_IN_RANGE",
     "checked_operator",
     "euclidean_norm",
     "iterations_limit",
@@ -22,6 +23,8 @@ __all__ = [
     "tolerance",
     "vector",
 ]
+
+SQUARES_IN_RANGE = (1e-290, 1e290)  # sums of squares that neither underflowed nor overflowed
 
 
 def checked_operator(op: object) -> ConvOperator:
@@ -96,7 +99,7 @@ def euclidean_norm(v: np.ndarray) -> float:
     flat = np.asarray(real_parts(v), dtype=np.float64).reshape(-1)  # the same squares
     with np.errstate(over="ignore"):
         squares = float(np.einsum("i,i->", flat, flat))
-    if 1e-290 < squares < 1e290:
+    if SQUARES_IN_RANGE[0] < squares < SQUARES_IN_RANGE[1]:
         return math.sqrt(squares)
     largest = float(np.max(np.abs(flat), initial=0.0))
     if largest == 0.0 or not math.isfinite(largest):
