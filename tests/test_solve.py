@@ -408,16 +408,18 @@ def test_the_fourier_solve_is_exact_on_random_circular_layers(op, damp, transpos
 
 @pytest.mark.parametrize("shape", [(3, 5, 6), (2, 1), (2, 3, 1, 4), (1, 9), (2, 4, 3, 5)], ids=str)
 @pytest.mark.parametrize("complex_", [False, True])
-def test_the_orthonormal_dct2_is_scipys_and_orthonormal(shape, complex_):
+def test_the_dct2_frequencies_are_scipys_orthonormal_dctn_in_reversed_axis_order(shape, complex_):
     import scipy.fft
 
-    from toeplitz_conv.solve.cosine import _orthonormal_dct2
+    from toeplitz_conv.solve.cosine import frequency_grid, from_frequencies, to_frequencies
 
     rng = np.random.default_rng(len(shape))
     x = rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if complex_ else 0)
-    axes = tuple(range(1, len(shape)))
-    y = _orthonormal_dct2(x, axes)
-    np.testing.assert_allclose(y, scipy.fft.dctn(x, type=2, axes=axes, norm="ortho"), atol=1e-14)
-    assert np.linalg.norm(y) == pytest.approx(np.linalg.norm(x), rel=1e-14)
-    back = scipy.fft.idctn(y, type=2, axes=axes, norm="ortho")
-    np.testing.assert_allclose(back, x, atol=1e-14)
+    d = len(shape) - 1
+    hat = to_frequencies(x.reshape(-1), shape, 1, "dct2")  # (1, F, C)
+    assert frequency_grid(shape, "dct2") == (shape[0], *shape[:0:-1])
+    grid = np.transpose(hat, (0, 2, 1)).reshape(frequency_grid(shape, "dct2"))
+    expected = scipy.fft.dctn(x, type=2, axes=range(1, d + 1), norm="ortho")
+    np.testing.assert_allclose(grid, np.transpose(expected, (0, *range(d, 0, -1))), atol=1e-14)
+    assert np.linalg.norm(hat) == pytest.approx(np.linalg.norm(x), rel=1e-14)
+    np.testing.assert_allclose(from_frequencies(hat, shape, "dct2"), x.reshape(-1), atol=1e-14)
