@@ -24,15 +24,15 @@ from ..core.jit import numba_can_cache
 
 __all__ = ["FREQUENCY_BLOCK", "SOLVE_BLOCK", "damped_residuals", "damped_solves"]
 
-_OPTIONS = dict(nogil=True, cache=numba_can_cache(), error_model="numpy")
-# sums may be reordered (vectorised); no other fast-math assumption (NaN and inf stay exact)
-_VECTOR_OPTIONS = dict(_OPTIONS, fastmath={"reassoc", "contract"})
+SOLVE_BLOCK = 256  # frequencies factorised together by damped_solves (its scratch
+# arrays, n x n x SOLVE_BLOCK, stay in cache; every step is one vectorised loop over them)
 FREQUENCY_BLOCK = 4096  # frequencies per job of damped_residuals (its buffers stay in cache:
 # measured 4.6-4.9 ms on one thread for 262,144 3 x 3 blocks, 6.4 ms with 512)
 
-
-SOLVE_BLOCK = 256  # frequencies factorised together by damped_solves (its scratch
-# arrays, n x n x SOLVE_BLOCK, stay in cache; every step is one vectorised loop over them)
+_OPTIONS = dict(nogil=True, cache=numba_can_cache(), error_model="numpy")
+# the residual's sum may be reordered (vectorised); no other fast-math assumption (NaN and
+# inf stay exact). Loops inlined into a function take its options.
+_SUM_OPTIONS = dict(_OPTIONS, fastmath={"reassoc", "contract"})
 
 
 @njit(inline="always", **_OPTIONS)
@@ -157,21 +157,7 @@ def damped_solves(symbols, shift, wide, inverse, out, failed, first, last):  # p
                         out[g, i, c, lo : lo + n] = y[i, :n]
 
 
-@njit(inline="always", **_VECTOR_OPTIONS)
-def _add_product(out, a, v, n):  # pragma: no cover
-    """``out[:n] += a[:n] * v[:n]`` (contiguous: one vectorised loop)."""
-    for k in range(n):
-        out[k] += a[k] * v[k]
-
-
-@njit(inline="always", **_VECTOR_OPTIONS)
-def _subtract_product(out, a, v, n):  # pragma: no cover
-    """``out[:n] -= a[:n] * v[:n]``."""
-    for k in range(n):
-        out[k] -= a[k] * v[k]
-
-
-@njit(inline="always", **_VECTOR_OPTIONS)
+@njit(inline="always", **_SUM_OPTIONS)
 def _sum_of_squares(v, n):  # pragma: no cover
     total = 0.0
     for k in range(n):
@@ -179,7 +165,7 @@ def _sum_of_squares(v, n):  # pragma: no cover
     return total
 
 
-@njit(**_VECTOR_OPTIONS)
+@njit(**_SUM_OPTIONS)
 def damped_residuals(solution, symbols, b, x0, has_x0, x, sums, first, last):  # pragma: no cover
     """For the jobs ``first <= job < last``, each the :data:`FREQUENCY_BLOCK` frequencies
     from ``job * FREQUENCY_BLOCK`` of every group: :math:`\\hat x = \\hat x_0 + R (\\hat b -
@@ -202,18 +188,20 @@ def damped_residuals(solution, symbols, b, x0, has_x0, x, sums, first, last):  #
                 rhs[r, :n] = b[g, r, lo:hi]
                 if has_x0:
                     for c in range(cols):
-                        _subtract_product(rhs[r], symbols[g, r, c, lo:hi], x0[g, c, lo:hi], n)
+                        _multiply_subtract(
+                            rhs[r], symbols[g, r, c, lo:hi], x0[g, c, lo:hi], False, False, n
+                        )
             for c in range(cols):  # x = x0 + R (b - K x0)
                 if has_x0:
                     block[c, :n] = x0[g, c, lo:hi]
                 else:
                     block[c, :n] = 0
                 for r in range(rows):
-                    _add_product(block[c], solution[g, c, r, lo:hi], rhs[r], n)
+                    _multiply_add(block[c], solution[g, c, r, lo:hi], rhs[r], False, False, n)
                 x[g, c, lo:hi] = block[c, :n]
             for r in range(rows):  # K x - b
                 residual[:n] = -b[g, r, lo:hi]
                 for c in range(cols):
-                    _add_product(residual, symbols[g, r, c, lo:hi], block[c], n)
+                    _multiply_add(residual, symbols[g, r, c, lo:hi], block[c], False, False, n)
                 total += _sum_of_squares(residual, n)
         sums[job] = total
