@@ -170,8 +170,8 @@ def _dct2_by_last_axes(x: np.ndarray, inverse: bool) -> np.ndarray:
 
     Each pass transforms the last axis of a view, moving the axis just transformed to
     the front, so that every output is written as contiguous lines: pocketfft's pass
-    along a middle axis is slower (3 x 512 x 512: 2.8 against 3.8 ms for scipy's
-    ``dctn``)."""
+    along a middle axis is slower (3 x 512 x 512, orthonormal, in turn: 3.3 against
+    4.1 ms for scipy's ``dctn``, 3.5 against 4.1 for ``idctn``)."""
     transform = scipy.fft.idct if inverse else scipy.fft.dct
     d = x.ndim - 1
     y = x
