@@ -50,10 +50,11 @@ def normal_equations_cg(
     maxiter: int | None,
     preconditioner: spla.LinearOperator | None = None,
 ) -> tuple[np.ndarray, int, bool]:
-    """``(x, iterations, converged)`` for the normal equations above."""
+    """``(x, iterations, converged)`` for the normal equations above (``damp**2`` finite:
+    :func:`~.tikhonov.solve_tikhonov` answers an overflowing one with ``x0``)."""
     n = op.shape[1]
     dtype = np.result_type(op.dtype, b.dtype, np.float64)
-    shift = damp * damp  # inf, not OverflowError, for an absurd damp
+    shift = damp * damp
 
     def normal(v: np.ndarray) -> np.ndarray:
         return op.rmatvec(op.matvec(v)) + shift * v
@@ -61,8 +62,6 @@ def normal_equations_cg(
     gram = spla.LinearOperator((n, n), matvec=normal, dtype=dtype)
     rhs = op.rmatvec(b).astype(dtype, copy=False)
     start = np.zeros(n, dtype=dtype) if x0 is None else x0.astype(dtype)
-    if not np.isfinite(shift):  # damp^2 overflows: x0 is the minimiser to rounding
-        return start, 0, True
     if x0 is not None:
         rhs = rhs + shift * start
     return conjugate_gradients(

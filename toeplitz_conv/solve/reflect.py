@@ -72,12 +72,10 @@ def reflect_cg(
     max_bytes=None,
 ) -> tuple[np.ndarray, int, bool]:
     """``(x, iterations, converged)`` of the module's conjugate gradients, for a layer
-    of :func:`~.cosine.cosine_class` ``"dct1"`` and ``damp > 0``."""
+    of :func:`~.cosine.cosine_class` ``"dct1"`` and ``damp > 0`` (``damp**2`` finite)."""
     g = op.geometry
     spatial = tuple(g.input_spatial)
-    shift = damp * damp  # inf, not OverflowError, for an absurd damp
-    if not np.isfinite(shift):  # x0 is the minimiser to rounding
-        return (np.zeros(op.shape[1]) if x0 is None else x0.copy()), 0, True
+    shift = damp * damp
     symbols, adjoint = _symbol_stacks(op, max_bytes)
     inverses = cosine_inverses(op, "dct1", damp, max_bytes=max_bytes)
     scales = np.sqrt(dct1_norms(spatial))[None, :, None]

@@ -203,6 +203,10 @@ def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
     if method == "cosine":
         x, residual = cosine_solve(op, b, damp, x0, max_bytes=max_bytes)
         return x, 0, True, residual
+    if not np.isfinite(damp * damp):  # overflows: x0 is the minimiser to rounding
+        dtype = np.result_type(op.dtype, b.dtype, np.float64)
+        start = np.zeros(op.shape[1], dtype) if x0 is None else x0.astype(dtype)
+        return start, 0, True, None
     if _dct1_coordinates(op, damp, preconditioner):
         solved = reflect_cg(op, b, damp, x0, rtol=rtol, maxiter=maxiter, max_bytes=max_bytes)
     else:
