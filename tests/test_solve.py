@@ -164,6 +164,21 @@ def test_bad_input_is_refused_by_name(kwargs, error, match):
         tc.solve_tikhonov(np.eye(3), np.ones(3), 0.1)
 
 
+@pytest.mark.parametrize("mode", ["circular", "replicate", "zeros"])
+@pytest.mark.parametrize(
+    "max_bytes, error", [(-1, ValueError), (0, ValueError), ("1G", TypeError), (2.0, TypeError)]
+)
+def test_a_bad_max_bytes_is_refused_even_when_the_factors_are_cached(mode, max_bytes, error):
+    op = tc.Conv(np.ones((2, 2, 3, 3)), (2, 6, 6), padding=1, padding_mode=mode)
+    b = np.ones(op.shape[0])
+    tc.solve_tikhonov(op, b, 0.1, preconditioner="circulant" if mode == "zeros" else "auto")
+    with pytest.raises(error, match="max_bytes"):
+        tc.solve_tikhonov(op, b, 0.1, max_bytes=max_bytes)
+    tc.preconditioner(op, 0.1)
+    with pytest.raises(error, match="max_bytes"):
+        tc.preconditioner(op, 0.1, max_bytes=max_bytes)
+
+
 def test_the_circulant_preconditioner_is_spd_and_exact_for_circular_layers():
     for mode in ("circular", "zeros"):
         op = cross_channel_gaussian(mode)
@@ -187,6 +202,8 @@ def test_the_preconditioner_refuses_what_it_cannot_build():
         tc.preconditioner(odd, 0.1, kind="cosine")
     with pytest.raises(ValueError, match="no circulant counterpart"):
         tc.preconditioner(odd, 0.1)
+    with pytest.raises(TypeError, match="op must be"):
+        tc.preconditioner(np.eye(3), 0.1)
 
 
 def _dense_gcv(a, b, damp):

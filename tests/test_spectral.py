@@ -1,5 +1,7 @@
 """Singular values and spectral norms against numpy's dense SVD of the layer's matrix."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -87,13 +89,41 @@ def test_errors():
         tc.singular_values(op, method="fft")
     with pytest.raises(ValueError, match="iterative method needs k <"):
         tc.singular_values(op, method="iterative")
-    with pytest.raises(ValueError, match="rtol must be > 0"):
+    with pytest.raises(ValueError, match=r"rtol must be in \(0, 1\)"):
         tc.spectral_norm(op, rtol=0)
     with pytest.raises(TypeError, match="op must be a linear operator"):
         tc.spectral_norm({"shape": (3, 3)})
     big = tc.Conv(np.ones((64, 64, 3, 3)), (64, 32, 32), padding=1)
     with pytest.raises(tc.MatrixTooLargeError, match="pass k for the top k"):
         tc.singular_values(big)
+
+
+@pytest.mark.parametrize("mode", ["circular", "zeros"])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda op: tc.spectral_norm(op, rtol="1e-8"), TypeError, "rtol must be a real number"),
+        (lambda op: tc.spectral_norm(op, rtol=None), TypeError, "rtol must be a real number"),
+        (lambda op: tc.spectral_norm(op, rtol=True), TypeError, "rtol must be a real number"),
+        (lambda op: tc.spectral_norm(op, rtol=math.inf), ValueError, "rtol must be in"),
+        (lambda op: tc.spectral_norm(op, rtol=2.0), ValueError, "rtol must be in"),
+        (lambda op: tc.spectral_norm(op, max_bytes=-1), ValueError, "max_bytes"),
+        (lambda op: tc.spectral_norm(op, max_bytes="1G"), TypeError, "max_bytes"),
+        (lambda op: tc.singular_values(op, tol="0"), TypeError, "tol must be a real number"),
+        (lambda op: tc.singular_values(op, tol=math.nan), ValueError, "tol must be in"),
+        (lambda op: tc.singular_values(op, tol=-1e-3), ValueError, "tol must be in"),
+        (lambda op: tc.singular_values(op, max_bytes=0), ValueError, "max_bytes"),
+    ],
+)
+def test_every_path_refuses_bad_tolerances_and_budgets_by_name(mode, call, error, match):
+    op = tc.Conv(np.ones((2, 2, 3, 3)), (2, 12, 12), padding=1, padding_mode=mode)
+    with pytest.raises(error, match=match):
+        call(op)
+
+
+def test_k_may_be_a_numpy_integer():
+    op = tc.Conv(np.arange(18.0).reshape(2, 1, 3, 3), (1, 8, 8), padding=1)
+    np.testing.assert_array_equal(tc.singular_values(op, k=np.int64(3)), tc.singular_values(op)[:3])
 
 
 def test_spectral_norm_of_a_shift_invariant_layer_whose_top_singular_vector_is_not_constant():

@@ -34,9 +34,10 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from ..core.errors import ParameterError
+from ..core.memory import checked_max_bytes
 from ..core.weights import times_power_of_two
 from ..layers.conv import Conv, ConvOperator, ConvTranspose
-from .checks import nonnegative
+from .checks import checked_operator, nonnegative
 from .cosine import cosine_class, cosine_preconditioner, preconditioner_transform
 from .fourier import fourier_applicable, normal_inverse
 from .scaling import layer_in_range
@@ -142,8 +143,10 @@ def preconditioner(
         output that is not ``n / stride``), or ``kind="cosine"`` for a layer
         without a cosine form (the message says why).
     """
+    op = checked_operator(op)
     if kind not in KINDS:
         raise ParameterError("kind", f"kind must be one of {KINDS}; got {kind!r}")
+    max_bytes = None if max_bytes is None else checked_max_bytes(max_bytes)
     if nonnegative(damp, "damp") == 0:
         raise ParameterError("damp", f"damp must be a number > 0; got {damp!r}")
     exact_cosine, _ = cosine_class(op)

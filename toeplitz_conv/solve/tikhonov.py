@@ -11,6 +11,7 @@ import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError, ParameterTypeError
+from ..core.memory import checked_max_bytes
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import (
@@ -154,6 +155,7 @@ def solve_tikhonov(
     start = time.perf_counter()
     op, damp, rtol = checked_operator(op), nonnegative(damp, "damp"), tolerance(rtol)
     maxiter = iterations_limit(maxiter)
+    max_bytes = None if max_bytes is None else checked_max_bytes(max_bytes)
     b = vector(b, op.shape[0], "b")
     x0 = None if x0 is None else vector(x0, op.shape[1], "x0")
     method = _method(op, method)

@@ -23,13 +23,15 @@ small, or an iterative (Lanczos) method on the operator.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import scipy.fft
 import scipy.sparse.linalg as spla
 
 from ..core.errors import ParameterError, ParameterTypeError
 from ..core.geometry import Geometry
-from ..core.memory import check_budget
+from ..core.memory import check_budget, checked_max_bytes
 from ..layers.conv import ConvOperator
 
 __all__ = [
@@ -163,11 +165,16 @@ def singular_values(
         float64, length ``k`` or ``min(op.shape)``.
     """
     _check_operator(op)
+    tol = _checked_tolerance(tol, "tol", zero_allowed=True)
+    max_bytes = None if max_bytes is None else checked_max_bytes(max_bytes)
     size = min(op.shape)
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= size):
+    if k is not None and (
+        isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= size
+    ):
         raise ParameterError(
             "k", f"k must be an int between 1 and min(op.shape) = {size}; got {k!r}"
         )
+    k = None if k is None else int(k)
     method = _choose_method(op, k, method, max_bytes)
     if method == "fft":
         matrices = frequency_matrices(op.geometry, op.weight, max_bytes=max_bytes)
@@ -183,6 +190,17 @@ def singular_values(
         values = _top_singular_values(op, k, tol, max_bytes)
     values = np.asarray(values, dtype=np.float64)
     return values if k is None else values[:k]
+
+
+def _checked_tolerance(value: object, name: str, *, zero_allowed: bool) -> float:
+    """``value`` as a float in (0, 1), or [0, 1) where 0 means machine precision."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterTypeError(name, f"{name} must be a real number; got {value!r}")
+    low = 0.0 <= value if zero_allowed else 0.0 < value
+    if not (low and value < 1.0):
+        allowed = "[0, 1) (0: machine precision)" if zero_allowed else "(0, 1)"
+        raise ParameterError(name, f"{name} must be in {allowed}; got {value!r}")
+    return float(value)
 
 
 def spectral_norm(op, *, rtol: float = 1e-8, max_bytes: int | None = None) -> float:
@@ -213,8 +231,8 @@ def spectral_norm(op, *, rtol: float = 1e-8, max_bytes: int | None = None) -> fl
     -------
     float
     """
-    if not rtol > 0:
-        raise ParameterError("rtol", f"rtol must be > 0; got {rtol}")
+    rtol = _checked_tolerance(rtol, "rtol", zero_allowed=False)
+    max_bytes = None if max_bytes is None else checked_max_bytes(max_bytes)
     if isinstance(op, ConvOperator) and fft_applicable(op.geometry):
         return float(singular_values(op, k=1, method="fft", max_bytes=max_bytes)[0])
     linear = as_linear_operator(op)
