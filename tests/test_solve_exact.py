@@ -10,6 +10,7 @@ beside the damp) and folded taps (replicate, reflect) are included.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -104,3 +105,79 @@ def test_solve_tikhonov_equals_the_rational_minimiser(case, damp):
 def operator_gram(op, damp: float) -> np.ndarray:
     a = op.todense()
     return a.T @ a + damp * damp * np.eye(a.shape[1])
+
+
+MAGNITUDES = [  # powers of two of (the weights and damp, b, x0)
+    (1000, 0, 0),
+    (-1000, 0, 0),
+    (600, 0, 0),
+    (0, -1000, 1000),
+    (0, 1000, -1000),
+    (0, 0, 600),
+]
+
+
+@pytest.mark.parametrize("magnitudes", MAGNITUDES, ids=str)
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_extreme_magnitudes_and_a_prior_far_beyond_the_data(case, magnitudes):
+    """Weights of 2^1000 make the prior 2^1000 times its size once the layer is scaled
+    into range: no power of two holds it and the data together, so it is taken out of
+    the problem first (``.scaling.shifted_data``); before, conjugate gradients overflowed
+    and the exact methods returned NaN as exact."""
+    name, weight, input_shape, padding, mode, method = case
+    e, f, g = magnitudes
+    weight = np.asarray(weight, dtype=np.float64)
+    d = weight.ndim - 2
+    op = tc.Conv(weight * 2.0**e, input_shape, padding=padding, padding_mode=mode)
+    matrix = conv_matrix(
+        weight,
+        input_shape,
+        stride=(1,) * d,
+        pads=[(padding, padding)] * d,
+        dilation=(1,) * d,
+        groups=1,
+        mode=mode,
+    )
+    scale = Fraction(2) ** e
+    matrix = {**matrix, "entries": {k: v * scale for k, v in matrix["entries"].items()}}
+    rng = np.random.default_rng(len(name))
+    b, x0 = _dyadic(rng, op.shape[0]) * 2.0**f, _dyadic(rng, op.shape[1]) * 2.0**g
+    damp = 0.5 * 2.0**e
+    exact = _exact_tikhonov(
+        matrix, [Fraction(v) for v in b], Fraction(damp), [Fraction(v) for v in x0]
+    )
+    result = tc.solve_tikhonov(op, b, damp, x0=x0, rtol=1e-14, maxiter=10_000)
+    assert result.method == method and result.converged and np.all(np.isfinite(result.x))
+    unscaled = tc.Conv(weight, input_shape, padding=padding, padding_mode=mode)
+    bound = 1e-13 if result.exact else 10 * 1e-14 * np.linalg.cond(operator_gram(unscaled, 0.5))
+    largest = max(abs(v) for v in exact)
+    error = max(abs(Fraction(float(v)) - w) for v, w in zip(result.x, exact)) / largest
+    assert error <= bound
+    residual = _residual(matrix, result.x, b)
+    top = max(abs(v) for v in residual)
+    norm = float(top) * math.sqrt(sum(float(v / top) ** 2 for v in residual)) if top else 0.0
+    assert result.residual_norm == pytest.approx(norm, rel=1e-6)
+
+
+def _residual(matrix: dict, x, b) -> list[Fraction]:
+    """:math:`A x - b` in exact arithmetic."""
+    rows = [-Fraction(v) for v in b]
+    for (i, j), value in matrix["entries"].items():
+        rows[i] += value * Fraction(float(x[j]))
+    return rows
+
+
+@pytest.mark.parametrize("mode", ["circular", "replicate", "zeros"])
+def test_damp_zero_with_a_prior_far_beyond_the_data_gives_a_least_squares_solution(mode):
+    """With damp 0 the prior is not in the objective: conjugate gradients start from 0
+    instead of a start 2^1000 times the data (which they could not leave), the exact
+    methods ignore it as always (the minimum-norm solution)."""
+    weight = np.asarray([[[0.25, 0.5, 0.25], [0.5, 1.0, 0.5]]])  # 2 -> 1: a null space
+    op = tc.Conv(weight * 2.0**800, (2, 6), padding=1, padding_mode=mode)
+    rng = np.random.default_rng(3)
+    b, x0 = _dyadic(rng, op.shape[0]), _dyadic(rng, op.shape[1])
+    result = tc.solve_tikhonov(op, b, 0.0, x0=x0, rtol=1e-12)
+    a = op.todense() * 2.0**-800
+    minimum_norm = np.linalg.pinv(a) @ b * 2.0**-800
+    assert result.converged
+    np.testing.assert_allclose(result.x, minimum_norm, rtol=1e-9, atol=0)

@@ -28,7 +28,13 @@ from .iterative import normal_equations_cg
 from .preconditioners import KINDS
 from .preconditioners import preconditioner as build_preconditioner
 from .reflect import reflect_cg
-from .scaling import exponent_into_range, layer_in_range
+from .scaling import (
+    data_exponent,
+    layer_in_range,
+    magnitudes,
+    prior_beyond_data,
+    shifted_data,
+)
 
 __all__ = ["SolveResult", "solve_tikhonov"]
 
@@ -138,18 +144,22 @@ def solve_tikhonov(
     Raises
     ------
     ParameterError, ParameterTypeError
-        For a ``damp``, ``rtol``, ``maxiter``, ``method`` or ``preconditioner`` out of
-        range, a ``b`` or
-        ``x0`` of the wrong length or not finite, or ``"fourier"`` where it does
-        not apply (the message says why).
+        For a ``damp``, ``rtol``, ``maxiter``, ``method``, ``preconditioner`` or
+        ``max_bytes`` out of range, a ``b`` or ``x0`` of the wrong length or not finite,
+        or ``"fourier"`` where it does not apply (the message says why).
 
     Notes
     -----
     A layer or data whose largest magnitude is beyond :math:`2^{\\pm 64}` is solved
     scaled into range by powers of two, which is exact
     (:mod:`~toeplitz_conv.solve.scaling`; the scaled layer, with its factorizations,
-    is kept by the layer); a ``damp`` whose square overflows gives ``x0``. Conjugate gradients on
-    :math:`2^{13}` unknowns or more run with BLAS on one thread
+    is kept by the layer). A prior more than :math:`2^{512}` times the data once scaled
+    (weights beyond about :math:`10^{154}`, ``b`` and ``x0`` of one size) is taken out first:
+    :math:`x = x_0 + u`, :math:`u` the solution for the data :math:`b - A x_0` without a
+    prior, the same minimiser (conjugate gradients then stop relative to
+    :math:`\\|A^H (b - A x_0)\\|`); with ``damp = 0`` such a prior, which is not in the
+    objective, is dropped. A ``damp`` whose square overflows gives ``x0``. Conjugate
+    gradients on :math:`2^{13}` unknowns or more run with BLAS on one thread
     (:mod:`~toeplitz_conv.solve.iterative`).
     """
     start = time.perf_counter()
@@ -161,19 +171,29 @@ def solve_tikhonov(
     method = _method(op, method)
     preconditioner = _checked_preconditioner(preconditioner, op.shape[1])
     # extreme magnitudes are solved scaled by powers of two (exact: see .scaling)
-    (scaled, p), q = layer_in_range(op), exponent_into_range(b)
-    x, iterations, converged, residual = _run(
-        scaled,
-        times_power_of_two(b, q),
-        times_power_of_two(damp, p),
-        None if x0 is None else times_power_of_two(x0, q - p),
-        method,
-        preconditioner,
-        rtol=rtol,
-        maxiter=maxiter,
-        max_bytes=max_bytes,
-    )
-    x = times_power_of_two(x, p - q)
+    scaled, p = layer_in_range(op)
+    sizes, settings = magnitudes(b, x0, p), dict(rtol=rtol, maxiter=maxiter, max_bytes=max_bytes)
+    if damp == 0 and prior_beyond_data(sizes):
+        x0, sizes = None, (sizes[0], None)  # not in the objective; too far for CG to start at
+    if prior_beyond_data(sizes):
+        data, s = shifted_data(scaled, b, x0, p, sizes)  # x = x0 + 2^-s u
+        u, iterations, converged, residual = _solve_in_range(
+            op,
+            scaled,
+            p,
+            data,
+            damp,
+            None,
+            magnitudes(data, None, p),
+            method,
+            preconditioner,
+            **settings,
+        )
+        x, residual = x0 + times_power_of_two(u, -s), times_power_of_two(residual, -s)
+    else:
+        x, iterations, converged, residual = _solve_in_range(
+            op, scaled, p, b, damp, x0, sizes, method, preconditioner, **settings
+        )
     if not converged:
         warnings.warn(
             f"solve_tikhonov: conjugate gradients did not reach rtol={rtol:g} in "
@@ -181,10 +201,6 @@ def solve_tikhonov(
             RuntimeWarning,
             stacklevel=2,
         )
-    if residual is None:
-        residual = euclidean_norm(op.matvec(x) - b)
-    else:  # the scaled problem's: A' x' - b' = 2^q (A x - b)
-        residual = times_power_of_two(residual, -q)
     return SolveResult(
         x,
         method,
@@ -194,6 +210,28 @@ def solve_tikhonov(
         residual,
         time.perf_counter() - start,
     )
+
+
+def _solve_in_range(op, scaled, p, b, damp, x0, sizes, method, preconditioner, **settings):
+    """``(x, iterations, converged, residual)`` of the problem given in ``op``'s units,
+    solved with the layer ``scaled`` :math:`= 2^p A` and the data and prior times
+    :math:`2^q` (:func:`~.scaling.data_exponent` of their ``sizes``)."""
+    q = data_exponent(sizes)
+    x, iterations, converged, residual = _run(
+        scaled,
+        times_power_of_two(b, q),
+        times_power_of_two(damp, p),
+        None if x0 is None else times_power_of_two(x0, q - p),
+        method,
+        preconditioner,
+        **settings,
+    )
+    x = times_power_of_two(x, p - q)
+    if residual is None:
+        residual = euclidean_norm(op.matvec(x) - b)
+    else:  # the scaled problem's: A' x' - b' = 2^q (A x - b)
+        residual = times_power_of_two(residual, -q)
+    return x, iterations, converged, residual
 
 
 def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
