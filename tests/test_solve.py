@@ -252,6 +252,24 @@ def test_choose_damp_refuses_bad_input():
         tc.choose_damp(op, b, rule="discrepancy", noise_std=-1.0)
     with pytest.raises(ValueError, match="b must have"):
         tc.choose_damp(op, np.ones(3))
+    with pytest.raises(ValueError, match="b is zero"):
+        tc.choose_damp(op, np.zeros(op.shape[0]))
+
+
+@pytest.mark.parametrize("rule", ["gcv", "discrepancy"])
+@pytest.mark.parametrize("noise_std, error", [("0.1", TypeError), (math.nan, ValueError)])
+def test_choose_damp_checks_noise_std_before_it_builds_the_spectra(
+    rule, noise_std, error, monkeypatch
+):
+    from toeplitz_conv.solve import parameters
+
+    def no_spectra(*args):
+        raise AssertionError("the spectra were built before noise_std was checked")
+
+    monkeypatch.setattr(parameters, "_diagonal_form", no_spectra)
+    op = _layer(*FOURIER_CASES[0])
+    with pytest.raises(error, match="noise_std"):
+        tc.choose_damp(op, np.ones(op.shape[0]), rule=rule, noise_std=noise_std)
 
 
 def _symmetric(rng, shape):

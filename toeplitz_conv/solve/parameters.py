@@ -76,12 +76,20 @@ def choose_damp(
         relative), or the discrepancy principle, solved to 1e-3 relative.
     noise_std : float, optional
         The noise's standard deviation per entry of ``b``; needed by
-        ``"discrepancy"``.
+        ``"discrepancy"`` (checked, and unused, by ``"gcv"``).
 
     Returns
     -------
     float
         ``damp``.
+
+    Raises
+    ------
+    ParameterError, ParameterTypeError
+        For an unknown ``rule``; a ``b`` of the wrong length or not finite, or zero
+        (for GCV, which is then 0 at every damp); a ``noise_std`` negative or not
+        finite, missing for ``"discrepancy"`` or larger than the data can explain; a
+        layer without a diagonal form (see ``op``).
     """
     op = checked_operator(op)
     if rule not in RULES:
@@ -89,12 +97,17 @@ def choose_damp(
     b = vector(b, op.shape[0], "b")
     if rule == "discrepancy" and noise_std is None:
         raise ParameterError("noise_std", "the discrepancy rule needs noise_std")
+    noise_std = None if noise_std is None else nonnegative(noise_std, "noise_std")
+    if rule == "gcv" and not np.any(b):
+        raise ParameterError(
+            "b", "b is zero: GCV is 0 at every damp (x = 0 fits it whatever the damp)"
+        )
     # extreme magnitudes in range (.scaling): A' = 2^p A, b' = 2^q b, damp = 2^-p damp'
     (scaled, p), q = layer_in_range(op), exponent_into_range(b)
     spectrum = _Spectrum(*_diagonal_form(scaled, times_power_of_two(b, q)), op.shape[0])
     if rule == "gcv":
         return times_power_of_two(spectrum.gcv_minimum(), -p)
-    target = DISCREPANCY_TAU * nonnegative(noise_std, "noise_std") * math.sqrt(op.shape[0])
+    target = DISCREPANCY_TAU * noise_std * math.sqrt(op.shape[0])
     return times_power_of_two(spectrum.discrepancy(times_power_of_two(target, q)), -p)
 
 
