@@ -52,6 +52,21 @@ def _solve(matrix: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction]:
     return [row[n] for row in rows]
 
 
+def _rational_matrix(weight, input_shape, padding, mode, scale=Fraction(1)) -> dict:
+    """The layer's matrix times ``scale`` in fractions, from PyTorch's definitions."""
+    d = weight.ndim - 2
+    matrix = conv_matrix(
+        weight,
+        input_shape,
+        stride=(1,) * d,
+        pads=[(padding, padding)] * d,
+        dilation=(1,) * d,
+        groups=1,
+        mode=mode,
+    )
+    return {**matrix, "entries": {k: v * scale for k, v in matrix["entries"].items()}}
+
+
 def _dyadic(rng, size: int, scale: int = 16) -> np.ndarray:
     return rng.integers(-4 * scale, 4 * scale, size) / scale
 
@@ -78,17 +93,8 @@ CASES = [
 def test_solve_tikhonov_equals_the_rational_minimiser(case, damp):
     name, weight, input_shape, padding, mode, method = case
     weight = np.asarray(weight, dtype=np.float64)
-    d = weight.ndim - 2
     op = tc.Conv(weight, input_shape, padding=padding, padding_mode=mode)
-    matrix = conv_matrix(
-        weight,
-        input_shape,
-        stride=(1,) * d,
-        pads=[(padding, padding)] * d,
-        dilation=(1,) * d,
-        groups=1,
-        mode=mode,
-    )
+    matrix = _rational_matrix(weight, input_shape, padding, mode)
     rng = np.random.default_rng(len(name))
     b, x0 = _dyadic(rng, op.shape[0]), _dyadic(rng, op.shape[1])
     exact = _exact_tikhonov(
@@ -127,19 +133,8 @@ def test_extreme_magnitudes_and_a_prior_far_beyond_the_data(case, magnitudes):
     name, weight, input_shape, padding, mode, method = case
     e, f, g = magnitudes
     weight = np.asarray(weight, dtype=np.float64)
-    d = weight.ndim - 2
     op = tc.Conv(weight * 2.0**e, input_shape, padding=padding, padding_mode=mode)
-    matrix = conv_matrix(
-        weight,
-        input_shape,
-        stride=(1,) * d,
-        pads=[(padding, padding)] * d,
-        dilation=(1,) * d,
-        groups=1,
-        mode=mode,
-    )
-    scale = Fraction(2) ** e
-    matrix = {**matrix, "entries": {k: v * scale for k, v in matrix["entries"].items()}}
+    matrix = _rational_matrix(weight, input_shape, padding, mode, scale=Fraction(2) ** e)
     rng = np.random.default_rng(len(name))
     b, x0 = _dyadic(rng, op.shape[0]) * 2.0**f, _dyadic(rng, op.shape[1]) * 2.0**g
     damp = 0.5 * 2.0**e
