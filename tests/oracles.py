@@ -183,3 +183,24 @@ def operator_matrix(op):
             **oracle,
         )
     return dense_matrix(op.weight, op.input_shape, **oracle)
+
+
+def tikhonov_minimiser(a: np.ndarray, b: np.ndarray, damp: float, x0: np.ndarray) -> np.ndarray:
+    """The minimiser of :math:`\\|A x - b\\|^2 + d^2 \\|x - x_0\\|^2` by an SVD least-squares
+    solve of the stacked system [A; d I] x = [b; d x0] (accurate to cond([A; d I]) eps,
+    not the normal equations' square of it)."""
+    n = a.shape[1]
+    stacked = np.vstack([a, damp * np.eye(n)])
+    return np.linalg.lstsq(stacked, np.concatenate([b, damp * x0]), rcond=None)[0]
+
+
+def dense_gcv(a: np.ndarray, b: np.ndarray, damp: float) -> float:
+    """GCV's function :math:`\\|A x_d - b\\|^2 / \\operatorname{tr}(I - A (A^H A + d^2 I)^{-1}
+    A^H)^2` from the full SVD of a dense matrix."""
+    u, s, vh = np.linalg.svd(a)
+    s = np.concatenate([s, np.zeros(a.shape[0] - s.size)])[: a.shape[0]]
+    coefficients = u.conj().T @ b
+    filt = damp**2 / (s**2 + damp**2)
+    residual = np.sum((filt * np.abs(coefficients)) ** 2)
+    return residual / np.sum(filt) ** 2
+

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse.linalg as spla
 import torch
 from hypothesis import given, settings
 from oracles import assert_close, conv, conv_vjp
@@ -99,17 +100,25 @@ def test_torch_padding_same_and_modes_via_module(mode):
     np.testing.assert_allclose(op.apply(x.numpy()), module(x).detach().numpy(), atol=1e-12)
 
 
-def test_float32_operator_computes_and_returns_float32():
+def test_a_float32_operator_follows_numpy_result_type_as_scipy_operators_do():
+    """float32 data stays float32; float64 or complex data is not narrowed (#34): the
+    product is computed in the wider type and equals the float64 matrix's to its rounding."""
     rng = np.random.default_rng(3)
     op = tc.Conv(rng.standard_normal((3, 2, 3, 3)).astype(np.float32), (2, 6, 6), padding=1)
     assert op.dtype == np.float32
     assert op.tosparse().dtype == np.float32
-    assert op.matvec(rng.standard_normal(op.shape[1])).dtype == np.float32
-    assert op.rmatvec(rng.standard_normal(op.shape[0])).dtype == np.float32
-    assert op.apply(rng.standard_normal((2, 6, 6))).dtype == np.float32
-    # complex data is not cast to real: it gets the complex type of the operator's precision
+    a = op.tosparse().astype(np.float64)
+    single = rng.standard_normal(op.shape[1]).astype(np.float32)
+    assert op.matvec(single).dtype == np.float32
+    x, y = rng.standard_normal(op.shape[1]), rng.standard_normal(op.shape[0])
+    for product, expected in [(op.matvec(x), a @ x), (op.rmatvec(y), a.T @ y), (op @ x, a @ x)]:
+        assert product.dtype == np.float64
+        np.testing.assert_allclose(product, expected, rtol=1e-12, atol=1e-12)
+    assert op.apply(rng.standard_normal((2, 6, 6))).dtype == np.float64
     z = rng.standard_normal(op.shape[1]) * 1j
-    assert op.matvec(z).dtype == np.complex64
+    assert op.matvec(z).dtype == np.complex128
+    assert op.matvec(z.astype(np.complex64)).dtype == np.complex64
+    assert op.matvec(x).dtype == spla.aslinearoperator(op.tosparse()).matvec(x).dtype
 
 
 def test_dtype_argument_overrides_weight_type():

@@ -158,3 +158,44 @@ def test_report_warns_nothing_on_an_ordinary_model():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tc.lipschitz_report(model, torch.randn(1, 1, 9, dtype=torch.float64), echo=None)
+
+
+class _SameConvTwice(torch.nn.Module):
+    """One conv module called on two inputs of different sizes."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.c = torch.nn.Conv2d(2, 2, 3, padding=1, bias=False)
+        self.pool = torch.nn.AvgPool2d(2)
+
+    def forward(self, x):
+        return self.c(self.pool(self.c(x)))
+
+
+def test_a_module_called_twice_is_reported_once_per_call_numbered():
+    model = _SameConvTwice().double()
+    layers = tc.conv_layers(model, torch.zeros(1, 2, 8, 8, dtype=torch.float64))
+    assert [name for name, _ in layers] == ["c", "c#2"]
+    assert [op.input_shape for _, op in layers] == [(2, 8, 8), (2, 4, 4)]
+    for (_, op), size in zip(layers, (8, 4)):
+        expected = _jacobian_norm(model.c, (2, size, size))
+        bounds = tc.norm_bounds(op)
+        assert bounds.lower <= expected * (1 + 1e-9) and expected <= bounds.upper * (1 + 1e-9)
+
+
+def test_lipschitz_report_brackets_each_layer_to_the_rtol_asked():
+    """A zero-padded layer's bracket narrows with rtol: the report must pass it on (a loose
+    rtol gives a wider bracket than a tight one, each within its rtol)."""
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1)).double()
+    example = torch.zeros(1, 3, 12, 12, dtype=torch.float64)
+    widths = {}
+    for rtol in (0.2, 1e-6):
+        report = tc.lipschitz_report(model, example, rtol=rtol, echo=None)
+        (row,) = report.rows
+        assert row.bounds.relative_width <= rtol
+        expected = _jacobian_norm(model[0], (3, 12, 12))
+        assert row.bounds.lower <= expected * (1 + 1e-9) and expected <= row.bounds.upper
+        widths[rtol] = row.bounds.relative_width
+    assert widths[0.2] > 10 * widths[1e-6]

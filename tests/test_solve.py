@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracles import operator_matrix
+from oracles import dense_gcv, operator_matrix, tikhonov_minimiser
 from strategies import circular_fft_layers, cross_channel_gaussian, examples
 
 import toeplitz_conv as tc
@@ -41,14 +41,6 @@ def _layer(weight_shape, input_shape, kwargs, transposed, complex_, seed=0):
     return cls(weight, input_shape, padding_mode="circular", **kwargs)
 
 
-def _normal_solution(a, b, damp, x0):
-    """The minimiser by an SVD least-squares solve of the stacked system [A; d I] x = [b; d x0]
-    (accurate to cond([A; d I]) eps, not the normal equations' square of it)."""
-    n = a.shape[1]
-    stacked = np.vstack([a, damp * np.eye(n)])
-    return np.linalg.lstsq(stacked, np.concatenate([b, damp * x0]), rcond=None)[0]
-
-
 def _random(rng, n, complex_):
     v = rng.standard_normal(n)
     return v + 1j * rng.standard_normal(n) if complex_ else v
@@ -63,7 +55,7 @@ def test_the_fourier_solve_is_exact(case, damp):
     b, x0 = _random(rng, a.shape[0], case[4]), _random(rng, a.shape[1], case[4])
     for prior in (None, x0):
         result = tc.solve_tikhonov(op, b, damp, x0=prior)
-        expected = _normal_solution(a, b, damp, np.zeros(a.shape[1]) if prior is None else x0)
+        expected = tikhonov_minimiser(a, b, damp, np.zeros(a.shape[1]) if prior is None else x0)
         assert result.method == "fourier" and result.exact and result.converged
         assert result.iterations == 0
         error = np.linalg.norm(result.x - expected) / np.linalg.norm(expected)
@@ -101,7 +93,7 @@ def test_conjugate_gradients_reach_rtol_on_every_other_layer(mode, kwargs):
     b = rng.standard_normal(a.shape[0])
     rtol = 1e-10
     result = tc.solve_tikhonov(op, b, 0.05, rtol=rtol)
-    expected = _normal_solution(a, b, 0.05, np.zeros(a.shape[1]))
+    expected = tikhonov_minimiser(a, b, 0.05, np.zeros(a.shape[1]))
     assert result.method == "pcg" and not result.exact and result.converged
     assert result.iterations > 0
     # the normal equations' relative residual is rtol: the error, times their condition
@@ -206,15 +198,6 @@ def test_the_preconditioner_refuses_what_it_cannot_build():
         tc.preconditioner(np.eye(3), 0.1)
 
 
-def _dense_gcv(a, b, damp):
-    u, s, vh = np.linalg.svd(a)
-    s = np.concatenate([s, np.zeros(a.shape[0] - s.size)])[: a.shape[0]]
-    coefficients = u.conj().T @ b
-    filt = damp**2 / (s**2 + damp**2)
-    residual = np.sum((filt * np.abs(coefficients)) ** 2)
-    return residual / np.sum(filt) ** 2
-
-
 @pytest.mark.parametrize("case", FOURIER_CASES[:3] + FOURIER_CASES[5:], ids=lambda c: f"{c[0]}")
 def test_gcv_chooses_the_minimum_of_the_dense_gcv_function(case):
     op = _layer(*case)
@@ -224,8 +207,8 @@ def test_gcv_chooses_the_minimum_of_the_dense_gcv_function(case):
     b = a @ truth + 0.05 * _random(rng, a.shape[0], case[4])
     damp = tc.choose_damp(op, b)
     grid = np.logspace(-8, 0, 400) * np.linalg.norm(a, 2)
-    best = min(_dense_gcv(a, b, d) for d in grid)
-    assert _dense_gcv(a, b, damp) <= best * (1 + 1e-6)
+    best = min(dense_gcv(a, b, d) for d in grid)
+    assert dense_gcv(a, b, damp) <= best * (1 + 1e-6)
 
 
 @pytest.mark.parametrize("case", FOURIER_CASES[:3], ids=lambda c: f"{c[0]}")
@@ -236,7 +219,7 @@ def test_the_discrepancy_rule_meets_its_equation(case):
     noise = 0.05
     b = a @ _random(rng, a.shape[1], case[4]) + noise * _random(rng, a.shape[0], case[4])
     damp = tc.choose_damp(op, b, rule="discrepancy", noise_std=noise)
-    x = _normal_solution(a, b, damp, np.zeros(a.shape[1]))
+    x = tikhonov_minimiser(a, b, damp, np.zeros(a.shape[1]))
     target = noise * np.sqrt(a.shape[0])
     assert np.linalg.norm(a @ x - b) == pytest.approx(target, rel=1e-3)
 
@@ -324,7 +307,7 @@ def test_the_cosine_solve_is_exact_for_replicate_pads_of_one(case, damp):
     result = tc.solve_tikhonov(op, b, damp, x0=x0 if damp else None)
     assert result.method == "cosine" and result.exact
     if damp:
-        expected = _normal_solution(a, b, damp, x0)
+        expected = tikhonov_minimiser(a, b, damp, x0)
     else:
         expected = np.linalg.lstsq(a, b, rcond=None)[0]
     assert np.linalg.norm(result.x - expected) <= 1e-10 * np.linalg.norm(expected)
@@ -411,7 +394,7 @@ def test_the_factorizations_are_kept_by_the_layer_per_view_and_damp():
     for view in (op.H, op.T, op.H.T):  # one layer, other matrices: other keys
         a = view.todense()
         c = rng.standard_normal(a.shape[0])
-        expected = _normal_solution(a, c, 0.1, np.zeros(a.shape[1]))
+        expected = tikhonov_minimiser(a, c, 0.1, np.zeros(a.shape[1]))
         got = tc.solve_tikhonov(view, c, 0.1).x
         assert np.linalg.norm(got - expected) <= 1e-10 * np.linalg.norm(expected)
     for damp in np.linspace(0.2, 0.9, 2 * CACHED_VALUES):
@@ -433,7 +416,7 @@ def test_the_fourier_solve_is_exact_on_random_circular_layers(op, damp, transpos
     result = tc.solve_tikhonov(view, b, damp)
     assert result.method == "fourier" and result.exact
     if damp:
-        expected = _normal_solution(a, b, damp, np.zeros(a.shape[1]))
+        expected = tikhonov_minimiser(a, b, damp, np.zeros(a.shape[1]))
     else:
         expected = np.linalg.lstsq(a, b, rcond=None)[0]
     scale = max(np.linalg.norm(expected), 1e-300)

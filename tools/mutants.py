@@ -1,8 +1,8 @@
-"""Hand-made mutants of the proof and check modules, each run against the tests that
-should kill it: a bounded mutation check (#23). Prints one line per mutant, KILLED or
-SURVIVED, and the count; exits 1 if any survived.
+"""Hand-made mutants of the proof, check and solve modules, each run against the tests
+that should kill it: a bounded mutation check (#23, #33). Prints one line per mutant,
+KILLED or SURVIVED, and the count; exits 1 if any survived.
 
-Run from the repository root: python tools/mutants.py [--seconds 1800]
+Run from the repository root: python tools/mutants.py [--seconds 1800] [--only solve/]
 """
 
 from __future__ import annotations
@@ -17,8 +17,134 @@ ROOT = Path(__file__).resolve().parents[1]
 SPECTRA = "toeplitz_conv/spectra"
 EXACT = ["tests/test_certified_exact.py"]
 CERTIFIED = ["tests/test_certified.py", *EXACT]
+SOLVE = "toeplitz_conv/solve"
+GUARDS = ["tests/test_solve_guards.py"]
+SOLVES = ["tests/test_solve.py", *GUARDS]
 # (file, original text, mutated text, tests that should fail)
 MUTANTS = [
+    # --- solve/ (#33): the bugs the suite let through, then a few it already caught ---
+    (
+        f"{SOLVE}/fourier.py",
+        'key = ("tikhonov-fourier", op.transposed, op.conjugated, half, float(damp))',
+        'key = ("tikhonov-fourier", op.transposed, op.conjugated, half)',
+        SOLVES,
+    ),  # a second damp gets the first damp's factors
+    (
+        f"{SOLVE}/fourier.py",
+        'key = ("tikhonov-fourier", op.transposed, op.conjugated, half, float(damp))',
+        'key = ("tikhonov-fourier", op.conjugated, half, float(damp))',
+        SOLVES,
+    ),  # the conv-transpose view gets the conv's factors
+    (
+        f"{SOLVE}/cosine.py",
+        'key = ("tikhonov-cosine", op.conjugated, float(damp))',
+        'key = ("tikhonov-cosine", op.conjugated)',
+        SOLVES,
+    ),
+    (
+        f"{SOLVE}/fourier.py",
+        'key = ("normal-inverse", op.transposed, op.conjugated, half, float(damp))',
+        'key = ("normal-inverse", op.transposed, op.conjugated, half)',
+        SOLVES,
+    ),
+    (
+        f"{SOLVE}/cosine.py",
+        'key = ("cosine-inverses", op.conjugated, kind, float(damp))',
+        'key = ("cosine-inverses", op.conjugated, kind)',
+        SOLVES,
+    ),
+    (
+        f"{SOLVE}/kernels.py",
+        "_multiply_add(gram[i, j], a, b, True, False, n)",
+        "_multiply_add(gram[i, j], a, b, False, False, n)",
+        GUARDS,
+    ),  # the compiled Gram K^H K without its conjugate
+    (
+        f"{SOLVE}/kernels.py",
+        "_multiply_add(gram[i, j], a, b, False, True, n)",
+        "_multiply_add(gram[i, j], a, b, False, False, n)",
+        GUARDS,
+    ),  # and K K^H
+    (
+        f"{SOLVE}/parameters.py",
+        "return eigen.singular_values(), eigen.coefficients(b_hat), b_hat, 1",
+        "return eigen.singular_values(), eigen.coefficients(b_hat), b_hat, b_hat.shape[1]",
+        SOLVES,
+    ),  # the cosine spectra counted over the wrong number of points
+    (
+        f"{SOLVE}/parameters.py",
+        "return (*_singular_coefficients(cosine_symbols(op, kind), b_hat), b_hat, 1)",
+        "return (*_singular_coefficients(cosine_symbols(op, kind), b_hat), b_hat, b_hat.shape[1])",
+        SOLVES,
+    ),
+    (
+        f"{SOLVE}/reflect.py",
+        "rhs_norm = math.sqrt(max(np.vdot(rhs, boundary_form(rhs.copy(), spatial, -0.5))"
+        ".real, 0.0))",
+        "rhs_norm = float(np.linalg.norm(rhs))",
+        GUARDS,
+    ),  # the reflect path's stopping norm unweighted
+    (
+        "toeplitz_conv/core/weights.py",
+        "    return np.result_type(operator_dtype, x_dtype)",
+        "    return np.result_type(operator_dtype, "
+        "np.float16 if x_dtype.kind != 'c' else np.complex64)",
+        GUARDS,
+    ),  # products in the layer's precision: float32 CG
+    (
+        f"{SOLVE}/iterative.py",
+        "given = [op.dtype, b.dtype] + ([] if x0 is None else [x0.dtype])",
+        "given = [op.dtype, b.dtype]",
+        GUARDS,
+    ),  # a complex prior on a real layer, CG path
+    (
+        f"{SOLVE}/fourier.py",
+        "np.iscomplexobj(b) or np.iscomplexobj(x0)",
+        "np.iscomplexobj(b)",
+        GUARDS,
+    ),  # and Fourier path
+    (
+        f"{SOLVE}/tikhonov.py",
+        "    if prior_beyond_data(sizes):\n        data, s",
+        "    if False:\n        data, s",
+        GUARDS,
+    ),  # the shifted-data branch
+    (
+        "toeplitz_conv/interop/networks.py",
+        "bounds = norm_bounds(op, rtol=rtol, max_bytes=max_bytes)",
+        "bounds = norm_bounds(op, max_bytes=max_bytes)",
+        ["tests/test_networks.py"],
+    ),  # lipschitz_report ignores rtol
+    (
+        "toeplitz_conv/interop/networks.py",
+        'label = name if seen[name] == 1 else f"{name}#{seen[name]}"',
+        "label = name",
+        ["tests/test_networks.py"],
+    ),  # a module called twice: c, c
+    (
+        f"{SOLVE}/preconditioners.py",
+        "    return op.layer.cached(key, lambda: _counterpart(op))",
+        "    return _counterpart(op)",
+        GUARDS,
+    ),  # the circulant preconditioner refactorised on every call
+    (
+        f"{SOLVE}/algebra.py",
+        "    shifted = values * values + damp * damp",
+        "    shifted = values * values + damp",
+        ["tests/test_solve_eigen.py", *SOLVES],
+    ),
+    (
+        f"{SOLVE}/iterative.py",
+        "        return op.rmatvec(op.matvec(v)) + shift * v",
+        "        return op.rmatvec(op.matvec(v)) + damp * v",
+        SOLVES,
+    ),
+    (
+        f"{SOLVE}/reflect.py",
+        "        rhs = rhs + shift * boundary_form(start.copy(), spatial, 1.0)",
+        "        rhs = rhs + shift * start",
+        ["tests/test_solve_reflect.py", *SOLVES],
+    ),
     (
         f"{SPECTRA}/layer_gram.py",
         "    if most == 1:\n        return 0.0",
@@ -176,10 +302,11 @@ def run(mutant, deadline: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1800.0, help="time for all mutants")
+    parser.add_argument("--only", default="", help="only the mutants of paths containing this")
     args = parser.parse_args()
     deadline = time.monotonic() + args.seconds
     outcomes = []
-    for mutant in MUTANTS:
+    for mutant in [m for m in MUTANTS if args.only in m[0]]:
         if time.monotonic() > deadline:
             outcomes.append("NOT RUN")
         else:

@@ -84,21 +84,19 @@ def as_weight(
     array = np.ascontiguousarray(array, dtype=resolved)
     bad = np.size(array) - np.count_nonzero(np.isfinite(array))
     if bad:
-        raise ParameterError(
-            name, f"{name} must be finite; it has {bad} infinite or NaN entries"
-        )
+        raise ParameterError(name, f"{name} must be finite; it has {bad} infinite or NaN entries")
     return array, resolved
 
 
 def working_dtype(operator_dtype: np.dtype, x_dtype: np.dtype) -> np.dtype:
-    """Dtype in which an operator of ``operator_dtype`` applies to data of ``x_dtype``.
+    """Dtype in which an operator of ``operator_dtype`` applies to data of ``x_dtype``:
+    :func:`numpy.result_type` of the two, as :mod:`scipy.sparse.linalg`'s operators do.
 
-    The operator's precision wins (a float32 operator computes in float32), but
-    complex data is never cast to real: it gets the complex type of that precision.
+    Neither is narrowed: a float32 layer applied to float64 data computes and returns
+    float64 (the caller's precision is kept), float32 data stays float32, and complex
+    data is never cast to real.
     """
-    if np.dtype(x_dtype).kind == "c" and operator_dtype.kind != "c":
-        return np.result_type(operator_dtype, np.complex64)
-    return operator_dtype
+    return np.result_type(operator_dtype, x_dtype)
 
 
 def times_power_of_two(values, exponent: int):

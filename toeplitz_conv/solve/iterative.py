@@ -9,14 +9,12 @@ adjoint product per iteration), started from :math:`x_0`, to a relative residual
 ``rtol`` of the normal equations.
 
 From :data:`BLAS_ONE_THREAD_SIZE` unknowns on, BLAS runs on one thread meanwhile
-(:func:`~toeplitz_conv.core.jit.blas_on_one_thread`): ``cg``'s inner products and
-norms are BLAS calls, multithreaded on long vectors, and OpenBLAS's threads keep
-spinning for a while after each one, taking the cores from the products and
-transforms that follow. Below that size it gains nothing, and building the limit
-inspects every library loaded (10 ms once per process with torch loaded). The
-iterations of :mod:`.reflect` run without it: their products are numpy's, on one
-thread, and the limit changed nothing there (3 x 512 x 512: 166 ms with, 166
-without).
+(:func:`~toeplitz_conv.core.jit.blas_on_one_thread`), on every conjugate-gradient
+path (:mod:`.reflect`'s too): ``cg``'s inner products and norms are BLAS calls,
+multithreaded on long vectors, and OpenBLAS's threads keep spinning for a while after
+each one, taking the cores from the products and transforms that follow. Below that
+size it gains nothing, and building the limit inspects every library loaded once per
+process.
 """
 
 from __future__ import annotations
@@ -30,13 +28,10 @@ from ..core.jit import blas_on_one_thread
 from ..core.progress import progress_bar
 from ..layers.conv import ConvOperator
 
-__all__ = ["BLAS_ONE_THREAD_SIZE", "conjugate_gradients", "normal_equations_cg"]
+__all__ = ["BLAS_ONE_THREAD_SIZE", "conjugate_gradients", "normal_equations_cg", "solution_dtype"]
 
 PROGRESS_DELAY = 2.0  # seconds before a long solve shows its bar (with progress shown)
-# unknowns from which CG runs with BLAS on one thread: measured on 2 cores, 100 CG
-# iterations on a zero-padded 3 x n x n 7x7 blur, medians with / without the limit:
-# n = 32 12.7 / 12.6 ms, 64 42 / 51 ms, 96 79 / 100 ms, 128 108 / 125 ms; 30 iterations:
-# 256 126 / 148 ms, 512 0.46 / 0.69 s
+# unknowns from which CG runs with BLAS on one thread (where it pays: benchmarks/bench_blas.py)
 BLAS_ONE_THREAD_SIZE = 1 << 13
 
 
@@ -53,7 +48,7 @@ def normal_equations_cg(
     """``(x, iterations, converged)`` for the normal equations above (``damp**2`` finite:
     :func:`~.tikhonov.solve_tikhonov` answers an overflowing one with ``x0``)."""
     n = op.shape[1]
-    dtype = np.result_type(op.dtype, b.dtype, np.float64)
+    dtype = solution_dtype(op, b, x0)
     shift = damp * damp
 
     def normal(v: np.ndarray) -> np.ndarray:
@@ -73,6 +68,15 @@ def normal_equations_cg(
         preconditioner=preconditioner,
         one_blas_thread=n >= BLAS_ONE_THREAD_SIZE,
     )
+
+
+def solution_dtype(op: ConvOperator, b: np.ndarray, x0: np.ndarray | None) -> np.dtype:
+    """float64, or complex128 where the layer, the data or the prior is complex: the
+    solves run in double precision whatever the layer's own precision (a float32
+    layer's weights are exact in float64), and a complex prior keeps its imaginary
+    part."""
+    given = [op.dtype, b.dtype] + ([] if x0 is None else [x0.dtype])
+    return np.result_type(*given, np.float64)
 
 
 def conjugate_gradients(

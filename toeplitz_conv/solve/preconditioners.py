@@ -30,6 +30,8 @@ why :func:`~.tikhonov.solve_tikhonov` does not apply them on its own.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse.linalg as spla
 
@@ -37,7 +39,7 @@ from ..core.errors import ParameterError
 from ..core.memory import checked_max_bytes
 from ..core.weights import times_power_of_two
 from ..layers.conv import Conv, ConvOperator, ConvTranspose
-from .checks import checked_operator, nonnegative
+from .checks import checked_operator, real_number
 from .cosine import cosine_class, cosine_preconditioner, preconditioner_transform
 from .fourier import fourier_applicable, normal_inverse
 from .scaling import layer_in_range
@@ -66,7 +68,15 @@ def circulant_counterpart(op: ConvOperator) -> ConvOperator | None:
     :math:`d`-axis tap's weight is the product of its axes' (T. Chan and Olkin's
     multilevel optimal circulant, taken block by block: each pair of channels, the
     groups block-diagonal, strides by polyphase).
+
+    The counterpart is built once per view and kept by the layer, so that its own
+    factorizations (:func:`~.fourier.normal_inverse`) serve every later call.
     """
+    key = ("circulant-counterpart", op.transposed, op.conjugated)
+    return op.layer.cached(key, lambda: _counterpart(op))
+
+
+def _counterpart(op: ConvOperator) -> ConvOperator | None:
     g = op.geometry
     if g.output_spatial != tuple(n // s for n, s in zip(g.input_spatial, g.stride)) or any(
         n % s for n, s in zip(g.input_spatial, g.stride)
@@ -147,8 +157,8 @@ def preconditioner(
     if kind not in KINDS:
         raise ParameterError("kind", f"kind must be one of {KINDS}; got {kind!r}")
     max_bytes = None if max_bytes is None else checked_max_bytes(max_bytes)
-    if nonnegative(damp, "damp") == 0:
-        raise ParameterError("damp", f"damp must be a number > 0; got {damp!r}")
+    if not real_number(damp, "damp") > 0 or not math.isfinite(damp):
+        raise ParameterError("damp", f"damp must be a finite number > 0; got {damp!r}")
     exact_cosine, _ = cosine_class(op)
     # weights of extreme magnitude in range (.scaling): A' = 2^p A, M = 4^p M'
     scaled, p = layer_in_range(op)
