@@ -17,6 +17,7 @@ from oracles import dense_matrix as _dense
 from strategies import examples, layer_cases, transpose_cases
 
 import toeplitz_conv as tc
+from toeplitz_conv.spectra.brackets import CertifiedWidthWarning
 
 SLACK = 1e-12  # relative to sigma_max: the dense oracle's own rounding, with room
 RTOL = 1e-6
@@ -306,3 +307,18 @@ def test_brackets_hold_for_weights_near_the_ends_of_the_double_range(scale):
         assert tc.norm_bounds(op).relative_width <= RTOL
         threshold = float(np.median(values)) * 1.0123
         assert tc.count_singular_values(op, threshold) == int((values > threshold).sum())
+
+
+def test_a_bracket_wider_than_rtol_from_the_fallback_warns_and_says_why():
+    """The symbol bound's fallback (the factorization over the budget) returned a bracket
+    0.5 wide for rtol 1e-3 without the CertifiedWidthWarning the docs promise (#34)."""
+    t = np.arange(-3, 4)
+    g = np.exp(-(t**2) / 4)
+    kernel = np.outer(g, g) / np.outer(g, g).sum()
+    weight = np.array([[kernel * (0.8 if i == j else 0.1) for j in range(3)] for i in range(3)])
+    op = tc.Conv(weight, (3, 16, 16), padding=3, padding_mode="reflect")
+    with pytest.warns(CertifiedWidthWarning, match="does not fit the memory budget"):
+        bounds = tc.norm_bounds(op, rtol=1e-3, max_bytes=2 * 10**6)
+    assert bounds.relative_width > 1e-3 and bounds.method.startswith("symbol bound")
+    top = np.linalg.svd(op.todense(), compute_uv=False)[0]
+    _assert_contains(bounds, top, top)

@@ -120,6 +120,30 @@ def test_bad_outputs_are_refused_before_any_work(tmp_path, capsys, command, targ
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.png"]
 
 
+@pytest.mark.parametrize("command, name", [("show", "x.png"), ("export", "x.npz")])
+def test_a_folder_where_no_file_can_be_created_is_bad_input_named_as_given(
+    capsys, command, name
+):
+    """/proc passes ``os.access`` for root but takes no new file: refused before any work
+    (status 2, the user's folder named), never a failure reported under the hidden
+    temporary name (#34)."""
+    status, out, err = _run([command, *SMALL, "-o", f"/proc/{name}"], capsys)
+    assert status == 2 and out == ""
+    _assert_one_line(err, "-o/--output", "cannot write into directory '/proc'")
+    assert "/proc/." not in err
+
+
+def test_a_write_that_fails_names_the_users_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(
+        scipy.sparse, "save_npz", _failing_writer(FileNotFoundError(errno.ENOENT, "gone"))
+    )
+    target = tmp_path / "layer.npz"
+    code, out, err = _run(["export", *SMALL, "-o", str(target)], capsys)
+    assert code == 1 and "wrote" not in out
+    _assert_one_line(err, str(target))
+    assert f"{tmp_path}/." not in err
+
+
 def test_demo_into_a_file_is_refused(tmp_path, capsys):
     (tmp_path / "taken").write_text("")
     status, _, err = _run(["demo", "--out", str(tmp_path / "taken")], capsys)
@@ -249,3 +273,21 @@ def test_help_describes_every_flag_in_plain_text(command):
             assert "default" in action.help, action.option_strings
     text = parser.format_help()
     assert "``" not in text and ":math:" not in text
+
+
+def _machine_memory() -> int:
+    with open("/proc/meminfo") as meminfo:
+        return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemTotal:"))
+
+
+def test_a_budget_beyond_the_machines_memory_is_warned_about(capsys):
+    """--max-memory 1000T on a machine of some GB would let a 38 GB build start (#34)."""
+    beyond = 2 * _machine_memory()
+    status, out, err = _run(["check", *SMALL, "--max-memory", str(beyond)], capsys)
+    assert status == 0 and "PASSED" in out
+    assert err.count("\n") == 1 and err.startswith("toeplitz-conv: warning: --max-memory:"), err
+    status, _, err = _run(["check", *SMALL, "--max-memory", str(_machine_memory() // 2)], capsys)
+    assert status == 0 and err == ""
+    with pytest.warns(toeplitz_conv.core.memory.BudgetAboveMemoryWarning, match="machine's memory"):
+        with toeplitz_conv.core.memory.using_memory_budget(beyond):
+            pass

@@ -91,6 +91,11 @@ def test_ctrl_c_at_any_moment_is_one_line(delay):
     text = err.decode()
     if process.returncode == 0:  # it had finished already
         return
+    if "Fatal Python error: init_import_site" in text:
+        # the signal landed while Python was still importing `site` (the editable
+        # install's .pth among it), before the entry point runs any code of ours: Python
+        # reports that itself, and README says so (#34)
+        return
     assert process.returncode == 130, text
     assert text == "toeplitz-conv: error: interrupted\n", text
 
@@ -158,8 +163,8 @@ def test_ctrl_c_inside_an_import_is_put_off_until_the_import_is_done(tmp_path):
     program = (
         "import signal, sys, time\n"
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        "from toeplitz_conv.cli.main import _install_handlers\n"
-        "_install_handlers()\n"
+        "from toeplitz_conv.cli.interrupts import install_handlers\n"
+        "install_handlers()\n"
         "try:\n"
         "    import slow_module\n"
         "    print('imported', flush=True)\n"
@@ -198,21 +203,21 @@ def _frame_of(file: str, name: str):
 def test_ctrl_c_is_put_off_where_raising_is_unsafe(file, name, unsafe):
     # raised there it crashed the process (llvmlite: SIGSEGV), was lost (__del__), or
     # left a pool's worker that the interpreter waited for at exit (a hang)
-    from toeplitz_conv.cli.main import _unsafe_to_raise
+    from toeplitz_conv.cli.interrupts import _unsafe_to_raise
 
     assert _unsafe_to_raise(_frame_of(file, name)) is unsafe
 
 
 def test_a_put_off_interrupt_is_raised_a_moment_later():
-    from toeplitz_conv.cli.main import _install_handlers, _Interrupts, _restore_handlers
+    from toeplitz_conv.cli.interrupts import Interrupts, install_handlers, restore_handlers
 
-    previous = _install_handlers()
+    previous = install_handlers()
     try:
-        _Interrupts.handler(signal.SIGINT, _frame_of(threading.__file__, "start"))
-        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= _Interrupts.RETRY_SECONDS
+        Interrupts.handler(signal.SIGINT, _frame_of(threading.__file__, "start"))
+        assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= Interrupts.RETRY_SECONDS
         with pytest.raises(KeyboardInterrupt):
             time.sleep(2)  # the timer signal raises it here, outside the unsafe region
     finally:
-        _restore_handlers(previous)
+        restore_handlers(previous)
     assert signal.getsignal(signal.SIGINT) is previous[signal.SIGINT]
     assert signal.getitimer(signal.ITIMER_REAL)[0] == 0

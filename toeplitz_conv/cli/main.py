@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import signal
 import sys
-import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
+from .interrupts import Interrupts, install_handlers, restore_handlers
 
 # Only the standard library above: the package's own modules (numpy, scipy, ...) are
 # imported inside main(), so that --version and --help answer at once and a Ctrl-C
@@ -83,11 +83,16 @@ def _command_check(args: argparse.Namespace) -> int:
 
 
 def _command_norm(args: argparse.Namespace) -> int:
+    from ..spectra.brackets import CertifiedWidthWarning
     from ..spectra.certified import norm_bounds
     from .flags import build_layer
 
     op = build_layer(args)
-    bounds = norm_bounds(op, rtol=args.rtol)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CertifiedWidthWarning)
+        bounds = norm_bounds(op, rtol=args.rtol)
+    for warning in caught:  # a bracket wider than --rtol: one line, saying why
+        print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
     print(repr(op))
     print(
         f"spectral norm (Lipschitz constant) in [{bounds.lower:.12g}, {bounds.upper:.12g}]"
@@ -127,6 +132,7 @@ def _command_compile(args: argparse.Namespace) -> int:
 def make_parser() -> argparse.ArgumentParser:
     """The ``toeplitz-conv`` argument parser."""
     from .flags import CommandParser, add_memory_flag, integer_at_least
+
     parser = CommandParser(
         prog=PROG,
         description="Conv layers as explicit sparse matrices: see them, check them, export them.",
@@ -250,6 +256,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _layer_command(commands, name: str, summary: str, description: str, example: str):
     from .flags import add_layer_flags
+
     parser = commands.add_parser(
         name, help=summary, description=description, epilog=f"example:\n  {example}"
     )
@@ -257,87 +264,11 @@ def _layer_command(commands, name: str, summary: str, description: str, example:
     return parser
 
 
-class _Interrupts:
-    """Whether Ctrl-C came during this run: an interrupt inside an import can surface as
-    another error (numpy's "could not import module datetime"), which is then reported as
-    the interrupt it was.
-
-    Where raising is unsafe the interrupt is put off and raised a moment later: inside an
-    import (a KeyboardInterrupt in a compiled module's initialisation, torch's, which
-    pylops imports, cannot be caught: the process aborted), inside numba or llvmlite
-    (raised in LLVM's callbacks it crashed the process or was printed and lost), and in
-    a finaliser (``__del__``: ignored, with a message). The retry is a timer signal
-    (``SIGALRM``), not a thread: starting a thread inside a signal handler deadlocks when
-    the interrupted code holds threading's own lock."""
-
-    seen = False
-    RETRY_SECONDS = 0.05
-
-    @classmethod
-    def handler(cls, signum, frame) -> None:
-        cls.seen = True
-        if _unsafe_to_raise(frame):
-            _raise_later(cls.RETRY_SECONDS)
-            return
-        raise KeyboardInterrupt
-
-    @classmethod
-    def retry(cls, signum, frame) -> None:
-        cls.handler(signal.SIGINT, frame)
-
-
-_UNSAFE_PACKAGES = tuple(f"{os.sep}{name}{os.sep}" for name in ("numba", "llvmlite"))
-# starting a thread: interrupted between its start and the pool's record of it, a
-# thread pool's worker is never told to stop, and the interpreter waits for it at exit
-_UNSAFE_THREADING = {"start", "submit", "_adjust_thread_count"}
-
-
-def _unsafe_to_raise(frame) -> bool:
-    """Whether ``frame`` or a caller runs an import (importlib's frames), numba or
-    llvmlite, a finaliser, or starts a thread."""
-    while frame is not None:
-        code = frame.f_code
-        name, file = code.co_name, code.co_filename
-        if file.startswith("<frozen importlib") or name == "__del__":
-            return True
-        if any(package in file for package in _UNSAFE_PACKAGES):
-            return True
-        threads = file.endswith(f"{os.sep}threading.py") or f"{os.sep}concurrent{os.sep}" in file
-        if threads and name in _UNSAFE_THREADING:
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _raise_later(seconds: float) -> None:
-    if hasattr(signal, "setitimer"):
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-    else:  # no timer signal (Windows): a thread sends the interrupt again
-        retry = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-        retry.daemon = True
-        retry.start()
-
-
-def _install_handlers() -> dict:
-    """Our handlers of SIGINT (and SIGALRM, its retry); the previous ones, to restore."""
-    previous = {signal.SIGINT: signal.signal(signal.SIGINT, _Interrupts.handler)}
-    if hasattr(signal, "setitimer"):
-        previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, _Interrupts.retry)
-    return previous
-
-
-def _restore_handlers(previous: dict) -> None:
-    if signal.SIGALRM in previous:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``toeplitz-conv`` console script; returns the exit status."""
-    _Interrupts.seen = False
+    Interrupts.seen = False
     try:
-        previous = _install_handlers()
+        previous = install_handlers()
     except ValueError:  # not the main thread: Python's own handler stays
         previous = None
     try:
@@ -348,17 +279,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except Exception:
-        if _Interrupts.seen:
+        if Interrupts.seen:
             return _fail("interrupted", EXIT_INTERRUPTED)
         raise
     finally:
         if previous is not None:
-            _restore_handlers(previous)
+            restore_handlers(previous)
 
 
 def _run(argv: Sequence[str] | None) -> int:
     from ..core.errors import ParameterError, ParameterTypeError
-    from ..core.memory import MatrixTooLargeError, using_memory_budget
+    from ..core.memory import (
+        BudgetAboveMemoryWarning,
+        MatrixTooLargeError,
+        budget_above_memory,
+        using_memory_budget,
+    )
     from .flags import PARAMETER_FLAGS, UsageError
 
     try:
@@ -367,8 +303,15 @@ def _run(argv: Sequence[str] | None) -> int:
             from ..core.progress import set_progress
 
             set_progress(False)
-        with using_memory_budget(args.max_memory):
-            status = args.run(args)
+        if args.max_memory is not None and budget_above_memory(args.max_memory):
+            print(
+                f"{PROG}: warning: --max-memory: {budget_above_memory(args.max_memory)}",
+                file=sys.stderr,
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BudgetAboveMemoryWarning)  # said above, once
+            with using_memory_budget(args.max_memory):
+                status = args.run(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers
         return status
     except (KeyboardInterrupt, BrokenPipeError):
@@ -382,7 +325,7 @@ def _run(argv: Sequence[str] | None) -> int:
         hint = f"allow it with --max-memory {_size_flag(error.nbytes)}, or choose a smaller layer"
         return _fail(error.describe(hint), EXIT_BAD_INPUT)
     except ImportError as error:
-        if _Interrupts.seen or _caused_by_interrupt(error):  # Ctrl-C inside an import
+        if Interrupts.seen or _caused_by_interrupt(error):  # Ctrl-C inside an import
             raise KeyboardInterrupt from error
         name = error.name or str(error)
         extra = OPTIONAL_EXTRAS.get(name, "plot")
@@ -391,7 +334,7 @@ def _run(argv: Sequence[str] | None) -> int:
         where = f": {error.filename}" if error.filename else ""
         return _fail(f"{error.strerror or error}{where}")
     except Exception as error:  # noqa: BLE001 - the promise is one line, never a traceback
-        if _Interrupts.seen:
+        if Interrupts.seen:
             raise KeyboardInterrupt from error
         if os.environ.get(TRACEBACK_VARIABLE):
             raise

@@ -176,8 +176,20 @@ def _check_writable_directory(directory: Path, parameter: str) -> None:
         raise ParameterError(parameter, f"directory {shown!r} does not exist")
     if not directory.is_dir():
         raise ParameterError(parameter, f"{shown!r} is not a directory")
-    if not os.access(directory, os.W_OK | os.X_OK):
+    if not os.access(directory, os.W_OK | os.X_OK) or not _can_create_in(directory):
         raise ParameterError(parameter, f"cannot write into directory {shown!r}")
+
+
+def _can_create_in(directory: Path) -> bool:
+    """Whether a file can be created in ``directory``, tried as :func:`write_atomically`
+    will (``os.access`` says yes to root everywhere, /proc and read-only mounts included)."""
+    try:
+        descriptor, name = tempfile.mkstemp(dir=directory, prefix=".toeplitz-conv-check.")
+    except OSError:
+        return False
+    os.close(descriptor)
+    os.unlink(name)
+    return True
 
 
 def write_atomically(
@@ -206,9 +218,12 @@ def write_atomically(
     path = Path(path)
     # the suffix in lower case: numpy and scipy append ".npz" or ".mtx" to a name that does
     # not end in it exactly (y.NPZ), and would write beside the temporary file
-    descriptor, name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix.lower()
-    )
+    try:
+        descriptor, name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix.lower()
+        )
+    except OSError as error:
+        raise _about(error, path) from error
     os.close(descriptor)
     temporary = Path(name)
     try:
@@ -217,10 +232,18 @@ def write_atomically(
             verify(temporary)
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes files private (0600)
         os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise _about(error, path) from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def _about(error: OSError, path: Path) -> OSError:
+    """``error`` naming the caller's ``path``, never the hidden temporary file."""
+    return type(error)(error.errno, error.strerror or str(error), str(path))
 
 
 def _umask() -> int:

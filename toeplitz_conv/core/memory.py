@@ -11,12 +11,14 @@ from __future__ import annotations
 import numbers
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .errors import ParameterError, ParameterTypeError
 
 __all__ = [
+    "BudgetAboveMemoryWarning",
     "MatrixTooLargeError",
     "available_memory",
     "check_budget",
@@ -26,6 +28,7 @@ __all__ = [
     "parse_size",
     "resolve_budget",
     "set_memory_budget",
+    "total_memory",
     "using_memory_budget",
 ]
 
@@ -68,6 +71,27 @@ class MatrixTooLargeError(MemoryError):
         return type(self), (self.what, self.nbytes, self.budget)
 
 
+class BudgetAboveMemoryWarning(RuntimeWarning):
+    """A memory budget larger than the machine's memory: it no longer stops a build
+    that cannot fit (the process would swap or be killed instead)."""
+
+
+def total_memory() -> int:
+    """Bytes of physical memory of this machine."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def budget_above_memory(max_bytes: int) -> str:
+    """A sentence saying that ``max_bytes`` exceeds the machine's memory, or ``""``."""
+    total = total_memory()
+    if max_bytes <= total:
+        return ""
+    return (
+        f"the memory budget {format_bytes(max_bytes)} is more than this machine's memory "
+        f"({format_bytes(total)}): it will not stop a build that cannot fit"
+    )
+
+
 def available_memory() -> int:
     """Bytes of memory available now (``MemAvailable`` on Linux)."""
     try:
@@ -87,9 +111,17 @@ def set_memory_budget(max_bytes: int | None) -> None:
     ----------
     max_bytes : int or None
         The budget; ``None`` restores ``DEFAULT_FRACTION`` of available memory.
+
+    Warns
+    -----
+    BudgetAboveMemoryWarning
+        When ``max_bytes`` is more than the machine's physical memory.
     """
     global _budget_override
     _budget_override = None if max_bytes is None else checked_max_bytes(max_bytes)
+    beyond = None if max_bytes is None else budget_above_memory(_budget_override)
+    if beyond:
+        warnings.warn(beyond, BudgetAboveMemoryWarning, stacklevel=2)
 
 
 @contextmanager

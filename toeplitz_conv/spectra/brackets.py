@@ -158,15 +158,19 @@ def _ldexp(weight: np.ndarray, exponent: int) -> np.ndarray:
     return out
 
 
-def warn_if_wider(bounds: NormBounds, rtol: float, what: str) -> None:
-    """A :class:`CertifiedWidthWarning` when a proof that promises ``rtol`` could not
-    narrow its bracket that far."""
+ROUNDING_FLOOR = (
+    "this is the rounding floor of the proof for this layer (a singular value near the "
+    "rounding level of the matrix's entries, or an rtol near machine precision)"
+)
+
+
+def warn_if_wider(bounds: NormBounds, rtol: float, what: str, why: str = ROUNDING_FLOOR) -> None:
+    """A :class:`CertifiedWidthWarning` when a bracket is wider than ``rtol``, saying
+    ``why`` (by default: the rounding floor of a proof that promises ``rtol``)."""
     if bounds.relative_width > rtol:
         warnings.warn(
             f"{what}: the proven bracket [{bounds.lower:.6g}, {bounds.upper:.6g}] is "
-            f"{bounds.relative_width:.2g} wide, more than rtol={rtol:g}: this is the rounding "
-            "floor of the proof for this layer (a singular value near the rounding level of "
-            "the matrix's entries, or an rtol near machine precision)",
+            f"{bounds.relative_width:.2g} wide, more than rtol={rtol:g}: {why}",
             CertifiedWidthWarning,
             stacklevel=3,
         )

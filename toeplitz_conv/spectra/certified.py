@@ -87,9 +87,11 @@ def norm_bounds(
         Target relative width of the bracket, in ``[1e-15, 1)``. The per-frequency
         and the factorization proofs meet it down to their rounding floor (about
         1e-13 for small layers, wider for large ones and for norms near the
-        rounding level of the entries); a wider bracket comes with a
-        :class:`~toeplitz_conv.spectra.brackets.CertifiedWidthWarning`. The symbol bound is
-        wider by design.
+        rounding level of the entries). Every bracket wider than ``rtol`` that
+        ``"auto"`` returns, the symbol bound it falls back to when the factorization
+        does not fit the budget included, comes with a
+        :class:`~toeplitz_conv.spectra.brackets.CertifiedWidthWarning` saying why;
+        ``method="symbol"`` asks for that wider bound and does not warn.
     max_bytes : int, optional
         Memory budget (default :func:`toeplitz_conv.memory_budget`); the
         factorization is used only when its band fits.
@@ -116,7 +118,16 @@ def norm_bounds(
     bounds = twin.unscaled(bounds)
     if promised:
         warn_if_wider(bounds, rtol, "norm_bounds")
+    elif method == "auto":  # method="symbol" asked for the wider bound itself
+        warn_if_wider(bounds, rtol, "norm_bounds", FELL_BACK)
     return bounds
+
+
+FELL_BACK = (
+    "the factorization proof, which would reach rtol, does not fit the memory budget, so "
+    "the symbol bound (wider by design) was taken; raise max_bytes (or "
+    "toeplitz_conv.set_memory_budget) to let it run"
+)
 
 
 def _bracket(
