@@ -53,12 +53,14 @@ _HOMES = {
     "solve_tikhonov": "solve.tikhonov",
     "preconditioner": "solve.preconditioners",
     "choose_damp": "solve.parameters",
+    "blas_on_one_thread": "core.jit",
 }
 
 if TYPE_CHECKING:  # for type checkers and editors: the eager imports
     from .core.blocks import kernel_block
     from .core.errors import ParameterError, ParameterTypeError
     from .core.geometry import Geometry, conv_geometry
+    from .core.jit import blas_on_one_thread
     from .core.memory import MatrixTooLargeError, memory_budget, set_memory_budget
     from .core.padding import PADDING_MODES
     from .core.transposition import transpose_geometry
@@ -110,6 +112,7 @@ __all__ = [
     "NormBounds",
     "ParameterError",
     "ParameterTypeError",
+    "blas_on_one_thread",
     "check_adjoint",
     "choose_damp",
     "condition_number_bounds",

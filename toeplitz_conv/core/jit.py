@@ -70,10 +70,15 @@ def blas_on_one_thread():
 
     The solvers' own BLAS work is vector operations and small matrices. OpenBLAS's
     idle threads keep spinning for a while after each multithreaded call and take
-    the cores from the products and FFTs that follow, whose threads are their own: on
-    two cores a reflect-padded 512 x 512 PCG solve took 0.87 s instead of 0.50 s.
-    Conjugate gradients on large layers take it
-    (:mod:`~toeplitz_conv.solve.iterative`).
+    the cores from the products and FFTs that follow, whose threads are their own.
+    Every conjugate-gradient path of :func:`~toeplitz_conv.solve_tikhonov` on large
+    layers runs in it (:mod:`~toeplitz_conv.solve.iterative`); wrap your own solver
+    loops around a layer's products in it the same way::
+
+        with tc.blas_on_one_thread():
+            x = scipy.sparse.linalg.lsqr(op, b, damp=0.02, iter_lim=60)[0]
+
+    What it buys on your machine: ``benchmarks/bench_blas.py``.
     """
     return _blas_controller().limit(limits=1, user_api="blas")
 

@@ -63,11 +63,19 @@ def iterations_limit(maxiter: object) -> int | None:
     return int(maxiter)
 
 
-def vector(values: ArrayLike, length: int, name: str) -> np.ndarray:
+def vector(values: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """``values`` as a flat, read-only float64 or complex128 view (of the caller's memory
+    where it is such already), when it is flat or of the layer's ``shape``
+    ``(C, *spatial)``: any other shape of that size (an image in ``(H, W, C)``) is
+    refused, not silently read as another layout."""
     array = as_numeric(values, name)
-    if array.size != length:
+    length = math.prod(shape)
+    if array.shape not in ((length,), tuple(shape)):
         raise ParameterError(
-            name, f"{name} must have {length} entries; got shape {np.shape(array)}"
+            name,
+            f"{name} must have {length} entries, flat, or shape {tuple(shape)} (channels "
+            f"first, as the layer's products take it); got shape {np.shape(array)}"
+            + (" (channels last? move them first)" if array.size == length else ""),
         )
     if not np.all(np.isfinite(array)):
         raise ParameterError(name, f"{name} must be finite (it has infinite or NaN entries)")

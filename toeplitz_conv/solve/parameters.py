@@ -69,7 +69,8 @@ def choose_damp(
         Exact for circular layers with a stride dividing the size; other layers
         are evaluated on their circulant counterpart (see the module).
     b : array_like
-        The data (minus any bias), length ``op.shape[0]``.
+        The data (minus any bias): flat, length ``op.shape[0]``, or of the layer's
+        output shape ``(C_out, *spatial)``.
     rule : {"gcv", "discrepancy"}
         Generalised cross-validation (minimised over a log grid from
         :math:`10^{-8}\\sigma_{\\max}` to :math:`\\sigma_{\\max}`, refined to 1e-3
@@ -94,7 +95,7 @@ def choose_damp(
     op = checked_operator(op)
     if rule not in RULES:
         raise ParameterError("rule", f"rule must be one of {RULES}; got {rule!r}")
-    b = vector(b, op.shape[0], "b")
+    b = vector(b, op.output_shape, "b")
     if rule == "discrepancy" and noise_std is None:
         raise ParameterError("noise_std", "the discrepancy rule needs noise_std")
     noise_std = None if noise_std is None else nonnegative(noise_std, "noise_std")

@@ -54,7 +54,7 @@ from .cosine import (
     from_frequencies,
     to_frequencies,
 )
-from .iterative import conjugate_gradients
+from .iterative import BLAS_ONE_THREAD_SIZE, conjugate_gradients
 
 __all__ = ["boundary_form", "reflect_cg"]
 
@@ -102,7 +102,14 @@ def reflect_cg(
     m = spla.LinearOperator((n, n), matvec=precondition, dtype=rhs.dtype)
     rhs_norm = math.sqrt(max(np.vdot(rhs, boundary_form(rhs.copy(), spatial, -0.5)).real, 0.0))
     z, iterations, converged = conjugate_gradients(
-        gram, rhs, start, rtol=0.0, atol=rtol * rhs_norm, maxiter=maxiter, preconditioner=m
+        gram,
+        rhs,
+        start,
+        rtol=0.0,
+        atol=rtol * rhs_norm,
+        maxiter=maxiter,
+        preconditioner=m,
+        one_blas_thread=n >= BLAS_ONE_THREAD_SIZE,
     )
     x = from_frequencies(_unflat(z, g.groups, c_in) / scales, op.input_shape, "dct1")
     return x, iterations, converged

@@ -24,7 +24,7 @@ from .checks import (
 )
 from .cosine import cosine_class, cosine_solve
 from .fourier import fourier_applicable, fourier_solve
-from .iterative import normal_equations_cg
+from .iterative import normal_equations_cg, solution_dtype
 from .preconditioners import KINDS
 from .preconditioners import preconditioner as build_preconditioner
 from .reflect import reflect_cg
@@ -48,7 +48,10 @@ class SolveResult:
     Attributes
     ----------
     x : numpy.ndarray
-        The solution, flat (like :func:`scipy.sparse.linalg.lsqr`'s).
+        The solution: flat (like :func:`scipy.sparse.linalg.lsqr`'s) for a flat ``b``,
+        of the layer's input shape ``(C_in, *spatial)`` for a ``b`` of its output
+        shape; float64, or complex128 where the layer, ``b`` or ``x0`` is complex (the
+        solve runs in double precision whatever the layer's precision).
     method : str
         ``"fourier"``, ``"cosine"`` or ``"pcg"``.
     exact : bool
@@ -61,6 +64,10 @@ class SolveResult:
         :math:`\\|A x - b\\|`, the data misfit of ``x``.
     seconds : float
         Wall time of the solve.
+    preconditioner : str or None
+        What ``"pcg"`` was preconditioned with: ``"dct1"`` (the DCT-I form, in its
+        coordinates), ``"circulant"``, ``"cosine"``, ``"given"`` (the caller's
+        operator), or ``None`` (plain conjugate gradients, or an exact method).
     """
 
     x: np.ndarray
@@ -70,6 +77,7 @@ class SolveResult:
     iterations: int
     residual_norm: float
     seconds: float
+    preconditioner: str | None = None
 
 
 def solve_tikhonov(
@@ -101,14 +109,16 @@ def solve_tikhonov(
     op : Conv or ConvTranspose
         Any dimension, groups, stride, dilation, padding mode; real or complex.
     b : array_like
-        The data, of length ``op.shape[0]`` (flat, or any shape of that size).
+        The data: flat, of length ``op.shape[0]``, or of the layer's output shape
+        ``(C_out, *spatial)`` (channels first, as ``op.apply`` takes images; an
+        image in ``(H, W, C)`` is refused, not read as another layout).
     damp : float
         :math:`\\ge 0`. With ``damp = 0`` the exact method gives the minimum-norm
         least-squares solution (singular values below
         :math:`\\max(m, n)\\,\\epsilon\\,\\sigma_{\\max}` counted as zero); conjugate
         gradients from ``x0`` give a least-squares solution.
     x0 : array_like, optional
-        The prior, of length ``op.shape[1]`` (default zero).
+        The prior, flat or of the layer's input shape (default zero).
     rtol : float
         Relative residual of the normal equations at which conjugate gradients
         stop, in (0, 1).
@@ -166,8 +176,9 @@ def solve_tikhonov(
     op, damp, rtol = checked_operator(op), nonnegative(damp, "damp"), tolerance(rtol)
     maxiter = iterations_limit(maxiter)
     max_bytes = None if max_bytes is None else checked_max_bytes(max_bytes)
-    b = vector(b, op.shape[0], "b")
-    x0 = None if x0 is None else vector(x0, op.shape[1], "x0")
+    shaped = np.ndim(b) > 1  # x is returned in the layout b came in
+    b = vector(b, op.output_shape, "b")
+    x0 = None if x0 is None else vector(x0, op.input_shape, "x0")
     method = _method(op, method)
     preconditioner = _checked_preconditioner(preconditioner, op.shape[1])
     # extreme magnitudes are solved scaled by powers of two (exact: see .scaling)
@@ -202,14 +213,26 @@ def solve_tikhonov(
             stacklevel=2,
         )
     return SolveResult(
-        x,
+        x.reshape(op.input_shape) if shaped else x,
         method,
         method != "pcg",
         converged,
         iterations,
         residual,
         time.perf_counter() - start,
+        _preconditioner_used(op, damp, method, preconditioner),
     )
+
+
+def _preconditioner_used(op: ConvOperator, damp: float, method: str, choice: object):
+    """:attr:`SolveResult.preconditioner` for the checked ``preconditioner``."""
+    if method != "pcg" or choice is None:
+        return None
+    if _dct1_coordinates(op, damp, choice):
+        return "dct1"
+    if not isinstance(choice, str):
+        return "given"
+    return None if choice == "auto" else choice
 
 
 def _solve_in_range(op, scaled, p, b, damp, x0, sizes, method, preconditioner, **settings):
@@ -244,7 +267,7 @@ def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
         x, residual = cosine_solve(op, b, damp, x0, max_bytes=max_bytes)
         return x, 0, True, residual
     if not np.isfinite(damp * damp):  # overflows: x0 is the minimiser to rounding
-        dtype = np.result_type(op.dtype, b.dtype, np.float64)
+        dtype = solution_dtype(op, b, x0)
         start = np.zeros(op.shape[1], dtype) if x0 is None else x0.astype(dtype)
         return start, 0, True, None
     if _dct1_coordinates(op, damp, preconditioner):
@@ -312,7 +335,7 @@ def _preconditioner(op: ConvOperator, damp: float, choice: object, max_bytes):
 
 
 def _method(op: ConvOperator, method: object) -> str:
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ParameterError("method", f"method must be one of {METHODS}; got {method!r}")
     exact = fourier_applicable(op)
     kind, why = cosine_class(op)

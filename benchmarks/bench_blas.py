@@ -1,0 +1,88 @@
+"""What BLAS on one thread buys a solver loop around a layer's products
+(``tc.blas_on_one_thread``), measured side by side in one run.
+
+OpenBLAS's idle threads keep spinning for a while after each multithreaded call and
+take the cores from the products and FFTs that follow. Per row, the same loop timed
+with and without the limit, in turn (five pairs, medians), and their ratio:
+
+- plain conjugate gradients on the Tikhonov normal equations of a zero-padded 3 -> 3
+  7x7 blur of n x n pixels (``scipy.sparse.linalg.cg``, 30 iterations), for the sizes
+  around ``toeplitz_conv.solve.iterative.BLAS_ONE_THREAD_SIZE``;
+- the demo's 60 LSQR iterations (pylops) on its reflect-padded 3 x 150 x 128 blur.
+
+Run: python benchmarks/bench_blas.py
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pylops.optimization.basic
+import scipy.sparse.linalg as spla
+from environment import describe_environment  # benchmarks/environment.py, beside this
+
+import toeplitz_conv as tc
+from toeplitz_conv.cli.demo import cross_channel_blur, sample_image
+from toeplitz_conv.solve.iterative import BLAS_ONE_THREAD_SIZE
+
+PAIRS = 5
+
+
+def blur(n: int, mode: str = "zeros") -> tc.Conv:
+    return tc.Conv(cross_channel_blur(), (3, n, n), padding=3, padding_mode=mode)
+
+
+def cg_loop(op: tc.Conv):
+    n = op.shape[1]
+    gram = spla.LinearOperator((n, n), matvec=lambda v: op.rmatvec(op.matvec(v)) + 1e-4 * v)
+    rhs = op.rmatvec(np.random.default_rng(0).standard_normal(op.shape[0]))
+    return lambda: spla.cg(gram, rhs, rtol=1e-30, maxiter=30)
+
+
+def lsqr_loop():
+    image = sample_image()
+    op = tc.Conv(cross_channel_blur(), image.shape, padding="same", padding_mode="reflect")
+    data = op.apply(image).ravel()
+    return lambda: pylops.optimization.basic.lsqr(
+        op, data, damp=0.02, niter=60, atol=0, btol=0, conlim=1e12, calc_var=False
+    )
+
+
+def in_turn(loop) -> tuple[float, float]:
+    """Median seconds of ``loop`` with BLAS on one thread, and with its own threads."""
+
+    def limited():
+        with tc.blas_on_one_thread():
+            loop()
+
+    times = []
+    for call in (limited, loop):  # warm-up
+        call()
+    for _ in range(PAIRS):
+        pair = []
+        for call in (limited, loop):
+            start = time.perf_counter()
+            call()
+            pair.append(time.perf_counter() - start)
+        times.append(pair)
+    one, own = np.median(times, axis=0)
+    return float(one), float(own)
+
+
+def main() -> None:
+    print(describe_environment())
+    print(f"solve_tikhonov limits BLAS from {BLAS_ONE_THREAD_SIZE} unknowns on")
+    print(f"{'loop':<44}{'unknowns':>9}{'one thread':>12}{'own threads':>13}{'ratio':>7}")
+    rows = [
+        (f"CG, 30 it, zeros 3x{n}x{n}", blur(n).shape[1], cg_loop(blur(n)))
+        for n in (32, 64, 96, 128, 256, 512)
+    ]
+    rows.append(("demo: 60 LSQR it, reflect 3x150x128", 3 * 150 * 128, lsqr_loop()))
+    for name, unknowns, loop in rows:
+        one, own = in_turn(loop)
+        print(f"{name:<44}{unknowns:>9}{one:>11.3f}s{own:>12.3f}s{one / own:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
