@@ -350,7 +350,8 @@ def test_method_cosine_outside_its_exact_class_says_why(weight, kwargs, why):
 
 @pytest.mark.parametrize("case", COSINE_CASES, ids=lambda c: f"{c[3]}-{c[0]}")
 def test_cosine_coordinates_preserve_the_weighted_norm_and_diagonalise_the_layer(case):
-    from toeplitz_conv.solve.cosine import _dct1_weights, cosine_class, cosine_coordinates
+    from toeplitz_conv.solve.cosine import cosine_class, cosine_coordinates
+    from toeplitz_conv.solve.dct import dct1_weights
 
     op = _cosine_layer(case)
     rng = np.random.default_rng(11)
@@ -360,7 +361,7 @@ def test_cosine_coordinates_preserve_the_weighted_norm_and_diagonalise_the_layer
     np.testing.assert_allclose((symbols @ x_hat[..., None])[..., 0], y_hat, atol=1e-12)
     kind, _ = cosine_class(op)
     spatial = op.input_shape[1:]
-    weights = np.ones(spatial) if kind == "dct2" else _dct1_weights(spatial)
+    weights = np.ones(spatial) if kind == "dct2" else dct1_weights(spatial)
     weighted = np.sum(np.broadcast_to(weights, op.input_shape).ravel() * x**2)
     assert np.sum(np.abs(x_hat) ** 2) == pytest.approx(weighted, rel=1e-12)
 
@@ -429,7 +430,7 @@ def test_the_fourier_solve_is_exact_on_random_circular_layers(op, damp, transpos
 def test_the_dct2_frequencies_are_scipys_orthonormal_dctn_in_reversed_axis_order(shape, complex_):
     import scipy.fft
 
-    from toeplitz_conv.solve.cosine import frequency_grid, from_frequencies, to_frequencies
+    from toeplitz_conv.solve.dct import frequency_grid, from_frequencies, to_frequencies
 
     rng = np.random.default_rng(len(shape))
     x = rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if complex_ else 0)

@@ -224,7 +224,7 @@ def test_euclidean_norm_of_nan_is_nan():
 def test_hermitian_symbols_take_the_eigendecomposition_and_agree_with_the_svd(monkeypatch):
     # symmetric mixing of a symmetric kernel, reflect padding: real symmetric cosine
     # symbols (circular ones are Hermitian only to the FFT's rounding: test_solve_eigen)
-    from toeplitz_conv.solve import parameters
+    from toeplitz_conv.solve import cosine, eigen, parameters
     from toeplitz_conv.solve.cosine import cosine_coordinates
 
     t = np.arange(5) - 2.0
@@ -248,8 +248,8 @@ def test_hermitian_symbols_take_the_eigendecomposition_and_agree_with_the_svd(mo
     )
     # and the chosen damp is that of the SVD path
     chosen = tc.choose_damp(op, b)
-    monkeypatch.setattr(parameters, "cosine_eigen", lambda *args, **kwargs: None)
-    monkeypatch.setattr(parameters, "hermitian_to_rounding", lambda symbols, relative: None)
+    monkeypatch.setattr(cosine, "cosine_eigen", lambda *args, **kwargs: None)
+    monkeypatch.setattr(eigen, "hermitian_to_rounding", lambda symbols, relative: None)
     assert tc.choose_damp(op, b) == pytest.approx(chosen, rel=1e-6)
 
 

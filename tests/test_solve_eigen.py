@@ -188,23 +188,23 @@ def test_choose_damp_on_circular_layers_agrees_with_the_svd(symmetric, rule, mon
     """Symmetric mixing of symmetric kernels: FFT symbols Hermitian to rounding, taken by
     the eigendecomposition of their Hermitian part; the damp is the SVD path's. Other
     layers keep the SVD (their symbols are far from Hermitian)."""
-    from toeplitz_conv.solve import parameters
+    from toeplitz_conv.solve import fourier
 
     op = _circular_layer(symmetric)
     rng = np.random.default_rng(12)
     b = op @ rng.random(op.shape[1]) + 0.01 * rng.standard_normal(op.shape[0])
     calls = []
     monkeypatch.setattr(eigen, "symmetric_eigen", counted(eigen.symmetric_eigen, calls))
-    monkeypatch.setattr(parameters, "symmetric_eigen", eigen.symmetric_eigen)
     chosen = tc.choose_damp(op, b, rule=rule, noise_std=0.01)
     assert bool(calls) == symmetric
-    monkeypatch.setattr(parameters, "hermitian_to_rounding", lambda symbols, relative: None)
+    hermitian_to_rounding = eigen.hermitian_to_rounding
+    monkeypatch.setattr(eigen, "hermitian_to_rounding", lambda symbols, relative: None)
     by_svd = tc.choose_damp(op, b, rule=rule, noise_std=0.01)
     assert chosen == pytest.approx(by_svd, rel=1e-6)
     # and the singular values themselves: within the FFT's rounding of the SVD's
-    form = parameters.frequency_form(op)
-    near = eigen.hermitian_to_rounding(
-        form.symbols, parameters._fft_rounding(form.symbols.shape[1])
+    form = fourier.frequency_form(op)
+    near = hermitian_to_rounding(
+        form.symbols, eigen.fft_rounding(form.symbols.shape[1])
     )
     if symmetric:
         ours = np.sort(np.abs(np.linalg.eigvalsh(near)), axis=-1)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from .errors import ParameterError, ParameterTypeError
 
-__all__ = ["SUPPORTED_DTYPES", "as_numeric", "as_weight", "times_power_of_two", "working_dtype"]
+__all__ = [
+    "SUPPORTED_DTYPES",
+    "as_numeric",
+    "as_weight",
+    "largest_exponent",
+    "real_parts",
+    "times_power_of_two",
+    "working_dtype",
+]
 
 SUPPORTED_DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
 NUMERIC_KINDS = "biufc"  # bool, signed and unsigned int, float, complex
@@ -100,9 +110,38 @@ def working_dtype(operator_dtype: np.dtype, x_dtype: np.dtype) -> np.dtype:
 
 
 def times_power_of_two(values, exponent: int):
-    """``values`` times :math:`2^e` (a number or an array): exact in floating point
-    (barring subnormals), in two steps so that no factor overflows."""
+    """``values`` times :math:`2^e` (a number or an array, real or complex): exact in
+    floating point, one rounding where a result falls below the normal range, ``inf``
+    past the largest double (:func:`numpy.ldexp` on each real and imaginary part)."""
     if exponent == 0:
         return values
-    half = exponent // 2
-    return values * 2.0**half * 2.0 ** (exponent - half)
+    array = np.asarray(values)
+    if array.dtype.kind != "c":
+        scaled = np.ldexp(array, exponent)
+    else:
+        scaled = np.empty_like(array)
+        scaled.real = np.ldexp(array.real, exponent)
+        scaled.imag = np.ldexp(array.imag, exponent)
+    return scaled if array.ndim else scaled[()]
+
+
+def real_parts(values) -> np.ndarray:
+    """``values`` if real, else their real and imaginary parts side by side (a view of
+    contiguous complex memory, no copy)."""
+    array = np.asarray(values)
+    if array.dtype.kind == "c":
+        return np.ascontiguousarray(array).view(array.real.dtype)
+    return array
+
+
+def largest_exponent(values) -> int | None:
+    """:math:`e` with :math:`2^{-e} m` in :math:`[1/2, 1)` for the largest magnitude
+    :math:`m` of a real or imaginary part (:func:`math.frexp`'s exponent); ``None`` if
+    :math:`m` is 0 or not finite (or ``values`` is empty). Two passes, no temporary."""
+    parts = real_parts(values)
+    if parts.size == 0:
+        return None
+    largest = max(float(np.max(parts)), -float(np.min(parts)))
+    if largest == 0.0 or not math.isfinite(largest):
+        return None
+    return math.frexp(largest)[1]

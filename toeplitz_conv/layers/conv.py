@@ -107,6 +107,22 @@ class Conv(ConvOperator):
         layer = Layer(geometry, weight, dtype)
         self._init(layer, transposed=False, bias=bias, engine=engine, name=name)
 
+    def with_weight(
+        self,
+        weight: ArrayLike,
+        *,
+        input_shape: Sequence[int] | None = None,
+        dtype: DTypeLike | None = None,
+        **geometry,
+    ) -> Conv:
+        """A new conv of this one's geometry (and ``dtype``) with another weight: no bias,
+        its own layer and caches. ``input_shape`` and the geometry's keyword arguments
+        (``stride``, ``padding``, ``dilation``, ``groups``, ``padding_mode``) may be
+        changed."""
+        shape = self.input_shape if input_shape is None else input_shape
+        kwargs = {**self.geometry.layer_kwargs(), **geometry}
+        return Conv(weight, shape, dtype=self.dtype if dtype is None else dtype, **kwargs)
+
     def _adjoint(self) -> ConvTranspose:
         return self._view(ConvTranspose, transposed=True, conjugated=not self._conjugated)
 
@@ -180,6 +196,29 @@ class ConvTranspose(ConvOperator):
         )
         layer = Layer(geometry, weight, dtype)
         self._init(layer, transposed=True, bias=bias, engine=engine, name=name)
+
+    def with_weight(
+        self,
+        weight: ArrayLike,
+        *,
+        input_shape: Sequence[int] | None = None,
+        dtype: DTypeLike | None = None,
+        **geometry,
+    ) -> ConvTranspose:
+        """A new conv-transpose of this one's geometry (and ``dtype``) with another
+        weight: no bias, its own layer and caches. ``input_shape`` and the geometry's
+        keyword arguments may be changed (as :meth:`Conv.with_weight`); where the axes
+        change (not only ``groups``), ``output_padding`` is that of the conv behind the
+        new geometry, else this one's."""
+        shape = self.input_shape if input_shape is None else input_shape
+        kwargs = {**self.geometry.layer_kwargs(), **geometry}
+        dtype = self.dtype if dtype is None else dtype
+        behind = self.geometry
+        if set(geometry) - {"groups"}:  # the conv on this output that the new axes describe
+            behind = Conv(weight, self.geometry.input_shape, dtype=dtype, **kwargs).geometry
+        return ConvTranspose(
+            weight, shape, output_padding=behind.transpose_output_padding, dtype=dtype, **kwargs
+        )
 
     @property
     def output_padding(self) -> tuple[int, ...]:

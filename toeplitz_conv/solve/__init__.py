@@ -1,12 +1,24 @@
 """Structured solves of inverse problems with a conv layer as the forward model.
 
-:func:`~.tikhonov.solve_tikhonov` minimises
-:math:`\\|A x - b\\|^2 + \\text{damp}^2 \\|x - x_0\\|^2`: exactly, frequency by
-frequency, for circular layers whose stride divides the size (:mod:`.fourier`), and
-by conjugate gradients on the normal equations otherwise (:mod:`.iterative`).
+The seam is the layer's *diagonal form* (:mod:`.diagonal`): a basis in which the layer
+is one small matrix per frequency, exact when it diagonalises the normal equations,
+bounding when it only brackets them. Each basis is one module (:mod:`.fourier`: the
+polyphase DFT of circular layers; :mod:`.cosine` with :mod:`.dct`: the DCT-II and DCT-I
+of mirrored boundaries with symmetric kernels), registered in :mod:`.forms`, whose
+:func:`~.forms.diagonal_form` the solvers ask:
 
-Imports :mod:`toeplitz_conv.core`, :mod:`toeplitz_conv.layers` and
-:mod:`toeplitz_conv.spectra`.
+- :func:`~.tikhonov.solve_tikhonov` minimises :math:`\\|A x - b\\|^2 + \\text{damp}^2
+  \\|x - x_0\\|^2`, exactly in an exact form, else by conjugate gradients
+  (:mod:`.iterative`; in the DCT-I's coordinates for reflect padding, :mod:`.reflect`);
+- :func:`~.preconditioners.preconditioner` inverts a form's normal equations, or T.
+  Chan's circulant counterpart's;
+- :func:`~.parameters.choose_damp` evaluates GCV and the discrepancy principle on a
+  form's spectra.
+
+Below them: the per-frequency algebra (:mod:`.algebra`, :mod:`.eigen`, the compiled
+loops of :mod:`.kernels`), the argument checks (:mod:`.checks`) and the exact scaling of
+extreme magnitudes (:mod:`.scaling`). Imports :mod:`toeplitz_conv.core`,
+:mod:`toeplitz_conv.layers` and :mod:`toeplitz_conv.spectra`.
 """
 
 __all__: list[str] = []

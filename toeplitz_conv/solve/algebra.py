@@ -30,12 +30,15 @@ from ..core.memory import check_budget
 from .checks import SQUARES_IN_RANGE, euclidean_norm
 
 __all__ = [
+    "BYTES_PER_ENTRY",
     "COMPILED_SIZE",
     "COMPILED_WORK",
     "FREQUENCY_LAST",
     "UNROLLED",
     "USE_NUMBA",
     "FrequencyStack",
+    "cache_key",
+    "check_stacks_budget",
     "damped_reciprocals",
     "damped_residual",
     "damped_solution",
@@ -45,6 +48,7 @@ __all__ = [
     "solution_operators",
 ]
 
+BYTES_PER_ENTRY = 16  # a complex128 entry: the budget of every per-frequency stack
 FREQUENCY_LAST = 256  # matrices of up to this many entries are stored frequency-last
 UNROLLED = 4  # Gram matrices up to this size: the unrolled Cholesky (else LAPACK)
 COMPILED_SIZE = 8  # with numba: Gram matrices up to this size by its compiled loop
@@ -97,6 +101,19 @@ class FrequencyStack:
         if self.last:
             return FrequencyStack(self.data * factors, True)
         return FrequencyStack(self.data * factors[:, None, None], False)
+
+
+def cache_key(op, name: str, *values) -> tuple:
+    """The key under which the layer keeps ``name`` derived from the view ``op``
+    (:meth:`~toeplitz_conv.layers.layer.Layer.cached`): one per view (transposed,
+    conjugated) and per ``values`` (the damp, the transform, ...)."""
+    return (name, op.transposed, op.conjugated, *values)
+
+
+def check_stacks_budget(groups: int, frequencies: int, entries: int, what: str, max_bytes):
+    """Check, before they are built, stacks of ``entries`` complex numbers per group and
+    frequency against the memory budget."""
+    check_budget(BYTES_PER_ENTRY * groups * frequencies * entries, what, max_bytes=max_bytes)
 
 
 def per_frequency(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -166,10 +183,12 @@ def _compiled_residual(symbols: FrequencyStack, solution: FrequencyStack, b_hat,
 def _check(symbols: np.ndarray, what: str, max_bytes) -> None:
     groups, frequencies, rows, cols = symbols.shape
     small = min(rows, cols)
-    check_budget(
-        16 * groups * frequencies * (3 * rows * cols + 3 * small * small),
+    check_stacks_budget(
+        groups,
+        frequencies,
+        3 * rows * cols + 3 * small * small,
         f"per-frequency {what} ({groups} x {frequencies} of {rows} x {cols})",
-        max_bytes=max_bytes,
+        max_bytes,
     )
 
 

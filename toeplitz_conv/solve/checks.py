@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError, ParameterTypeError
-from ..core.weights import as_numeric
+from ..core.weights import as_numeric, real_parts
 from ..layers.conv import ConvOperator
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "iterations_limit",
     "nonnegative",
     "real_number",
-    "real_parts",
     "tolerance",
     "vector",
 ]
@@ -83,15 +82,6 @@ def vector(values: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarray:
     view = flat.view()  # the caller's memory, if it is float: read-only, never copied
     view.flags.writeable = False
     return view
-
-
-def real_parts(values: ArrayLike) -> np.ndarray:
-    """``values`` if real, else their real and imaginary parts side by side (a view of
-    contiguous complex memory, no copy)."""
-    array = np.asarray(values)
-    if array.dtype.kind == "c":
-        return np.ascontiguousarray(array).view(array.real.dtype)
-    return array
 
 
 def euclidean_norm(v: np.ndarray) -> float:

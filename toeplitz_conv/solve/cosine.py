@@ -36,42 +36,73 @@ half-sample symmetric boundary, Ng, Chan and Tang's preconditioner (SISC 21,
 
 from __future__ import annotations
 
-import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
-from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
 from .algebra import (
     FrequencyStack,
+    cache_key,
+    check_stacks_budget,
     damped_residual,
     minimum_norm_solve,
     normal_inverses,
     solution_operators,
 )
-from .eigen import HermitianEigen, is_hermitian, symmetric_eigen
+from .dct import dct1_norms, dct1_weights, from_frequencies, reversed_order, to_frequencies
+from .diagonal import FormChoice
+from .eigen import HermitianEigen, is_hermitian, singular_coefficients, symmetric_eigen
 
 __all__ = [
-    "DENSE_DCT1",
+    "CosineForm",
     "cosine_class",
     "cosine_coordinates",
     "cosine_eigen",
+    "cosine_form",
     "cosine_inverses",
     "cosine_preconditioner",
     "cosine_solve",
     "cosine_symbols",
     "cosine_vector",
-    "dct1_norms",
-    "frequency_grid",
-    "from_frequencies",
     "preconditioner_transform",
-    "to_frequencies",
 ]
 
 
-DENSE_DCT1 = 256  # axes up to this long: the DCT-I by a matrix product (measured faster)
+def cosine_form(op: ConvOperator) -> FormChoice:
+    """The layer's cosine form: the DCT-II's (exact) or the DCT-I's (bounding, with why it
+    is not exact) where :func:`cosine_class` gives one, else none and why."""
+    kind, why = cosine_class(op)
+    return FormChoice(None if kind is None else CosineForm(op, kind), why)
+
+
+@dataclass(frozen=True)
+class CosineForm:
+    """The :class:`~.diagonal.DiagonalForm` of a layer of :func:`cosine_class` ``kind``:
+    exact for the DCT-II, bounding for the DCT-I (in its weighted norm)."""
+
+    op: ConvOperator
+    basis: str
+
+    @property
+    def exact(self) -> bool:
+        return self.basis == "dct2"
+
+    def solve(self, b, damp, x0, *, max_bytes=None):
+        return cosine_solve(self.op, b, damp, x0, max_bytes=max_bytes)
+
+    def normal_inverse(self, damp, *, max_bytes=None):
+        return cosine_preconditioner(self.op, damp, max_bytes=max_bytes)
+
+    def damp_spectrum(self, b):
+        """In the DCT-II's coordinates, or the DCT-I's in its weighted norm (which counts
+        the edge samples of reflect padding by half)."""
+        b_hat = cosine_vector(self.op, b)
+        eigen = cosine_eigen(self.op, self.basis)  # kept by the layer for the preconditioner
+        if eigen is not None:
+            return eigen.singular_values(), eigen.coefficients(b_hat), b_hat, 1
+        return (*singular_coefficients(cosine_symbols(self.op, self.basis), b_hat), b_hat, 1)
 
 
 def cosine_class(op: ConvOperator) -> tuple[str | None, str]:
@@ -136,7 +167,7 @@ def _symbols(op: ConvOperator, kind: str) -> np.ndarray:
     weight = np.asarray(op.weight)
     spectrum = weight.astype(np.result_type(weight, np.float64))
     axes = list(enumerate(zip(g.input_spatial, g.kernel, g.dilation)))
-    reverse = _reversed_order(kind)
+    reverse = reversed_order(kind)
     for axis, (n, k, dil) in reversed(axes) if reverse else axes:
         period = n if kind == "dct2" else max(n - 1, 1)
         lags = (np.arange(k) - (k - 1) // 2) * dil
@@ -149,110 +180,6 @@ def _symbols(op: ConvOperator, kind: str) -> np.ndarray:
     groups = g.groups
     per_group = flat.reshape(groups, c_out // groups, c_group, -1)
     return np.moveaxis(per_group, -1, 1)
-
-
-def _reversed_order(kind: str) -> bool:
-    """Whether ``kind``'s frequencies are kept in the reversed order of the axes
-    (:func:`to_frequencies`)."""
-    return kind == "dct2"
-
-
-def _transform(x: np.ndarray, kind: str, inverse: bool) -> np.ndarray:
-    """``x`` ``(C, *spatial)`` to ``(C, *frequency grid)`` or back, per ``kind``."""
-    if kind == "dct2":
-        return _dct2_by_last_axes(x, inverse)
-    return _dct1_basis(x, tuple(range(1, x.ndim)))
-
-
-def _dct2_by_last_axes(x: np.ndarray, inverse: bool) -> np.ndarray:
-    """The orthonormal DCT-II over the axes after the first, the frequencies in reversed
-    axis order: ``(C, n_1, ..., n_d)`` to ``(C, f_d, ..., f_1)`` (``inverse``: back).
-
-    Each pass transforms the last axis of a view, moving the axis just transformed to
-    the front, so that every output is written as contiguous lines: pocketfft's pass
-    along a middle axis is slower (3 x 512 x 512, orthonormal, in turn: 3.3 against
-    4.1 ms for scipy's ``dctn``, 3.5 against 4.1 for ``idctn``)."""
-    transform = scipy.fft.idct if inverse else scipy.fft.dct
-    d = x.ndim - 1
-    y = x
-    for done in range(d):
-        if done:  # forward: f_d .. in front; inverse: the next frequency to the end
-            y = np.moveaxis(y, d - done, -1) if inverse else np.moveaxis(y, -1, done)
-        # contiguous already for real input; scipy lays complex output out as its input
-        y = np.ascontiguousarray(transform(y, type=2, axis=-1, norm="ortho", workers=-1))
-    return y
-
-
-def _dct1_basis(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """:math:`V^T x` (:math:`= V x`, :math:`V` symmetric) over the axes of size >= 2: one
-    DCT-I of :math:`x / (2W)` (scipy's DCT-I weights the ends by 1 and the rest by 2).
-    Axes up to :data:`DENSE_DCT1` long are transformed by a product with the DCT-I
-    matrix: pocketfft's DCT-I of length :math:`n` is an FFT of length :math:`2(n - 1)`,
-    slow where :math:`n - 1` has a large prime factor (149 for 150 rows: 5x slower)."""
-    long = tuple(a for a in axes if x.shape[a] >= 2)
-    if not long:
-        return x
-    y = x / (_dct1_weights(x.shape[1:]) * 2 ** len(long))
-    fast = tuple(a for a in long if x.shape[a] > DENSE_DCT1)
-    if fast:
-        y = scipy.fft.dctn(y, type=1, axes=fast, workers=-1)
-    for axis in long:
-        if x.shape[axis] <= DENSE_DCT1:
-            y = _dense_dct1(y, axis % y.ndim)
-    return y
-
-
-def _dense_dct1(y: np.ndarray, axis: int) -> np.ndarray:
-    """The DCT-I along ``axis`` by a matrix product, laid out for matmul without copies
-    along the last two axes."""
-    matrix = _dct1_matrix(y.shape[axis])
-    if axis == y.ndim - 1:
-        return y @ matrix.T
-    return np.moveaxis(matrix @ np.moveaxis(y, axis, -2), -2, axis)
-
-
-@functools.lru_cache(maxsize=8)
-def _dct1_matrix(n: int) -> np.ndarray:
-    """scipy's unnormalised DCT-I on ``n`` points as a matrix (read-only)."""
-    matrix = scipy.fft.dct(np.eye(n), type=1, axis=0)
-    matrix.flags.writeable = False
-    return matrix
-
-
-def dct1_norms(spatial: tuple[int, ...]) -> np.ndarray:
-    """:math:`D = V^T W V` per frequency, flat (product over the axes)."""
-    norms = np.ones(1)
-    for n in spatial:
-        if n < 2:
-            axis_norms = np.ones(1)
-        else:
-            axis_norms = np.full(n, (n - 1) / 2)
-            axis_norms[[0, -1]] = n - 1
-        norms = np.multiply.outer(norms, axis_norms).ravel()
-    return norms
-
-
-def frequency_grid(shape, kind: str) -> tuple[int, ...]:
-    """The shape ``(C, *spatial)`` of a vector in ``kind``'s frequencies: the DCT-II's in
-    the reversed order of the axes, ``(C, f_d, ..., f_1)`` (each of its passes then
-    writes contiguous lines), the DCT-I's in their order."""
-    shape = tuple(shape)
-    return (shape[0], *shape[:0:-1]) if _reversed_order(kind) else shape
-
-
-def to_frequencies(x: np.ndarray, shape, groups: int, kind: str) -> np.ndarray:
-    """A flat vector of ``shape`` to ``(groups, F, C / groups)`` (a view of ``(groups,
-    C / groups, F)`` memory): the orthonormal DCT-II :math:`Q x`, or :math:`V x` for the
-    DCT-I, over the spatial axes; ``F`` flattens :func:`frequency_grid`."""
-    hat = _transform(x.reshape(shape), kind, inverse=False)
-    return hat.reshape(groups, shape[0] // groups, -1).transpose(0, 2, 1)
-
-
-def from_frequencies(hat: np.ndarray, shape, kind: str) -> np.ndarray:
-    """``(groups, F, C / groups)`` to a flat vector of ``shape``: :math:`Q^T \\hat x`, or
-    :math:`V \\hat x` for the DCT-I (not its inverse)."""
-    x = hat.transpose(0, 2, 1).reshape(frequency_grid(shape, kind))
-    return _transform(x, kind, inverse=True).reshape(-1)
 
 
 def cosine_solve(
@@ -269,7 +196,7 @@ def cosine_solve(
         symbols = _checked_symbols(op, "dct2", max_bytes)
         x_hat = minimum_norm_solve(symbols, b_hat)
         return from_frequencies(x_hat, op.input_shape, "dct2"), None
-    key = ("tikhonov-cosine", op.conjugated, float(damp))
+    key = cache_key(op, "tikhonov-cosine", float(damp))
     symbols, solution = op.layer.cached(key, lambda: _solved(op, damp, max_bytes))
     x0_hat = None if x0 is None else to_frequencies(x0, op.input_shape, g.groups, "dct2")
     x_hat, residual = damped_residual(symbols, solution, b_hat, x0_hat)
@@ -300,7 +227,7 @@ def cosine_inverses(op: ConvOperator, kind: str, damp: float, *, max_bytes=None)
     """:math:`(\\Lambda^H \\Lambda + d^2 I)^{-1}` per frequency for the layer's ``kind``
     symbols (``damp > 0``), kept by the layer: from its eigendecomposition of the
     symbols where they are Hermitian, else by Cholesky."""
-    key = ("cosine-inverses", op.conjugated, kind, float(damp))
+    key = cache_key(op, "cosine-inverses", kind, float(damp))
     return op.layer.cached(key, lambda: _normal_inverses(op, kind, damp, max_bytes))
 
 
@@ -316,7 +243,7 @@ def cosine_eigen(op: ConvOperator, kind: str, *, max_bytes=None) -> HermitianEig
     where they are Hermitian (symmetric channel mixing of symmetric kernels), else
     ``None``; kept by the layer, for :func:`~.parameters.choose_damp` and the
     preconditioner at every damp."""
-    key = ("cosine-eigen", op.conjugated, kind)
+    key = cache_key(op, "cosine-eigen", kind)
     return op.layer.cached(key, lambda: _hermitian_eigen(op, kind, max_bytes))
 
 
@@ -346,12 +273,13 @@ def _solved(op: ConvOperator, damp: float, max_bytes):
 
 def _checked_symbols(op: ConvOperator, kind: str, max_bytes) -> np.ndarray:
     g = op.geometry
-    frequencies = math.prod(g.input_spatial)
     rows, cols = g.out_per_group, g.in_per_group
-    check_budget(
-        16 * g.groups * frequencies * (rows * cols + 2 * cols * cols),
+    check_stacks_budget(
+        g.groups,
+        math.prod(g.input_spatial),
+        rows * cols + 2 * cols * cols,
         f"cosine symbols and their inverses of a {op.shape} layer",
-        max_bytes=max_bytes,
+        max_bytes,
     )
     return _symbols(op, kind)
 
@@ -381,19 +309,9 @@ def cosine_vector(op: ConvOperator, v: np.ndarray, *, side: str = "output") -> n
     shape = op.output_shape if side == "output" else op.input_shape
     if kind == "dct2":
         return to_frequencies(v, shape, g.groups, "dct2")
-    weighted = v.reshape(shape) * _dct1_weights(shape[1:])
+    weighted = v.reshape(shape) * dct1_weights(shape[1:])
     v_hat = to_frequencies(weighted, shape, g.groups, "dct1")  # V^T W v
     norms = dct1_norms(shape[1:])[None, :, None]
     return v_hat / np.sqrt(norms)
 
 
-def _dct1_weights(spatial: tuple[int, ...]) -> np.ndarray:
-    """:math:`W` on the grid: 1/2 at both ends of every axis of size >= 2 (products at
-    edges and corners)."""
-    weights = np.ones(())
-    for n in spatial:
-        axis = np.ones(n)
-        if n >= 2:
-            axis[[0, -1]] = 0.5
-        weights = np.multiply.outer(weights, axis)
-    return weights

@@ -34,17 +34,22 @@ import scipy.fft
 
 from ..core.geometry import Geometry
 from ..layers.conv import ConvOperator
-from ..spectra.spectral import fft_applicable, frequency_matrices
+from ..spectra.spectral import fft_covers, frequency_matrices
 from .algebra import (
+    cache_key,
     damped_solution,
     minimum_norm_solve,
     normal_inverses,
     solution_operators,
 )
+from .diagonal import FormChoice
+from .eigen import fft_rounding, singular_coefficients
 
 __all__ = [
+    "FourierForm",
     "FrequencyForm",
     "fourier_applicable",
+    "fourier_form",
     "fourier_solve",
     "frequency_form",
     "normal_inverse",
@@ -54,9 +59,43 @@ __all__ = [
 def fourier_applicable(op: ConvOperator) -> bool:
     """Whether the layer is circular with stride dividing the size (its whole matrix: a
     conv-transpose with ``output_padding >= stride`` is a submatrix, not applicable)."""
+    return fft_covers(op)
+
+
+def fourier_form(op: ConvOperator) -> FormChoice:
+    """The layer's DFT form where :func:`fourier_applicable` holds (exact), else none
+    and why."""
+    if fourier_applicable(op):
+        return FormChoice(FourierForm(op))
     g = op.geometry
-    whole = not op.transposed or tuple(op.output_shape) == tuple(g.input_shape)
-    return fft_applicable(g) and whole
+    if g.padding_mode != "circular":
+        return FormChoice(None, f"padding_mode={g.padding_mode!r} is not circular")
+    return FormChoice(
+        None,
+        f"the stride {g.stride} does not divide the size {g.input_spatial} (with output "
+        "size n / stride), or the conv-transpose is a submatrix",
+    )
+
+
+@dataclass(frozen=True)
+class FourierForm:
+    """The exact :class:`~.diagonal.DiagonalForm` of a circular layer: the polyphase DFT."""
+
+    op: ConvOperator
+    basis: str = "dft"
+    exact: bool = True
+
+    def solve(self, b, damp, x0, *, max_bytes=None):
+        return fourier_solve(self.op, b, damp, x0, max_bytes=max_bytes), None
+
+    def normal_inverse(self, damp, *, max_bytes=None):
+        return normal_inverse(self.op, damp, max_bytes=max_bytes)
+
+    def damp_spectrum(self, b):
+        form = frequency_form(self.op)
+        b_hat = form.output_hat(b)
+        rounding = fft_rounding(b_hat.shape[1])
+        return (*singular_coefficients(form.symbols, b_hat, rounding), b_hat, b_hat.shape[1])
 
 
 @dataclass(frozen=True)
@@ -128,7 +167,7 @@ def fourier_solve(
     if damp == 0:
         form = frequency_form(op, max_bytes=max_bytes, half=half)
         return form.input_from_hat(minimum_norm_solve(form.symbols, form.output_hat(b)), complex_)
-    key = ("tikhonov-fourier", op.transposed, op.conjugated, half, float(damp))
+    key = cache_key(op, "tikhonov-fourier", half, float(damp))
     form, solution = op.layer.cached(key, lambda: _solution_operators(op, damp, half, max_bytes))
     x0_hat = None if x0 is None else form.input_hat(x0)
     x_hat = damped_solution(form.symbols, solution, form.output_hat(b), x0_hat)
@@ -149,7 +188,7 @@ def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
     real = not np.iscomplexobj(op.weight)
 
     def inverses(half: bool):
-        key = ("normal-inverse", op.transposed, op.conjugated, half, float(damp))
+        key = cache_key(op, "normal-inverse", half, float(damp))
         return op.layer.cached(key, lambda: _inverses(op, damp, half, max_bytes))
 
     inverses(real)  # built now (and its memory checked), not at the first product

@@ -39,9 +39,7 @@ from ..core.errors import ParameterError
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, nonnegative, vector
-from .cosine import cosine_class, cosine_eigen, cosine_symbols, cosine_vector
-from .eigen import hermitian_to_rounding, symmetric_eigen
-from .fourier import fourier_applicable, frequency_form
+from .forms import diagonal_form
 from .preconditioners import circulant_counterpart
 from .scaling import exponent_into_range, layer_in_range
 
@@ -113,58 +111,20 @@ def choose_damp(
 
 
 def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per-frequency singular values, the data's coefficients on their left singular
-    vectors, the data in the same coordinates, and the factor by which the squared
-    coordinates overcount the squared norm (the DFT's points)."""
-    if fourier_applicable(op):
-        return _fourier_diagonal(frequency_form(op), b)
-    kind, _ = cosine_class(op)
-    if kind is not None:  # the DCT-II, or the DCT-I in the weighted norm of the module
-        b_hat = cosine_vector(op, b)
-        eigen = cosine_eigen(op, kind)  # kept by the layer for the preconditioner
-        if eigen is not None:
-            return eigen.singular_values(), eigen.coefficients(b_hat), b_hat, 1
-        return (*_singular_coefficients(cosine_symbols(op, kind), b_hat), b_hat, 1)
-    twin = circulant_counterpart(op)
-    if twin is None:
-        raise ParameterError(
-            "op",
-            "choose_damp needs a circular layer, a cosine-form layer (replicate or reflect "
-            "padding, symmetric kernels, stride 1), or one whose circular counterpart has "
-            "its shape (a stride dividing the size, output n / stride)",
-        )
-    return _fourier_diagonal(frequency_form(twin), b)
-
-
-def _fourier_diagonal(form, b: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`_diagonal_form` of a layer's (or its circulant counterpart's) DFT form."""
-    b_hat = form.output_hat(b)
-    rounding = _fft_rounding(b_hat.shape[1])
-    return (*_singular_coefficients(form.symbols, b_hat, rounding), b_hat, b_hat.shape[1])
-
-
-def _fft_rounding(points: int) -> float:
-    """The relative rounding of symbols an FFT on ``points`` computed (a few
-    :math:`\\epsilon \\log_2 N`)."""
-    return 4 * np.finfo(np.float64).eps * max(math.log2(max(points, 2)), 1.0)
-
-
-def _singular_coefficients(
-    symbols: np.ndarray, b_hat: np.ndarray, rounding: float = 0.0
-) -> tuple[np.ndarray, ...]:
-    """:math:`s` and :math:`U^H \\hat b` of :math:`K(f) = U S V^H` at every frequency.
-    Symbols Hermitian to within ``rounding`` (relative; symmetric mixing of symmetric
-    kernels, whose DFT symbols are Hermitian but for the FFT's rounding) take the
-    eigendecomposition of their Hermitian part :math:`H = Q \\Lambda Q^H`,
-    :math:`s = |\\lambda|` (:mod:`.eigen`): as accurate (absolute error of the order of
-    :math:`\\epsilon \\|K\\|`, as the SVD's) at a fraction of its cost (3 x 512 x 512
-    circular: choose_damp 0.23 against 0.73 s)."""
-    near = hermitian_to_rounding(symbols, rounding)  # exactly Hermitian: rounding 0
-    if near is not None:
-        eigen = symmetric_eigen(near)
-        return eigen.singular_values(), eigen.coefficients(b_hat)
-    u, s, _ = np.linalg.svd(symbols, full_matrices=False)
-    return s, (np.conj(np.swapaxes(u, -1, -2)) @ b_hat[..., None])[..., 0]
+    """:meth:`~.diagonal.DiagonalForm.damp_spectrum` of the layer's diagonal form, or of
+    its circulant counterpart's where it has none."""
+    form = diagonal_form(op).form
+    if form is None:
+        twin = circulant_counterpart(op)
+        if twin is None:
+            raise ParameterError(
+                "op",
+                "choose_damp needs a circular layer, a cosine-form layer (replicate or "
+                "reflect padding, symmetric kernels, stride 1), or one whose circular "
+                "counterpart has its shape (a stride dividing the size, output n / stride)",
+            )
+        form = diagonal_form(twin).form
+    return form.damp_spectrum(b)
 
 
 class _Spectrum:

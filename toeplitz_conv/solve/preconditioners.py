@@ -38,10 +38,12 @@ import scipy.sparse.linalg as spla
 from ..core.errors import ParameterError
 from ..core.memory import checked_max_bytes
 from ..core.weights import times_power_of_two
-from ..layers.conv import Conv, ConvOperator, ConvTranspose
+from ..layers.conv import ConvOperator
+from .algebra import cache_key
 from .checks import checked_operator, real_number
-from .cosine import cosine_class, cosine_preconditioner, preconditioner_transform
-from .fourier import fourier_applicable, normal_inverse
+from .cosine import cosine_preconditioner, preconditioner_transform
+from .forms import diagonal_form
+from .fourier import fourier_applicable
 from .scaling import layer_in_range
 
 __all__ = ["circulant_counterpart", "preconditioner"]
@@ -72,7 +74,7 @@ def circulant_counterpart(op: ConvOperator) -> ConvOperator | None:
     The counterpart is built once per view and kept by the layer, so that its own
     factorizations (:func:`~.fourier.normal_inverse`) serve every later call.
     """
-    key = ("circulant-counterpart", op.transposed, op.conjugated)
+    key = cache_key(op, "circulant-counterpart")
     return op.layer.cached(key, lambda: _counterpart(op))
 
 
@@ -88,18 +90,7 @@ def _counterpart(op: ConvOperator) -> ConvOperator | None:
         projection, reach = _axis_projection(g, axis)
         weight = np.moveaxis(np.tensordot(weight, projection, axes=([2 + axis], [0])), -1, 2 + axis)
         reaches.append(reach)
-    kwargs = dict(stride=g.stride, padding=tuple(reaches), groups=g.groups)
-    twin = Conv(weight, g.input_shape, padding_mode="circular", dtype=op.dtype, **kwargs)
-    if op.transposed:
-        output_padding = twin.geometry.transpose_output_padding
-        twin = ConvTranspose(
-            weight,
-            op.input_shape,
-            output_padding=output_padding,
-            padding_mode="circular",
-            dtype=op.dtype,
-            **kwargs,
-        )
+    twin = op.with_weight(weight, padding=tuple(reaches), dilation=1, padding_mode="circular")
     return twin if twin.shape == op.shape and fourier_applicable(twin) else None
 
 
@@ -135,8 +126,10 @@ def preconditioner(
         with symmetric kernels; within a factor :math:`2^a`, :math:`a` the axes,
         for reflect padding with symmetric kernels; Ng, Chan and Tang's Neumann
         form of the kernels' symmetric parts for other convs with stride 1 and
-        centred pads); ``"auto"``: the exact circulant one for a circular layer,
-        the cosine one where it is exact or bracketed, else the circulant one.
+        centred pads); ``"auto"``: the layer's own diagonal form
+        (:func:`~.forms.diagonal_form`: the exact inverse for circular layers and the
+        DCT-II class, the DCT-I bound for reflect padding with symmetric kernels), else
+        the circulant one.
     max_bytes : int, optional
         Memory budget of the per-frequency inverses.
 
@@ -159,11 +152,13 @@ def preconditioner(
     max_bytes = None if max_bytes is None else checked_max_bytes(max_bytes)
     if not real_number(damp, "damp") > 0 or not math.isfinite(damp):
         raise ParameterError("damp", f"damp must be a finite number > 0; got {damp!r}")
-    exact_cosine, _ = cosine_class(op)
     # weights of extreme magnitude in range (.scaling): A' = 2^p A, M = 4^p M'
     scaled, p = layer_in_range(op)
     damp = times_power_of_two(float(damp), p)
-    if kind == "cosine" or (kind == "auto" and exact_cosine and not fourier_applicable(op)):
+    form = diagonal_form(scaled).form if kind == "auto" else None
+    if form is not None:  # the layer's own diagonal form: exact, or a proven bound
+        inverse = form.normal_inverse(damp, max_bytes=max_bytes)
+    elif kind == "cosine":
         transform, why = preconditioner_transform(op)
         if transform is None:
             raise ParameterError("kind", f"kind='cosine' does not apply to this layer: {why}")
@@ -176,7 +171,7 @@ def preconditioner(
                 "this layer has no circulant counterpart of its shape (its stride must divide "
                 "the size, with output size n / stride)",
             )
-        inverse = normal_inverse(twin, damp, max_bytes=max_bytes)
+        inverse = diagonal_form(twin).form.normal_inverse(damp, max_bytes=max_bytes)
 
     def apply(v: np.ndarray) -> np.ndarray:
         return times_power_of_two(inverse(v), 2 * p)

@@ -43,17 +43,10 @@ import math
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from ..core.memory import check_budget
 from ..layers.conv import ConvOperator
-from .algebra import FrequencyStack
-from .cosine import (
-    cosine_inverses,
-    cosine_symbols,
-    cosine_vector,
-    dct1_norms,
-    from_frequencies,
-    to_frequencies,
-)
+from .algebra import FrequencyStack, cache_key, check_stacks_budget
+from .cosine import cosine_inverses, cosine_symbols, cosine_vector
+from .dct import dct1_norms, from_frequencies, to_frequencies
 from .iterative import BLAS_ONE_THREAD_SIZE, conjugate_gradients
 
 __all__ = ["boundary_form", "reflect_cg"]
@@ -144,10 +137,12 @@ def _symbol_stacks(op: ConvOperator, max_bytes) -> tuple[FrequencyStack, Frequen
     """The layer's DCT-I symbols and their adjoints, kept by the layer."""
     g = op.geometry
     rows, cols = g.out_per_group, g.in_per_group
-    check_budget(
-        16 * g.groups * math.prod(g.input_spatial) * (3 * rows * cols + 2 * cols * cols),
+    check_stacks_budget(
+        g.groups,
+        math.prod(g.input_spatial),
+        3 * rows * cols + 2 * cols * cols,
         f"DCT-I symbols, their adjoints and inverses of a {op.shape} layer",
-        max_bytes=max_bytes,
+        max_bytes,
     )
 
     def build() -> tuple[FrequencyStack, FrequencyStack]:
@@ -155,7 +150,7 @@ def _symbol_stacks(op: ConvOperator, max_bytes) -> tuple[FrequencyStack, Frequen
         adjoint = np.conj(np.swapaxes(symbols, -1, -2))
         return FrequencyStack.of(symbols), FrequencyStack.of(adjoint)
 
-    return op.layer.cached(("dct1-symbol-stacks", op.conjugated), build)
+    return op.layer.cached(cache_key(op, "dct1-symbol-stacks"), build)
 
 
 def _flat(hat: np.ndarray) -> np.ndarray:

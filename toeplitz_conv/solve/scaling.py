@@ -16,12 +16,9 @@ within :math:`2^{\\pm 64}` are solved as given (the layer keeps its caches).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ..core.weights import times_power_of_two
-from .checks import real_parts
+from ..core.weights import largest_exponent, times_power_of_two
 
 __all__ = [
     "IN_RANGE",
@@ -41,7 +38,7 @@ def exponent_into_range(values: np.ndarray) -> int:
     """:math:`e` with :math:`2^e m` in :math:`[1/2, 1)` for the largest magnitude
     :math:`m` of a real or imaginary part, or 0 if :math:`m` is already within
     :math:`2^{\\pm 64}` (or 0, or not finite)."""
-    exponent = _largest_exponent(values)
+    exponent = largest_exponent(values)
     if exponent is None or -IN_RANGE < exponent <= IN_RANGE:
         return 0
     return -exponent
@@ -51,8 +48,8 @@ def magnitudes(b: np.ndarray, x0: np.ndarray | None, p: int) -> tuple[int | None
     """The exponents :math:`e` (:math:`2^{-e} m` in :math:`[1/2, 1)`) of the largest
     magnitudes :math:`m` of :math:`b` and of :math:`2^{-p} x_0`, ``None`` for zero or no
     prior: each array read once for the functions below."""
-    prior = None if x0 is None else _largest_exponent(x0)
-    return _largest_exponent(b), None if prior is None else prior - p
+    prior = None if x0 is None else largest_exponent(x0)
+    return largest_exponent(b), None if prior is None else prior - p
 
 
 def data_exponent(sizes: tuple[int | None, int | None]) -> int:
@@ -90,19 +87,6 @@ def shifted_data(op, b: np.ndarray, x0: np.ndarray, p: int, sizes) -> tuple[np.n
     d^2 \\|u\\|^2)`. The same problem, without the prior's magnitude."""
     s = -max(e for e in sizes if e is not None)
     return times_power_of_two(b, s) - op.matvec(times_power_of_two(x0, s - p)), s
-
-
-def _largest_exponent(values: np.ndarray) -> int | None:
-    """:math:`e` with :math:`2^{-e} m` in :math:`[1/2, 1)` for the largest magnitude
-    :math:`m` of a real or imaginary part; ``None`` if :math:`m` is 0 or not finite
-    (or ``values`` is empty). Two passes without a temporary."""
-    parts = real_parts(values)
-    if parts.size == 0:
-        return None
-    largest = max(float(np.max(parts)), -float(np.min(parts)))
-    if largest == 0.0 or not math.isfinite(largest):
-        return None
-    return math.frexp(largest)[1]
 
 
 def layer_in_range(op):

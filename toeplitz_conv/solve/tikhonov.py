@@ -22,8 +22,9 @@ from .checks import (
     tolerance,
     vector,
 )
-from .cosine import cosine_class, cosine_solve
-from .fourier import fourier_applicable, fourier_solve
+from .cosine import cosine_form
+from .forms import diagonal_form
+from .fourier import fourier_form
 from .iterative import normal_equations_cg, solution_dtype
 from .preconditioners import KINDS
 from .preconditioners import preconditioner as build_preconditioner
@@ -261,10 +262,8 @@ def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
     """``(x, iterations, converged, residual)`` by ``method``, magnitudes in range, with
     the residual :math:`\\|A x - b\\|` where the method has it from its spectra, else
     ``None``."""
-    if method == "fourier":
-        return fourier_solve(op, b, damp, x0, max_bytes=max_bytes), 0, True, None
-    if method == "cosine":
-        x, residual = cosine_solve(op, b, damp, x0, max_bytes=max_bytes)
+    if method != "pcg":  # the layer's exact diagonal form, as _method found it
+        x, residual = diagonal_form(op).form.solve(b, damp, x0, max_bytes=max_bytes)
         return x, 0, True, residual
     if not np.isfinite(damp * damp):  # overflows: x0 is the minimiser to rounding
         dtype = solution_dtype(op, b, x0)
@@ -290,12 +289,10 @@ def _dct1_coordinates(op: ConvOperator, damp: float, choice: object) -> bool:
     (:mod:`~toeplitz_conv.solve.reflect`: the same iterates, no transform per
     iteration): reflect padding with symmetric kernels and stride 1, ``damp > 0`` and
     the preconditioner ``"auto"`` or ``"cosine"``."""
-    return (
-        damp > 0
-        and isinstance(choice, str)
-        and choice in ("auto", "cosine")
-        and cosine_class(op)[0] == "dct1"
-    )
+    if not (damp > 0 and isinstance(choice, str) and choice in ("auto", "cosine")):
+        return False
+    form = diagonal_form(op).form
+    return form is not None and form.basis == "dct1"
 
 
 def _checked_preconditioner(choice: object, n: int) -> object:
@@ -334,26 +331,27 @@ def _preconditioner(op: ConvOperator, damp: float, choice: object, max_bytes):
     return build_preconditioner(op, damp, kind=choice, max_bytes=max_bytes)
 
 
+# the exact methods a caller may name, each the builder of its form, and their bases
+NAMED_FORMS = {"fourier": fourier_form, "cosine": cosine_form}
+METHOD_OF_BASIS = {"dft": "fourier", "dct2": "cosine"}
+NEEDS = {
+    "fourier": "method='fourier' needs a circular layer: {why}",
+    "cosine": "method='cosine' is exact for replicate padding <= 1 with symmetric kernels "
+    "and stride 1; this layer has {why}",
+}
+
+
 def _method(op: ConvOperator, method: object) -> str:
+    """The method that runs: a named exact one where its form is exact for the layer,
+    ``"auto"``'s choice (the exact diagonal form, else ``"pcg"``), or ``"pcg"``."""
     if not isinstance(method, str) or method not in METHODS:
         raise ParameterError("method", f"method must be one of {METHODS}; got {method!r}")
-    exact = fourier_applicable(op)
-    kind, why = cosine_class(op)
-    if method == "cosine" and kind != "dct2":
-        raise ParameterError(
-            "method",
-            "method='cosine' is exact for replicate padding <= 1 with symmetric kernels "
-            f"and stride 1; this layer has {why}",
-        )
-    if method == "fourier" and not exact:
-        g = op.geometry
-        why = (
-            f"padding_mode={g.padding_mode!r} is not circular"
-            if g.padding_mode != "circular"
-            else f"the stride {g.stride} does not divide the size {g.input_spatial} "
-            "(with output size n / stride), or the conv-transpose is a submatrix"
-        )
-        raise ParameterError("method", f"method='fourier' needs a circular layer: {why}")
-    if method == "auto":
-        return "fourier" if exact else "cosine" if kind == "dct2" else "pcg"
-    return method
+    if method in NAMED_FORMS:
+        choice = NAMED_FORMS[method](op)
+        if choice.form is None or not choice.form.exact:
+            raise ParameterError("method", NEEDS[method].format(why=choice.reason))
+        return method
+    form = diagonal_form(op).form if method == "auto" else None
+    if form is None or not form.exact:
+        return "pcg"
+    return METHOD_OF_BASIS.get(form.basis, form.basis)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import ParameterError, ParameterTypeError
-from ..layers.conv import Conv, ConvOperator, ConvTranspose
+from ..core.weights import largest_exponent, times_power_of_two
+from ..layers.conv import ConvOperator
 from .layer_gram import absolute_norm_bound
 from .symbol import PeriodicLayer
 
@@ -29,7 +30,6 @@ __all__ = [
     "ScaledTwin",
     "check_layer",
     "double_precision_twin",
-    "is_whole",
     "periodic_layer",
     "scaled_twin",
     "scaled_up",
@@ -83,9 +83,7 @@ def weight_exponent(weight: np.ndarray) -> int:
     :math:`2^e` and the largest at least :math:`2^{e-1}`: dividing by :math:`2^e` is exact
     (but for parts that fall below the normal range) and keeps the squares of the norms clear
     of overflow and underflow."""
-    parts = np.abs(weight.real).max(initial=0.0), np.abs(weight.imag).max(initial=0.0)
-    largest = float(max(parts)) if np.iscomplexobj(weight) else float(parts[0])
-    return math.frexp(largest)[1] if largest > 0 else 0
+    return largest_exponent(weight) or 0
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ def scaled_twin(op: ConvOperator) -> ScaledTwin:
     exponent = weight_exponent(op.weight)
     twin = double_precision_twin(op, exponent)
     original = np.asarray(op.weight, dtype=twin.weight.dtype)
-    if np.array_equal(_ldexp(twin.weight, exponent), original):
+    if np.array_equal(times_power_of_two(twin.weight, exponent), original):
         return ScaledTwin(twin, exponent, 0.0)
     per_tap = 2.0**-1074 * (math.sqrt(2) if np.iscomplexobj(original) else 1.0)
     error = per_tap * absolute_norm_bound(twin, np.ones(original.shape)) * (1 + 1e-12)
@@ -147,15 +145,6 @@ def scaled_up(value: float, exponent: int, *, upward: bool) -> float:
     if value and math.ldexp(result, -exponent) != value:  # fell below the normal range
         result = math.nextafter(result, math.inf if upward else 0.0)
     return result
-
-
-def _ldexp(weight: np.ndarray, exponent: int) -> np.ndarray:
-    if not np.iscomplexobj(weight):
-        return np.ldexp(weight, exponent)
-    out = np.empty_like(weight)
-    out.real = np.ldexp(weight.real, exponent)
-    out.imag = np.ldexp(weight.imag, exponent)
-    return out
 
 
 ROUNDING_FLOOR = (
@@ -197,24 +186,8 @@ def check_layer(op: object, rtol: float) -> ConvOperator:
 def double_precision_twin(op: ConvOperator, exponent: int = 0) -> ConvOperator:
     """The same layer (same view) in float64 or complex128, without bias, its weight times
     :math:`2^{-\\text{exponent}}` (exact unless a part falls below the normal range)."""
-    complex_ = np.iscomplexobj(op.weight)
-    dtype = np.complex128 if complex_ else np.float64
-    weight = _ldexp(op.weight.astype(dtype), -exponent)
-    g = op.geometry
-    if op.transposed:
-        return ConvTranspose(
-            weight,
-            op.input_shape,
-            output_padding=g.transpose_output_padding,
-            dtype=dtype,
-            **g.layer_kwargs(),
-        )
-    return Conv(weight, op.input_shape, dtype=dtype, **g.layer_kwargs())
-
-
-def is_whole(op: ConvOperator) -> bool:
-    """Whether the matrix is the conv's whole matrix (or its transpose), not a submatrix."""
-    return not op.transposed or tuple(op.output_shape) == tuple(op.geometry.input_shape)
+    dtype = np.complex128 if np.iscomplexobj(op.weight) else np.float64
+    return op.with_weight(times_power_of_two(op.weight.astype(dtype), -exponent), dtype=dtype)
 
 
 def periodic_layer(op: ConvOperator, period, stride=None) -> PeriodicLayer:

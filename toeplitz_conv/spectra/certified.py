@@ -42,7 +42,6 @@ from .banded import is_positive_definite, proof_floor
 from .brackets import (
     NormBounds,
     check_layer,
-    is_whole,
     periodic_layer,
     scaled_twin,
     warn_if_wider,
@@ -55,7 +54,7 @@ from .layer_gram import (
     group_layers,
     top_vector,
 )
-from .spectral import fft_applicable
+from .spectral import fft_covers
 from .symbol import UNIT_ROUNDOFF, gamma, periodic_norm_bracket
 from .symbol_bounds import symbol_bounds
 
@@ -136,7 +135,7 @@ def _bracket(
     """The bracket of the scaled twin, and whether its method promises ``rtol``."""
     budget = resolve_budget(max_bytes)
     g = twin.geometry
-    if method in ("auto", "exact") and fft_applicable(g) and is_whole(twin):
+    if method in ("auto", "exact") and fft_covers(twin):
         lower, upper, _ = periodic_norm_bracket(
             periodic_layer(twin, g.input_spatial), max_bytes=budget, rtol=rtol
         )

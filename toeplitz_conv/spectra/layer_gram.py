@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from ..core.padding import PADDING_MODES
-from ..layers.conv import Conv, ConvOperator, ConvTranspose
+from ..layers.conv import ConvOperator
 from .banded import BandedGram, band_cost, banded_gram
 from .symbol import gamma
 
@@ -54,21 +54,11 @@ def group_layers(op: ConvOperator, side: str | None = None) -> list[GroupLayer]:
         side = min(("columns", "rows"), key=lambda s: band_cost_of(op, s)[1])
     shape = op.input_shape if side == "columns" else op.output_shape
     rows = g.out_channels // g.groups  # the weight's rows of one group
-    kwargs = dict(g.layer_kwargs(), groups=1)
     blocks = []
     for k in range(g.groups):
         weight = op.weight[k * rows : (k + 1) * rows]
         channels_in = op.input_shape[0] // g.groups
-        if op.transposed:
-            single = ConvTranspose(
-                weight,
-                (channels_in, *op.input_shape[1:]),
-                output_padding=g.transpose_output_padding,
-                dtype=op.dtype,
-                **kwargs,
-            )
-        else:
-            single = Conv(weight, (channels_in, *op.input_shape[1:]), dtype=op.dtype, **kwargs)
+        single = op.with_weight(weight, input_shape=(channels_in, *op.input_shape[1:]), groups=1)
         blocks.append(GroupLayer(single, side, shape[0] // g.groups, tuple(shape[1:])))
     return blocks
 

@@ -41,7 +41,6 @@ from .banded import (
 from .brackets import (
     NormBounds,
     check_layer,
-    is_whole,
     periodic_layer,
     scaled_twin,
     warn_if_wider,
@@ -55,7 +54,7 @@ from .layer_gram import (
     explicit_ratio_bounds,
     group_layers,
 )
-from .spectral import fft_applicable
+from .spectral import fft_covers
 from .symbol import UNIT_ROUNDOFF, PeriodicLayer, gamma, periodic_grams, periodic_min_bracket
 
 __all__ = ["condition_number_bounds", "count_singular_values", "min_singular_value_bounds"]
@@ -216,7 +215,7 @@ def _count_above(twin: ConvOperator, tau: float, threshold, budget: int) -> int:
 
 
 def _periodic_whole(op: ConvOperator) -> bool:
-    return fft_applicable(op.geometry) and is_whole(op)
+    return fft_covers(op)
 
 
 def _periodic(op: ConvOperator) -> PeriodicLayer:

@@ -37,6 +37,7 @@ from ..layers.conv import ConvOperator
 __all__ = [
     "as_linear_operator",
     "fft_applicable",
+    "fft_covers",
     "frequency_matrices",
     "frequency_matrices_nbytes",
     "singular_values",
@@ -56,6 +57,14 @@ def fft_applicable(geometry: Geometry) -> bool:
         n % s == 0 and m * s == n
         for n, m, s in zip(geometry.input_spatial, geometry.output_spatial, geometry.stride)
     )
+
+
+def fft_covers(op: ConvOperator) -> bool:
+    """Whether the per-frequency (FFT) form covers the operator's whole matrix:
+    :func:`fft_applicable`, and not a conv-transpose that is a submatrix of its conv's
+    transpose (``output_padding >= stride`` leaves rows out)."""
+    whole = not op.transposed or tuple(op.output_shape) == tuple(op.geometry.input_shape)
+    return fft_applicable(op.geometry) and whole
 
 
 def frequency_matrices_nbytes(geometry: Geometry) -> int:
