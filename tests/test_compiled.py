@@ -112,8 +112,8 @@ def test_a_first_call_that_compiles_says_so(tmp_path):
 
 LATER_PRODUCTS = """
 import numpy as np, toeplitz_conv as tc
-from toeplitz_conv.core import assembly_kernels
-from toeplitz_conv.engines import numba_kernels, numba_rows
+from toeplitz_conv.core import _assembly_numba
+from toeplitz_conv.engines import _conv_numba, _rows_numba
 layers = [
     tc.Conv(np.ones((6, 1, 5, 5)), (6, 40, 30), padding=2, groups=6),  # depthwise
     tc.Conv(np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1, padding_mode="reflect"),
@@ -125,8 +125,8 @@ for op in layers:
     for dtype in (np.float32, np.float64):
         op.rmatvec(op.matvec(np.ones(op.shape[1], dtype=dtype)))
 layers[0].tosparse()
-kernels = (numba_kernels.wide_correlate, numba_kernels.wide_correlate_four,
-           numba_rows.rows_forward, numba_rows.rows_adjoint, assembly_kernels.fill_zero_padded)
+kernels = (_conv_numba.wide_correlate, _conv_numba.wide_correlate_four,
+           _rows_numba.rows_forward, _rows_numba.rows_adjoint, _assembly_numba.fill_zero_padded)
 print(sum(len(k.stats.cache_misses) for k in kernels),
       sum(len(k.stats.cache_hits) for k in kernels))
 """

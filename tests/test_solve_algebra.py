@@ -14,7 +14,7 @@ from spies import counted
 import toeplitz_conv as tc
 from toeplitz_conv.core.jit import numba_installed
 from toeplitz_conv.solve import algebra
-from toeplitz_conv.solve.checks import euclidean_norm
+from toeplitz_conv.solve.algebra import euclidean_norm
 
 SHAPES = [(1, 1), (3, 3), (2, 4), (4, 2), (4, 4), (5, 3), (3, 6), (9, 8), (17, 16), (20, 18)]
 PATHS = ["compiled", "numpy", "lapack"]

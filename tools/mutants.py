@@ -54,13 +54,13 @@ MUTANTS = [
         SOLVES,
     ),
     (
-        f"{SOLVE}/kernels.py",
+        f"{SOLVE}/_frequency_numba.py",
         "_multiply_add(gram[i, j], a, b, True, False, n)",
         "_multiply_add(gram[i, j], a, b, False, False, n)",
         GUARDS,
     ),  # the compiled Gram K^H K without its conjugate
     (
-        f"{SOLVE}/kernels.py",
+        f"{SOLVE}/_frequency_numba.py",
         "_multiply_add(gram[i, j], a, b, False, True, n)",
         "_multiply_add(gram[i, j], a, b, False, False, n)",
         GUARDS,

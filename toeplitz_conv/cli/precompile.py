@@ -63,7 +63,7 @@ def _solves(dtype: np.dtype) -> None:
     """The per-frequency loops of ``solve_tikhonov`` and ``preconditioner`` (float64 for
     real layers' cosine symbols, complex128 for Fourier ones and complex layers), called
     directly: a layer this small is solved by numpy, below the loops' threshold."""
-    from ..solve.kernels import damped_residuals, damped_solves  # precompile checked numba
+    from ..solve._frequency_numba import damped_residuals, damped_solves  # precompile checked numba
 
     for value_type in {np.result_type(dtype, np.float64), np.dtype(np.complex128)}:
         symbols = np.ones((1, 2, 2, 4), value_type)

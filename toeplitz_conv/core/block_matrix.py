@@ -19,8 +19,9 @@ transpose :math:`A^T = \\sum_t W_t^T \\otimes S_t^T` is assembled the same way
 from the transposed scalar pattern, so a conv-transpose's CSR matrix (or a
 conv's CSC matrix) costs no conversion. With numba installed, a zero-padded
 layer's matrix is written by compiled loops straight from the per-axis index
-maps (:mod:`toeplitz_conv.core.assembly_kernels`; the same arrays, entry for entry),
-in 0.9-1.5 times the time it takes to allocate and write its bytes (measured).
+maps (:mod:`toeplitz_conv.core._assembly_numba`; the same arrays, entry for entry),
+at close to the speed of allocating and writing its bytes (``benchmarks/run.py``
+measures the ratio).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ PROGRESS_NNZ = 10**8  # assemblies larger than this show a progress bar
 NONZERO_SECONDS = 5e-9  # the compiled assembly's time per nonzero on one thread, about
 THREADED_NNZ = 1 << 21  # assemblies larger than this fill output-channel chunks in threads
 # bytes per (output pixel, tap) pair of the scalar pattern's temporaries (index maps,
-# masks, sort order and the per-channel layout; measured peak about 50)
+# masks, sort order and the per-channel layout; ``benchmarks/bench_memory.py`` traces it)
 PATTERN_BYTES_PER_READ = 64
 TRANSPOSE_BYTES_PER_READ = 40  # the transposed pattern's sort order, rows and incidence
 FOLD_CHUNK = 1 << 18  # folded boundaries: entry sums formed per step of the fill
@@ -211,8 +212,8 @@ def assemble_csr(
 
 def _assemble_compiled(geometry: Geometry, weight: np.ndarray, dtype) -> sp.csr_array:
     """Zero padding with numba: one pass of compiled loops over the block rows
-    (:func:`toeplitz_conv.core.assembly_kernels.fill_zero_padded`), the same matrix."""
-    from .assembly_kernels import fill_zero_padded
+    (:func:`toeplitz_conv.core._assembly_numba.fill_zero_padded`), the same matrix."""
+    from ._assembly_numba import fill_zero_padded
 
     g = geometry
     lift = (1,) * (3 - g.ndim)
@@ -296,7 +297,7 @@ def _fill_values(
     which are formed ``FOLD_CHUNK`` values at a time so that they stay small.
     """
     c, c_group, taps = weight.shape
-    # the sources are in range by construction: mode="clip" skips numpy's bounds check (4x faster)
+    # the sources are in range by construction: mode="clip" skips numpy's bounds check
     if pattern.single_tap is not None:
         np.take(weight.reshape(c, -1), source, axis=1, out=out, mode="clip")
         return

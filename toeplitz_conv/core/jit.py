@@ -1,7 +1,7 @@
 """Threads, and the optional numba: whether it works, and how compiled loops are run.
 
-Compiled loops (the ``"numba"`` engine's, :mod:`toeplitz_conv.engines.numba_kernels`,
-and the assembly's, :mod:`toeplitz_conv.core.assembly_kernels`) take a range of jobs
+Compiled loops (the ``"numba"`` engine's, :mod:`toeplitz_conv.engines._conv_numba`,
+and the assembly's, :mod:`toeplitz_conv.core._assembly_numba`) take a range of jobs
 ``first <= job < last`` whose outputs never overlap; :func:`run_jobs` splits a
 product's jobs over a pool of threads (the loops release the GIL). The pool is
 this module's own, so the loops are safe to call from any number of user
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # work estimated to take less than this on one thread runs on the caller's thread alone:
-# a second thread costs more than it saves (waking it takes tens of microseconds here)
+# a second thread costs more than it saves (waking one takes tens of microseconds)
 SERIAL_SECONDS = 1e-4
 CHUNK_SECONDS = 5e-5  # jobs are handed out in chunks of about this much work (at least
 # two chunks per thread): small enough to even out the threads' ends, large enough that a
@@ -194,8 +194,8 @@ def _run_jobs(kernel: Callable, args: tuple, jobs: int, seconds: float, first: i
     A pool thread may start late (waking a sleeping core takes tens of
     microseconds on a virtual machine); the caller's thread meanwhile takes its
     chunks, and a pool task that has not started when the work is done is
-    cancelled, not waited for. Split in fixed halves, 2 threads had been up to
-    1.7x slower than one on products of 0.1 ms.
+    cancelled, not waited for: split in fixed halves, a late thread made two
+    threads slower than one on short products.
     """
     threads = max(1, min(compiled_threads(), jobs)) if seconds >= SERIAL_SECONDS else 1
     if threads == 1:

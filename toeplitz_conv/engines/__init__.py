@@ -26,7 +26,7 @@ operator derives :math:`A^T x = \\overline{A^H \\bar x}` from these two, once.
       with one input and one output channel per group; then well under 10
       MB), where SpMV's lower fixed cost per call wins;
     - ``"direct"`` beyond, whose memory is of the order of the data and which
-      is 2x to 40x faster than SpMV as layers grow (SpMV reads about 12 bytes
+      is faster than SpMV as layers grow (SpMV reads about 12 bytes
       per nonzero, the GEMM reuses each input many times).
 
     The thresholds come from ``benchmarks/bench_engines.py``, which times every

@@ -6,8 +6,8 @@
     (P x)_{b,i}[r s + t \\delta],
 
 computed by compiled loops straight from the input and into the output
-(:mod:`~toeplitz_conv.engines.numba_kernels` for stride 1, on a wide grid of
-long runs; :mod:`~toeplitz_conv.engines.numba_rows` row by row for other
+(:mod:`~toeplitz_conv.engines._conv_numba` for stride 1, on a wide grid of
+long runs; :mod:`~toeplitz_conv.engines._rows_numba` row by row for other
 strides): zero padding is a bounds test in the
 loop, so only reflect/replicate/circular layers copy their input through the
 padding operator :math:`P` (:class:`~toeplitz_conv.engines.padded.Padding`)
@@ -41,7 +41,7 @@ __all__ = ["NumbaEngine"]
 
 ROW_CHUNK_SAMPLES = 4096  # outputs per job, about: one job's rows stay in the L1/L2 cache
 SPLIT_SAMPLES = 1024  # outputs per job, at least, when rows are split to feed the threads
-FMA_SECONDS = 1e-10  # a multiply-add in the loops, about (10 GFMA/s on one thread here)
+FMA_SECONDS = 1e-10  # a multiply-add in the loops, about (order of magnitude: bench_engines.py)
 # a job's padded copy of the rows it reads, at most (when one row block is more, its memory
 # is checked against the budget before it is spent)
 SCRATCH_ITEMS = 2**20
@@ -67,9 +67,9 @@ class NumbaEngine:
     name = "numba"
 
     def __init__(self, geometry: Geometry, weight: np.ndarray, dtype=None) -> None:
-        from . import numba_kernels, numba_rows  # an ImportError naming numba when missing
+        from . import _conv_numba, _rows_numba  # an ImportError naming numba when missing
 
-        self._kernels, self._rows = numba_kernels, numba_rows
+        self._kernels, self._rows = _conv_numba, _rows_numba
         self.geometry = g = geometry
         self._workspaces = Workspaces()
         self._padding = Padding(g, self._workspaces)
@@ -123,7 +123,7 @@ class NumbaEngine:
             self._run_rows(self._rows.rows_forward, (source, weight, stride), pads, out, work)
 
     def _correlate_wide(self, source, weight, pads, out) -> None:
-        """Stride 1: the wide-grid loops (:func:`~.numba_kernels.wide_correlate`)."""
+        """Stride 1: the wide-grid loops (:func:`~._conv_numba.wide_correlate`)."""
         out = _lifted(out)
         threads = compiled_threads()
         key = (out.shape, weight.shape, out.itemsize, threads)
@@ -169,7 +169,7 @@ class NumbaEngine:
         )
 
     def _scatter(self, y, out) -> None:
-        """Strided :math:`A^H y` onto ``out`` (:func:`~.numba_rows.rows_adjoint`)."""
+        """Strided :math:`A^H y` onto ``out`` (:func:`~._rows_numba.rows_adjoint`)."""
         y = _lifted(_writable(y))
         weight_h = self._weight_as(y.dtype, conjugate=True)
         work = y.size * weight_h[0].size
@@ -224,7 +224,7 @@ def _lifted(array: np.ndarray) -> np.ndarray:
 
 def _four_at_a_time(out_per_group: int) -> bool:
     """Whether the outputs of a group run four at a time
-    (:func:`~.numba_kernels.wide_correlate_four`): when padding them to a multiple of
+    (:func:`~._conv_numba.wide_correlate_four`): when padding them to a multiple of
     four adds at most a quarter (``5, 6, 9`` channels run one at a time)."""
     return out_per_group >= 4 and 4 * (-(-out_per_group // 4)) * 4 <= 5 * out_per_group
 
@@ -250,17 +250,16 @@ def _wide_jobs(
     four: bool,
     threads: int,
 ) -> tuple[int, int, int]:
-    """``(rows_per_job, outs_per_job, jobs)`` for :func:`~.numba_kernels.wide_correlate`.
+    """``(rows_per_job, outs_per_job, jobs)`` for :func:`~._conv_numba.wide_correlate`.
 
     A job takes at most ``most_rows`` rows (its run and scratch stay in cache);
     there are at least two jobs per thread, so that a slow thread is waited for
     briefly. A job copies the rows it reads once for all the outputs of its
     block, so the rows are split first, down to pieces of ``fewest_rows`` rows,
     then the output channels of a group (each block copies the same inputs
-    again), and then the rows further if the jobs are still too few. A product
-    of a 4->4 to 64->64 layer on 64x64 pixels is 5-8 % faster than with the
-    channels split first. The number of jobs is a multiple of the threads
-    where the rows allow.
+    again), and then the rows further if the jobs are still too few (rows first
+    is the faster order: ``benchmarks/run.py``'s layers show it). The number of
+    jobs is a multiple of the threads where the rows allow.
     """
     wanted = 2 * threads
     pieces = -(-rows // most_rows)

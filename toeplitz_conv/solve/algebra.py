@@ -8,7 +8,7 @@ to that memory as it lies (no transposed copies).
 
 Their normal equations are factorised by Cholesky, by the first of these that applies:
 
-- numba's loop (:mod:`~toeplitz_conv.solve.kernels`), frequency by frequency, for Gram
+- numba's loop (:mod:`~toeplitz_conv.solve._frequency_numba`), frequency by frequency, for Gram
   matrices up to :data:`COMPILED_SIZE` and stacks worth loading it (:data:`COMPILED_WORK`);
 - numpy, unrolled over the matrix entries, each step one operation on all frequencies
   at once, up to :data:`UNROLLED`;
@@ -27,7 +27,7 @@ import numpy as np
 
 from ..core.jit import numba_installed, run_jobs
 from ..core.memory import check_budget
-from .checks import SQUARES_IN_RANGE, euclidean_norm
+from ..core.weights import real_parts
 
 __all__ = [
     "BYTES_PER_ENTRY",
@@ -36,26 +36,29 @@ __all__ = [
     "FREQUENCY_LAST",
     "UNROLLED",
     "USE_NUMBA",
+    "SQUARES_IN_RANGE",
     "FrequencyStack",
     "cache_key",
     "check_stacks_budget",
     "damped_reciprocals",
     "damped_residual",
     "damped_solution",
+    "euclidean_norm",
     "minimum_norm_solve",
     "normal_inverses",
     "per_frequency",
     "solution_operators",
 ]
 
+SQUARES_IN_RANGE = (1e-290, 1e290)  # sums of squares that neither underflowed nor overflowed
 BYTES_PER_ENTRY = 16  # a complex128 entry: the budget of every per-frequency stack
 FREQUENCY_LAST = 256  # matrices of up to this many entries are stored frequency-last
 UNROLLED = 4  # Gram matrices up to this size: the unrolled Cholesky (else LAPACK)
 COMPILED_SIZE = 8  # with numba: Gram matrices up to this size by its compiled loop
-# (measured: 3.5x faster than LAPACK's batched solve at 3 x 3, level at 8, slower at 16)
+# (LAPACK's batched solve catches up with it around this size)
 USE_NUMBA = True  # the compiled loop where numba is installed (tests switch it off)
-# below this groups x frequencies x n^3, numpy's unrolled path (7 ms for 19,200 3 x 3
-# blocks) beats the compiled loop's first load in a process (10 ms, 0.5 s with numba's import)
+# below this groups x frequencies x n^3, numpy's unrolled path beats the compiled loop's
+# first load in a process (and numba's import)
 COMPILED_WORK = 1_000_000
 
 
@@ -69,7 +72,7 @@ class FrequencyStack:
         ``(groups, rows, cols, F)`` if ``last``, else ``(groups, F, rows, cols)``.
     last : bool
         Frequency-last (for matrices of at most :data:`FREQUENCY_LAST` entries: the
-        product then runs over long contiguous rows, 3-6 times faster for 3 x 3).
+        product then runs over long contiguous rows).
     """
 
     data: np.ndarray
@@ -132,7 +135,7 @@ def damped_solution(symbols, solution: FrequencyStack, b_hat, x0_hat):
 def damped_residual(symbols: FrequencyStack, solution: FrequencyStack, b_hat, x0_hat):
     """``(x_hat, r)``: :func:`damped_solution`'s :math:`\\hat x` and :math:`\\|K \\hat x -
     \\hat b\\|` over all frequencies, ``symbols`` as a stack; by numba's loop
-    (:func:`~toeplitz_conv.solve.kernels.damped_residuals`, one read of each stack) for
+    (:func:`~toeplitz_conv.solve._frequency_numba.damped_residuals`, one read of each stack) for
     frequency-last stacks worth loading it."""
     if _fusable(symbols, solution):
         fused = _compiled_residual(symbols, solution, b_hat, x0_hat)
@@ -157,7 +160,7 @@ def _fusable(symbols: FrequencyStack, solution: FrequencyStack) -> bool:
 def _compiled_residual(symbols: FrequencyStack, solution: FrequencyStack, b_hat, x0_hat):
     """:func:`damped_residual` by the compiled loop; ``None`` where the sum of squares of
     the residual leaves the range in which it is exact (the numpy path then scales)."""
-    from .kernels import FREQUENCY_BLOCK, damped_residuals  # numba is installed
+    from ._frequency_numba import FREQUENCY_BLOCK, damped_residuals  # numba is installed
 
     groups, rows, cols, frequencies = symbols.data.shape
     given = [symbols.data, solution.data, b_hat] + ([] if x0_hat is None else [x0_hat])
@@ -294,7 +297,7 @@ def _small_solves(symbols: np.ndarray, damp: float, *, wide: bool, inverse: bool
 
 
 def _compiled_solves(last: np.ndarray, damp: float, wide: bool, inverse: bool):
-    from .kernels import SOLVE_BLOCK, damped_solves  # numba is installed
+    from ._frequency_numba import SOLVE_BLOCK, damped_solves  # numba is installed
 
     groups, rows, cols, frequencies = last.shape
     out = np.empty((groups, cols, cols if inverse else rows, frequencies), last.dtype)
@@ -373,3 +376,25 @@ def minimum_norm_solve(symbols: np.ndarray, b_hat: np.ndarray) -> np.ndarray:
     inverse = np.where(s > cut, 1.0 / np.where(s > cut, s, 1.0), 0.0)
     coefficients = (np.conj(np.swapaxes(u, -1, -2)) @ b_hat[..., None])[..., 0] * inverse
     return (np.conj(np.swapaxes(vh, -1, -2)) @ coefficients[..., None])[..., 0]
+
+
+def euclidean_norm(v: np.ndarray) -> float:
+    """:math:`\\|v\\|_2` of a flat vector, summed by numpy rather than BLAS, without
+    overflow or underflow.
+
+    OpenBLAS's threads keep spinning for a while after a call and then slow the
+    transforms that follow (``benchmarks/bench_blas.py`` measures that spinning).
+    The plain sum of squares is used where it neither overflows nor underflows; else
+    the vector is scaled by its largest magnitude first (numpy's own norm overflows
+    beyond about 1e154).
+    """
+    flat = np.asarray(real_parts(v), dtype=np.float64).reshape(-1)  # the same squares
+    with np.errstate(over="ignore"):
+        squares = float(np.einsum("i,i->", flat, flat))
+    if SQUARES_IN_RANGE[0] < squares < SQUARES_IN_RANGE[1]:
+        return math.sqrt(squares)
+    largest = float(np.max(np.abs(flat), initial=0.0))
+    if largest == 0.0 or not math.isfinite(largest):
+        return largest if not np.any(np.isnan(flat)) else math.nan
+    scaled = flat / largest
+    return largest * math.sqrt(float(np.einsum("i,i->", scaled, scaled)))

@@ -9,22 +9,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError, ParameterTypeError
-from ..core.weights import as_numeric, real_parts
+from ..core.weights import as_numeric
 from ..layers.conv import ConvOperator
 
 __all__ = [
-    "SQUARES_IN_RANGE",
     "checked_operator",
-    "euclidean_norm",
     "iterations_limit",
     "nonnegative",
     "real_number",
     "tolerance",
     "vector",
 ]
-
-SQUARES_IN_RANGE = (1e-290, 1e290)  # sums of squares that neither underflowed nor overflowed
-
 
 def checked_operator(op: object) -> ConvOperator:
     if not isinstance(op, ConvOperator):
@@ -82,25 +77,3 @@ def vector(values: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarray:
     view = flat.view()  # the caller's memory, if it is float: read-only, never copied
     view.flags.writeable = False
     return view
-
-
-def euclidean_norm(v: np.ndarray) -> float:
-    """:math:`\\|v\\|_2` of a flat vector, summed by numpy rather than BLAS, without
-    overflow or underflow.
-
-    OpenBLAS's threads keep spinning for a while after a call; on two cores they then
-    slow the transforms that follow (a repeated 512 x 512 cosine solve: 10 -> 18 ms).
-    The plain sum of squares is used where it neither overflows nor underflows; else
-    the vector is scaled by its largest magnitude first (numpy's own norm overflows
-    beyond about 1e154).
-    """
-    flat = np.asarray(real_parts(v), dtype=np.float64).reshape(-1)  # the same squares
-    with np.errstate(over="ignore"):
-        squares = float(np.einsum("i,i->", flat, flat))
-    if SQUARES_IN_RANGE[0] < squares < SQUARES_IN_RANGE[1]:
-        return math.sqrt(squares)
-    largest = float(np.max(np.abs(flat), initial=0.0))
-    if largest == 0.0 or not math.isfinite(largest):
-        return largest if not np.any(np.isnan(flat)) else math.nan
-    scaled = flat / largest
-    return largest * math.sqrt(float(np.einsum("i,i->", scaled, scaled)))

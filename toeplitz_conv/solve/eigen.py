@@ -13,8 +13,8 @@ the singular values :math:`|\\lambda|` and data coefficients :math:`Q^T \\hat b`
 for every ``damp``, so the layer keeps it (:func:`~.cosine.cosine_eigen`).
 
 Real matrices up to :data:`JACOBI_SIZE` are diagonalised by cyclic Jacobi rotations,
-each one numpy operation over all frequencies at once: for 19,200 3 x 3 blocks 7 ms
-against 13-20 ms for LAPACK's ``eigh``, whose cost there is its call per matrix. Jacobi
+each one numpy operation over all frequencies at once, where LAPACK's ``eigh`` pays a
+call per matrix (``benchmarks/bench_solve.py``'s choose_damp rows). Jacobi
 is backward stable, each matrix to its own norm (rotations continue until every
 frequency's off-diagonal part is below :math:`\\epsilon` of its diagonal); larger or
 complex matrices take ``numpy.linalg.eigh``.
@@ -40,9 +40,8 @@ __all__ = [
     "symmetric_eigen",
 ]
 
-JACOBI_SIZE = 4  # real symmetric matrices up to this size: vectorised Jacobi (else eigh)
-# (measured, 19,200 blocks: 2 x 2 1.0 against 6 ms, 3 x 3 7 against 13-20, 4 x 4 18
-# against 32; 6 x 6 94 against 63)
+JACOBI_SIZE = 4  # real symmetric matrices up to this size: vectorised Jacobi (else eigh,
+# whose fixed cost per matrix Jacobi's sweeps outgrow from about 6 x 6)
 _SWEEPS = 60  # cyclic sweeps at most (quadratic convergence: 4-7 for these sizes)
 _TOLERANCE = np.finfo(np.float64).eps ** 2 / 4  # off-diagonal over diagonal, squared
 

@@ -14,14 +14,8 @@ from ..core.errors import ParameterError, ParameterTypeError
 from ..core.memory import checked_max_bytes
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
-from .checks import (
-    checked_operator,
-    euclidean_norm,
-    iterations_limit,
-    nonnegative,
-    tolerance,
-    vector,
-)
+from .algebra import euclidean_norm
+from .checks import checked_operator, iterations_limit, nonnegative, tolerance, vector
 from .cosine import cosine_form
 from .forms import diagonal_form
 from .fourier import fourier_form

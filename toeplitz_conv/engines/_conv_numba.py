@@ -79,7 +79,7 @@ def wide_correlate_four(
 ):  # pragma: no cover
     """:func:`wide_correlate` four outputs at a time: each read of a term serves four
     sums, four terms per pass, so that the sixteen multiply-adds of a step stay in
-    registers (a quarter faster than one output at a time on this machine).
+    registers (faster than one output at a time: ``benchmarks/run.py``).
 
     The outputs of a block past its end are summed with zero weights and
     dropped, and the terms are padded to a multiple of four with zero weights
@@ -224,8 +224,8 @@ def _sum_runs_four(flat, term_weight, terms, count, runs, n):  # pragma: no cove
     the four rows ``a``, four terms per pass (``count`` is a multiple of four).
 
     Each sum is one chain ``((r + a0 v0) + a1 v1) + ...``, which ``contract`` turns
-    into four fused multiply-adds: 8-12 % faster than pairing the products first
-    (six instructions per sum), measured on L1 and L3."""
+    into four fused multiply-adds, fewer instructions than pairing the products
+    first (six per sum; ``benchmarks/run.py``'s L1 and L3 compare them)."""
     run_a, run_b, run_c, run_d = runs[0, :n], runs[1, :n], runs[2, :n], runs[3, :n]
     fill_zero(run_a)
     fill_zero(run_b)

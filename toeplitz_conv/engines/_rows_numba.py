@@ -1,6 +1,6 @@
 """The ``"numba"`` engine's loops for strided layers (imported only with numba).
 
-Row by row, on layers run as 3-D ones (see :mod:`~toeplitz_conv.engines.numba_kernels`):
+Row by row, on layers run as 3-D ones (see :mod:`~toeplitz_conv.engines._conv_numba`):
 :func:`rows_forward` adds the terms of an output row four at a time where
 every read is inside the row, term by term with a bounds test at the row's
 ends; :func:`rows_adjoint` gathers, for each input row, the output rows that
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .numba_kernels import JIT_OPTIONS, fill_zero
+from ._conv_numba import JIT_OPTIONS, fill_zero
 
 __all__ = ["rows_adjoint", "rows_forward"]
 

@@ -4,13 +4,14 @@
   the symbols, factorises them by Cholesky and solves, each step one loop over the
   block, held in cache: the numpy path
   (:func:`toeplitz_conv.solve.algebra.solution_operators`) makes every step a pass over
-  all frequencies instead (262,144 3 x 3 blocks: 6-7 ms on two threads here, against
-  30-55 ms for numpy and 120 ms for LAPACK's batched solve; 20 ms frequency by
-  frequency).
+  all frequencies instead, and LAPACK's batched solve pays a call per matrix.
 - :func:`damped_residuals` applies the solution operators and the symbols to a block of
   frequencies at a time, held in cache: each stack is read once, where numpy's
   :func:`~toeplitz_conv.solve.algebra.damped_residual` makes a pass per product and
-  per subtraction (262,144 3 x 3 blocks: 2.5 ms on two threads against 5.9 ms).
+  per subtraction.
+
+What they buy: the exact rows of ``benchmarks/bench_solve.py``, run with and without
+the ``fast`` extra.
 
 All are tested equal to the numpy paths.
 """
@@ -26,8 +27,8 @@ __all__ = ["FREQUENCY_BLOCK", "SOLVE_BLOCK", "damped_residuals", "damped_solves"
 
 SOLVE_BLOCK = 256  # frequencies factorised together by damped_solves (its scratch
 # arrays, n x n x SOLVE_BLOCK, stay in cache; every step is one vectorised loop over them)
-FREQUENCY_BLOCK = 4096  # frequencies per job of damped_residuals (its buffers stay in cache:
-# measured 4.6-4.9 ms on one thread for 262,144 3 x 3 blocks, 6.4 ms with 512)
+FREQUENCY_BLOCK = 4096  # frequencies per job of damped_residuals (its buffers stay in cache;
+# smaller blocks pay their start-up more often)
 
 _OPTIONS = dict(nogil=True, cache=numba_can_cache(), error_model="numpy")
 # the residual's sum may be reordered (vectorised); no other fast-math assumption (NaN and
