@@ -23,7 +23,7 @@ import scipy.sparse.linalg as spla
 from environment import describe_environment  # benchmarks/environment.py, beside this
 
 import toeplitz_conv as tc
-from toeplitz_conv.cli.demo import cross_channel_blur, sample_image
+from toeplitz_conv.pictures import cross_channel_blur, sample_image
 from toeplitz_conv.solve.iterative import BLAS_ONE_THREAD_SIZE
 
 PAIRS = 5

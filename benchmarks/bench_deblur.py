@@ -26,7 +26,7 @@ import scipy.sparse.linalg as spla
 from environment import describe_environment  # benchmarks/environment.py, beside this
 
 import toeplitz_conv as tc
-from toeplitz_conv.cli.demo import cross_channel_blur
+from toeplitz_conv.pictures import cross_channel_blur
 
 
 def torch_operator(weight: np.ndarray, shape: tuple[int, ...], groups: int):

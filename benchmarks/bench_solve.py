@@ -28,8 +28,8 @@ import scipy.sparse.linalg as spla
 from environment import describe_environment  # benchmarks/environment.py, beside this
 
 import toeplitz_conv as tc
-from toeplitz_conv.cli.demo import cross_channel_blur
 from toeplitz_conv.core.jit import blas_on_one_thread
+from toeplitz_conv.pictures import cross_channel_blur
 
 MAXITER = 2000  # plain CG stops here (marked *)
 

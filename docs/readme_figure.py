@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import toeplitz_conv as tc  # noqa: E402
+from toeplitz_conv.pictures import plot_block, plot_block_pattern, plot_matrix  # noqa: E402
 from toeplitz_conv.pictures.figures import save_figure  # noqa: E402
-from toeplitz_conv.pictures.plot import plot_block, plot_block_pattern, plot_matrix  # noqa: E402
 
 OUTPUT = Path(__file__).resolve().parent / "_static" / "readme_matrix.png"
 

@@ -24,7 +24,7 @@ import pylops_mpi
 from mpi4py import MPI
 
 import toeplitz_conv as tc
-from toeplitz_conv.interop.mpi import distribute, scatter
+from toeplitz_conv.interop import distribute, scatter
 
 comm = MPI.COMM_WORLD
 rank, size = comm.Get_rank(), comm.Get_size()

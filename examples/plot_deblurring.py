@@ -15,7 +15,7 @@ import pylops
 import scipy.sparse.linalg as spla
 
 import toeplitz_conv as tc
-from toeplitz_conv.cli.demo import cross_channel_blur, psnr, sample_image
+from toeplitz_conv.pictures import cross_channel_blur, psnr, sample_image
 
 image = sample_image(downsample=5)  # (3, 120, 102), matplotlib's sample photograph
 op = tc.Conv(cross_channel_blur(), image.shape, padding="same", padding_mode="reflect")

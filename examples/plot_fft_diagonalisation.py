@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import toeplitz_conv as tc
-from toeplitz_conv.spectra.spectral import frequency_matrices
+from toeplitz_conv.spectra import frequency_matrices
 
 rng = np.random.default_rng(0)
 n = 16

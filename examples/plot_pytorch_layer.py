@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 import toeplitz_conv as tc
-from toeplitz_conv.pictures.plot import plot_matrix
+from toeplitz_conv.pictures import plot_matrix
 
 torch.manual_seed(0)
 module = torch.nn.Conv2d(

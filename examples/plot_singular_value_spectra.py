@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import toeplitz_conv as tc  # noqa: E402
-from toeplitz_conv.pictures.plot import plot_singular_values  # noqa: E402
+from toeplitz_conv.pictures import plot_singular_values  # noqa: E402
 
 
 def main(out: Path = Path("out")) -> None:

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import toeplitz_conv as tc
-from toeplitz_conv.pictures.plot import plot_block, plot_block_pattern, plot_matrix
+from toeplitz_conv.pictures import plot_block, plot_block_pattern, plot_matrix
 
 rng = np.random.default_rng(0)
 

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 import toeplitz_conv as tc
-from toeplitz_conv.cli.demo import cross_channel_blur, psnr, sample_image
+from toeplitz_conv.pictures import cross_channel_blur, psnr, sample_image
 
 image = sample_image(downsample=4)  # (3, 150, 128)
 rng = np.random.default_rng(0)

@@ -224,7 +224,7 @@ def test_iterative_top_values_of_a_complex_layer_up_to_all_but_one():
 @settings(max_examples=examples(30), deadline=None)
 @given(op=circular_fft_layers())
 def test_half_frequency_matrices_are_the_full_ones_up_to_half_the_last_axis(op):
-    from toeplitz_conv.spectra.spectral import frequency_matrices
+    from toeplitz_conv.spectra import frequency_matrices
 
     g = op.geometry
     weight = np.asarray(op.weight).real.copy()

@@ -1,15 +1,22 @@
 """toeplitz_conv: deep-learning conv layers as explicit sparse linear operators.
 
-The package follows the picture of a conv layer as a channel-wise
-matrix-vector product of convolutions, module by module:
+The package follows the picture of a conv layer as a channel-wise matrix-vector
+product of convolutions, from geometry to operator, with the leaves beside it; each
+subpackage imports only those above it in this list:
 
-- :mod:`~toeplitz_conv.core.padding`: the table of padding modes and their boundary rules;
-- :mod:`~toeplitz_conv.core.geometry`: shapes, paddings and index maps of a layer;
-- :mod:`~toeplitz_conv.core.blocks`: one scalar kernel as a sparse Toeplitz/circulant block;
-- :mod:`~toeplitz_conv.core.block_matrix`: the ``C_out x C_in`` grid of blocks as one matrix;
-- :mod:`~toeplitz_conv.layers.layer`: a layer's state and caches, owned in one place;
+- :mod:`~toeplitz_conv.core`: padding modes, geometry and index maps, one kernel as a
+  Toeplitz/circulant/folded block, the block matrix, the memory guard;
 - :mod:`~toeplitz_conv.engines`: how products are computed (sparse, direct, numba);
-- :mod:`~toeplitz_conv.layers.conv`: :class:`Conv` and :class:`ConvTranspose` operators.
+- :mod:`~toeplitz_conv.layers`: :class:`Layer` (a layer's state and caches) and the
+  operators :class:`Conv`, :class:`ConvTranspose`;
+- :mod:`~toeplitz_conv.spectra`: singular values and proven norm brackets;
+- :mod:`~toeplitz_conv.pictures`: plots of kernels, matrices and blocks (matplotlib);
+- :mod:`~toeplitz_conv.interop`: PyTorch, Lipschitz reports, the adjoint check, MPI;
+- :mod:`~toeplitz_conv.solve`: structured solves on the layer's diagonal form;
+- :mod:`~toeplitz_conv.cli`: the ``toeplitz-conv`` command.
+
+The public names of every subpackage are re-exported by it (``toeplitz_conv.pictures.
+plot_matrix``), the most used ones here at the top.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from typing import TYPE_CHECKING
+
+from .core.exports import install_moved_modules, lazy_exports
 
 # each public name and the module that defines it: imported on first use, so that
 # `import toeplitz_conv` (and the command line's --help) does not pay for scipy,
@@ -54,6 +63,7 @@ _HOMES = {
     "preconditioner": "solve.preconditioners",
     "choose_damp": "solve.parameters",
     "blas_on_one_thread": "core.jit",
+    "set_progress": "core.progress",
 }
 
 if TYPE_CHECKING:  # for type checkers and editors: the eager imports
@@ -63,6 +73,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the eager imports
     from .core.jit import blas_on_one_thread
     from .core.memory import MatrixTooLargeError, memory_budget, set_memory_budget
     from .core.padding import PADDING_MODES
+    from .core.progress import set_progress
     from .core.transposition import transpose_geometry
     from .engines import installed_engines
     from .interop.adjoint import AdjointCheck, check_adjoint
@@ -83,20 +94,22 @@ if TYPE_CHECKING:  # for type checkers and editors: the eager imports
     from .spectra.spectral import singular_values, spectral_norm
 
 
+_public, _ = lazy_exports(__name__, _HOMES)
+install_moved_modules()  # old module paths work for a release, with a DeprecationWarning
+
+
 def __getattr__(name: str):
-    home = _HOMES.get(name)
-    if home is not None:
-        value = getattr(importlib.import_module(f".{home}", __name__), name)
-    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
-        value = importlib.import_module(f".{name}", __name__)  # a submodule: tc.memory, ...
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # later look-ups skip this function
-    return value
+    if name in _HOMES:
+        return _public(name)
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
+        value = importlib.import_module(f".{name}", __name__)  # a subpackage: tc.solve, ...
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted({*__all__, "__version__"})
 
 
 __all__ = [
@@ -128,6 +141,7 @@ __all__ = [
     "norm_bounds",
     "preconditioner",
     "set_memory_budget",
+    "set_progress",
     "singular_values",
     "solve_tikhonov",
     "spectral_norm",

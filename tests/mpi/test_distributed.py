@@ -18,7 +18,7 @@ from mpi4py import MPI  # noqa: E402
 from pylops_mpi.utils.dottest import dottest  # noqa: E402
 
 import toeplitz_conv as tc  # noqa: E402
-from toeplitz_conv.interop.mpi import distribute, scatter  # noqa: E402
+from toeplitz_conv.interop import distribute, scatter  # noqa: E402
 
 pytestmark = pytest.mark.slow  # under mpiexec, by .ci/run (README says how)
 

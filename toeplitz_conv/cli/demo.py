@@ -21,12 +21,11 @@ from ..core.progress import progress_bar
 from ..interop.adjoint import check_adjoint
 from ..layers.conv import Conv
 from ..layers.summary import block_pattern_text
+from ..pictures.samples import cross_channel_blur, psnr, sample_image
 from ..solve.parameters import choose_damp
 from ..solve.tikhonov import solve_tikhonov
 
-__all__ = ["DemoResult", "cross_channel_blur", "psnr", "run_demo", "sample_image"]
-
-IMAGE = "grace_hopper.jpg"
+__all__ = ["DemoResult", "run_demo"]
 
 
 @dataclass
@@ -40,35 +39,6 @@ class DemoResult:
     psnr_tikhonov: float = float("nan")  # solve_tikhonov toward the channel means, GCV
 
 
-def sample_image(downsample: int = 4) -> np.ndarray:
-    """matplotlib's sample photograph as ``(3, H, W)`` floats in [0, 1], block-averaged."""
-    import matplotlib.cbook
-    import matplotlib.image
-
-    with matplotlib.cbook.get_sample_data(IMAGE) as handle:
-        rgb = matplotlib.image.imread(handle, format="jpg").astype(np.float64) / 255.0
-    h, w = (s // downsample * downsample for s in rgb.shape[:2])
-    blocks = rgb[:h, :w].reshape(h // downsample, downsample, w // downsample, downsample, 3)
-    return blocks.mean(axis=(1, 3)).transpose(2, 0, 1)
-
-
-def cross_channel_blur(size: int = 7, sigma: float = 1.6, leak: float = 0.12) -> np.ndarray:
-    """Weight ``(3, 3, size, size)``: a Gaussian blur, ``leak`` of it into other channels.
-
-    .. math::
-
-        h_{ij} = M_{ij}\\, g, \\qquad M = (1 - 2\\,\\text{leak})\\, I + \\text{leak}\\,(J - I),
-
-    with :math:`g` a normalised Gaussian, so that each output channel keeps the
-    brightness of a grey input.
-    """
-    t = np.arange(size) - (size - 1) / 2
-    g = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * sigma**2))
-    g /= g.sum()
-    mixing = np.full((3, 3), leak) + (1 - 3 * leak) * np.eye(3)
-    return mixing[:, :, None, None] * g
-
-
 def channel_means(image: np.ndarray) -> np.ndarray:
     """The flat prior :math:`x_0` of the demo's Tikhonov solve: each channel's mean.
 
@@ -79,11 +49,6 @@ def channel_means(image: np.ndarray) -> np.ndarray:
     """
     means = image.mean(axis=tuple(range(1, image.ndim)), keepdims=True)
     return np.broadcast_to(means, image.shape).ravel().copy()
-
-
-def psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB for images in [0, 1]."""
-    return float(10 * np.log10(1.0 / np.mean((np.clip(estimate, 0, 1) - truth) ** 2)))
 
 
 def run_demo(

@@ -19,7 +19,7 @@ from ..core.errors import ParameterError
 from ..core.jit import numba_can_cache, numba_import_error, numba_installed
 from ..layers.conv import Conv
 
-__all__ = ["PRECOMPILE_DTYPES", "CompiledLoops", "precompile"]
+__all__ = ["CompiledLoops", "precompile"]
 
 PRECOMPILE_DTYPES = ("float32", "float64", "complex64", "complex128")
 

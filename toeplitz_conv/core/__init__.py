@@ -12,4 +12,22 @@ Imports only numpy, scipy and the standard library (numba where installed): no
 other subpackage of ``toeplitz_conv``.
 """
 
-__all__: list[str] = []
+from .exports import lazy_exports
+
+# each public name and the module below this one that defines it (imported on first use)
+_HOMES = {
+    "Geometry": "geometry",
+    "conv_geometry": "geometry",
+    "transpose_geometry": "transposition",
+    "kernel_block": "blocks",
+    "PADDING_MODES": "padding",
+    "ParameterError": "errors",
+    "ParameterTypeError": "errors",
+    "MatrixTooLargeError": "memory",
+    "memory_budget": "memory",
+    "set_memory_budget": "memory",
+    "blas_on_one_thread": "jit",
+    "set_progress": "progress",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
+__all__ = sorted(_HOMES)

@@ -42,8 +42,6 @@ __all__ = [
     "SPARSE_FORMATS",
     "assemble_csr",
     "assembly_workspace_nbytes",
-    "csr_nbytes",
-    "index_dtype",
     "sparse_nbytes",
 ]
 

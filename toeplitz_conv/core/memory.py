@@ -28,7 +28,6 @@ __all__ = [
     "parse_size",
     "resolve_budget",
     "set_memory_budget",
-    "total_memory",
     "using_memory_budget",
 ]
 

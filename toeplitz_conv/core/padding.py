@@ -27,16 +27,13 @@ from .errors import ParameterError, ParameterTypeError
 
 __all__ = [
     "PADDING_MODES",
-    "PADDING_STRINGS",
     "PaddingLike",
     "PaddingMode",
     "axis_nnz",
     "check_int",
-    "count_in_range",
     "output_size",
     "padding_mode",
     "resolve_padding",
-    "same_pads",
 ]
 
 PaddingLike = int | str | Sequence[int] | Sequence[Sequence[int]]

@@ -7,4 +7,18 @@ Imports :mod:`toeplitz_conv.core`, :mod:`toeplitz_conv.engines`,
 :mod:`toeplitz_conv.layers` and :mod:`toeplitz_conv.spectra`.
 """
 
-__all__: list[str] = []
+from ..core.exports import lazy_exports
+
+# each public name and the module below this one that defines it (imported on first use)
+_HOMES = {
+    "from_torch": "torch_interop",
+    "conv_layers": "networks",
+    "lipschitz_report": "networks",
+    "LipschitzReport": "networks",
+    "check_adjoint": "adjoint",
+    "AdjointCheck": "adjoint",
+    "distribute": "mpi",
+    "scatter": "mpi",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
+__all__ = sorted(_HOMES)

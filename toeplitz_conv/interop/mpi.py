@@ -151,20 +151,18 @@ def distribute(
     if layout == "auto":
         layout = "groups" if groups >= size else "output_channels"
     if layout not in LAYOUTS:
-        raise ParameterError(
-            "layout", f"layout must be 'auto' or one of {LAYOUTS}; got {layout!r}"
-        )
+        raise ParameterError("layout", f"layout must be 'auto' or one of {LAYOUTS}; got {layout!r}")
     if layout == "groups" and groups < size:
         raise ParameterError(
             "layout",
             f"layout='groups' needs groups >= ranks; got groups={groups} on "
-            f"{size} ranks (use layout='output_channels')"
+            f"{size} ranks (use layout='output_channels')",
         )
     if layout == "output_channels" and op.geometry.out_channels < size:
         raise ParameterError(
             "layout",
             f"layout='output_channels' needs C_out >= ranks; got "
-            f"{op.geometry.out_channels} output channels on {size} ranks"
+            f"{op.geometry.out_channels} output channels on {size} ranks",
         )
     local = _local_conv(op, rank, size, layout)
     stack = MPIBlockDiag if layout == "groups" else MPIVStack

@@ -27,7 +27,7 @@ from ..core.weights import as_numeric
 from ..layers.conv import ConvOperator
 from ..spectra.brackets import NormBounds
 from ..spectra.certified import norm_bounds
-from .torch_interop import checked_module, operator_of
+from .torch_interop import checked_module, is_torch_conv, operator_of
 
 __all__ = ["LayerBounds", "LipschitzReport", "conv_layers", "lipschitz_report"]
 
@@ -73,7 +73,7 @@ def conv_layers(model, example_input) -> list[tuple[str, ConvOperator]]:
         raise ParameterTypeError(
             "model", f"model must be a torch.nn.Module; got {type(model).__name__}"
         )
-    convs = [(name, m) for name, m in model.named_modules() if _is_conv(m)]
+    convs = [(name, m) for name, m in model.named_modules() if is_torch_conv(m)]
     for _, module in convs:
         checked_module(module)  # lazy modules not yet initialised are refused
     calls = _record_calls(model, example_input, convs)
@@ -96,12 +96,6 @@ def conv_layers(model, example_input) -> list[tuple[str, ConvOperator]]:
         )
         for call in calls
     ]
-
-
-def _is_conv(module) -> bool:
-    import torch
-
-    return isinstance(module, torch.nn.modules.conv._ConvNd)
 
 
 def _record_calls(model, example_input, convs) -> list[_Call]:

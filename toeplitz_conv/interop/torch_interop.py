@@ -13,9 +13,9 @@ from ..core.weights import as_numeric
 from ..layers.conv import Conv, ConvTranspose
 
 __all__ = [
+    "is_torch_conv",
     "checked_module",
     "from_torch",
-    "module_parameters",
     "operator_of",
     "torch_conv",
     "torch_conv_transpose",
@@ -68,17 +68,40 @@ def from_torch(
         )
     weight, bias = module_parameters(module)
     return operator_of(
-        module, input_shape, weight, bias, dtype=dtype, engine=engine, name=name,
+        module,
+        input_shape,
+        weight,
+        bias,
+        dtype=dtype,
+        engine=engine,
+        name=name,
         output_size=output_size,
     )
 
 
-def checked_module(module: object):
-    """``module`` when it is a torch conv or conv-transpose (any subclass), else a
-    :class:`ParameterTypeError`."""
+def is_torch_conv(module: object) -> bool:
+    """Whether ``module`` is a ``torch.nn`` conv or conv-transpose of 1 to 3 axes (any
+    subclass: the lazy ones, parametrized ones and libraries' own convs), by PyTorch's
+    public classes."""
     import torch
 
-    if not isinstance(module, torch.nn.modules.conv._ConvNd):
+    public = (
+        torch.nn.Conv1d,
+        torch.nn.Conv2d,
+        torch.nn.Conv3d,
+        torch.nn.ConvTranspose1d,
+        torch.nn.ConvTranspose2d,
+        torch.nn.ConvTranspose3d,
+    )
+    return isinstance(module, public)
+
+
+def checked_module(module: object):
+    """``module`` when it is a torch conv or conv-transpose (:func:`is_torch_conv`), else
+    a :class:`ParameterTypeError`."""
+    import torch
+
+    if not is_torch_conv(module):
         raise ParameterTypeError(
             "module",
             "module must be a torch.nn Conv1d/2d/3d or ConvTranspose1d/2d/3d; "

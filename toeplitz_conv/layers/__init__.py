@@ -7,4 +7,14 @@ Imports :mod:`toeplitz_conv.core` and :mod:`toeplitz_conv.engines` (the engines 
 binds), and pylops.
 """
 
-__all__: list[str] = []
+from ..core.exports import lazy_exports
+
+# each public name and the module below this one that defines it (imported on first use)
+_HOMES = {
+    "Conv": "conv",
+    "ConvTranspose": "conv",
+    "ConvOperator": "conv",
+    "Layer": "layer",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
+__all__ = sorted(_HOMES)

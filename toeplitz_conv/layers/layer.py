@@ -26,7 +26,7 @@ from ..core.geometry import Geometry
 from ..core.weights import times_power_of_two
 from ..engines import Engine, make_engine, resolve_engine
 
-__all__ = ["CACHED_VALUES", "Layer"]
+__all__ = ["Layer"]
 
 CACHED_VALUES = 4  # derived values (a solver's factorizations) a layer keeps at most
 

@@ -7,7 +7,7 @@ import numpy as np
 from ..core.geometry import Geometry
 from ..core.memory import format_bytes
 
-__all__ = ["block_pattern_text", "padding_rules", "summary"]
+__all__ = ["block_pattern_text", "summary"]
 
 GRID_LIMIT = 16  # channel grids up to this size are drawn channel by channel
 

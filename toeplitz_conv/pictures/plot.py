@@ -26,7 +26,6 @@ from .raster import block_matrix_window, group_grid, spy_raster
 
 __all__ = [
     "block_window",
-    "group_colors",
     "plot_block",
     "plot_block_pattern",
     "plot_matrix",

@@ -24,7 +24,7 @@ from ..core.geometry import Geometry
 from ..core.memory import check_budget
 from ..layers.conv_operator import ConvOperator
 
-__all__ = ["aligned_bins", "block_matrix_window", "group_grid", "layer_pattern", "spy_raster"]
+__all__ = ["block_matrix_window", "group_grid", "spy_raster"]
 
 PATTERN_BYTES_PER_READ = 64  # index maps, sort and incidence of one (output pixel, tap) pair
 

@@ -21,4 +21,18 @@ extreme magnitudes (:mod:`.scaling`). Imports :mod:`toeplitz_conv.core`,
 :mod:`toeplitz_conv.layers` and :mod:`toeplitz_conv.spectra`.
 """
 
-__all__: list[str] = []
+from ..core.exports import lazy_exports
+
+# each public name and the module below this one that defines it (imported on first use)
+_HOMES = {
+    "solve_tikhonov": "tikhonov",
+    "SolveResult": "tikhonov",
+    "preconditioner": "preconditioners",
+    "circulant_counterpart": "preconditioners",
+    "choose_damp": "parameters",
+    "diagonal_form": "forms",
+    "DiagonalForm": "diagonal",
+    "FormChoice": "diagonal",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
+__all__ = sorted(_HOMES)

@@ -30,13 +30,6 @@ from ..core.memory import check_budget
 from ..core.weights import real_parts
 
 __all__ = [
-    "BYTES_PER_ENTRY",
-    "COMPILED_SIZE",
-    "COMPILED_WORK",
-    "FREQUENCY_LAST",
-    "UNROLLED",
-    "USE_NUMBA",
-    "SQUARES_IN_RANGE",
     "FrequencyStack",
     "cache_key",
     "check_stacks_budget",

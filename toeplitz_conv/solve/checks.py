@@ -21,6 +21,7 @@ __all__ = [
     "vector",
 ]
 
+
 def checked_operator(op: object) -> ConvOperator:
     if not isinstance(op, ConvOperator):
         raise ParameterTypeError(

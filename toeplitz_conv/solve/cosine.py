@@ -58,12 +58,10 @@ from .eigen import HermitianEigen, is_hermitian, singular_coefficients, symmetri
 __all__ = [
     "CosineForm",
     "cosine_class",
-    "cosine_coordinates",
     "cosine_eigen",
     "cosine_form",
     "cosine_inverses",
     "cosine_preconditioner",
-    "cosine_solve",
     "cosine_symbols",
     "cosine_vector",
     "preconditioner_transform",
@@ -313,5 +311,3 @@ def cosine_vector(op: ConvOperator, v: np.ndarray, *, side: str = "output") -> n
     v_hat = to_frequencies(weighted, shape, g.groups, "dct1")  # V^T W v
     norms = dct1_norms(shape[1:])[None, :, None]
     return v_hat / np.sqrt(norms)
-
-

@@ -19,10 +19,8 @@ import numpy as np
 import scipy.fft
 
 __all__ = [
-    "DENSE_DCT1",
     "dct1_norms",
     "dct1_weights",
-    "frequency_grid",
     "from_frequencies",
     "reversed_order",
     "to_frequencies",

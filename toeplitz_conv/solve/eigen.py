@@ -31,7 +31,6 @@ import numpy as np
 from .algebra import FrequencyStack, damped_reciprocals
 
 __all__ = [
-    "JACOBI_SIZE",
     "HermitianEigen",
     "fft_rounding",
     "hermitian_to_rounding",

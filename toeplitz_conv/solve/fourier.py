@@ -47,11 +47,9 @@ from .eigen import fft_rounding, singular_coefficients
 
 __all__ = [
     "FourierForm",
-    "FrequencyForm",
     "fourier_applicable",
     "fourier_form",
     "fourier_solve",
-    "frequency_form",
     "normal_inverse",
 ]
 

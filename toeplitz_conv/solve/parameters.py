@@ -64,8 +64,10 @@ def choose_damp(
     Parameters
     ----------
     op : Conv or ConvTranspose
-        Exact for circular layers with a stride dividing the size; other layers
-        are evaluated on their circulant counterpart (see the module).
+        Evaluated on the layer's diagonal form (:func:`~.forms.diagonal_form`):
+        exactly for circular layers and the DCT-II class, in the DCT-I's weighted
+        norm for reflect padding with symmetric kernels; layers without a form are
+        evaluated on their circulant counterpart (see the module), an approximation.
     b : array_like
         The data (minus any bias): flat, length ``op.shape[0]``, or of the layer's
         output shape ``(C_out, *spatial)``.

@@ -49,7 +49,7 @@ from .cosine import cosine_inverses, cosine_symbols, cosine_vector
 from .dct import dct1_norms, from_frequencies, to_frequencies
 from .iterative import BLAS_ONE_THREAD_SIZE, conjugate_gradients
 
-__all__ = ["boundary_form", "reflect_cg"]
+__all__ = ["reflect_cg"]
 
 _EDGE = math.sqrt(0.5) - 1.0  # sqrt(w) - 1 at both ends of an axis
 

@@ -21,7 +21,6 @@ import numpy as np
 from ..core.weights import largest_exponent, times_power_of_two
 
 __all__ = [
-    "IN_RANGE",
     "data_exponent",
     "exponent_into_range",
     "layer_in_range",

@@ -8,4 +8,19 @@ rounding of the assembled matrix (:mod:`.layer_gram`).
 Imports :mod:`toeplitz_conv.core` and :mod:`toeplitz_conv.layers`.
 """
 
-__all__: list[str] = []
+from ..core.exports import lazy_exports
+
+# each public name and the module below this one that defines it (imported on first use)
+_HOMES = {
+    "norm_bounds": "certified",
+    "NormBounds": "brackets",
+    "CertifiedWidthWarning": "brackets",
+    "spectral_norm": "spectral",
+    "singular_values": "spectral",
+    "frequency_matrices": "spectral",
+    "min_singular_value_bounds": "singular_bounds",
+    "condition_number_bounds": "singular_bounds",
+    "count_singular_values": "singular_bounds",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
+__all__ = sorted(_HOMES)

@@ -24,17 +24,12 @@ from .layer_gram import absolute_norm_bound
 from .symbol import PeriodicLayer
 
 __all__ = [
-    "RTOL_FLOOR",
     "CertifiedWidthWarning",
     "NormBounds",
-    "ScaledTwin",
     "check_layer",
-    "double_precision_twin",
     "periodic_layer",
     "scaled_twin",
-    "scaled_up",
     "warn_if_wider",
-    "weight_exponent",
 ]
 
 RTOL_FLOOR = 1e-15  # a few units in the last place: no bracket of floats is proven narrower

@@ -29,7 +29,6 @@ __all__ = [
     "block_gram",
     "explicit_ratio_bounds",
     "factorization_fits",
-    "folded_taps",
     "group_layers",
     "read_multiplicity",
     "top_vector",

@@ -39,7 +39,6 @@ __all__ = [
     "fft_applicable",
     "fft_covers",
     "frequency_matrices",
-    "frequency_matrices_nbytes",
     "singular_values",
     "spectral_norm",
 ]

@@ -21,7 +21,7 @@ from .layer_gram import absolute_norm_bound, read_multiplicity
 from .spectral import fft_applicable
 from .symbol import PeriodicLayer, gamma, periodic_norm_bracket
 
-__all__ = ["explicit_lower", "symbol_bounds"]
+__all__ = ["symbol_bounds"]
 
 PLANE_WAVE_COPIES = 6  # input-sized complex vectors alive while the lower bound is built
 POWER_STEPS = 2  # power iterations refining the plane-wave vector of the lower bound
