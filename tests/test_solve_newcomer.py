@@ -121,3 +121,15 @@ def test_the_preconditioner_asks_for_a_positive_damp(damp):
     """-1 was answered 'must be >= 0', where 0 is refused too (#34)."""
     with pytest.raises(tc.ParameterError, match="damp must be a finite number > 0"):
         tc.preconditioner(_blur("zeros"), damp)
+
+
+@pytest.mark.parametrize("mode", ["circular", "replicate"])
+def test_an_exact_solve_over_budget_names_the_matrix_free_way(mode):
+    """The refusal suggested every way but method='pcg', which works (#34)."""
+    op = _blur(mode, size=(3, 12, 12))
+    b = np.ones(op.shape[0])
+    with pytest.raises(tc.MatrixTooLargeError, match="method='pcg'"):
+        tc.solve_tikhonov(op, b, 0.1, max_bytes=10**4)
+    result = tc.solve_tikhonov(op, b, 0.1, max_bytes=10**4, method="pcg", rtol=1e-12)
+    expected = tikhonov_minimiser(operator_matrix(op), b, 0.1, np.zeros(op.shape[1]))
+    np.testing.assert_allclose(result.x, expected, rtol=1e-9, atol=1e-10)

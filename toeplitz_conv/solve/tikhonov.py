@@ -11,7 +11,7 @@ import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError, ParameterTypeError
-from ..core.memory import checked_max_bytes
+from ..core.memory import MatrixTooLargeError, checked_max_bytes
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .algebra import euclidean_norm
@@ -34,6 +34,10 @@ from .scaling import (
 __all__ = ["SolveResult", "solve_tikhonov"]
 
 METHODS = ("auto", "fourier", "cosine", "pcg")
+PCG_HINT = (
+    "pass max_bytes=... (or call toeplitz_conv.set_memory_budget()) to allow it, or solve "
+    "matrix-free with method='pcg', which keeps no per-frequency matrices"
+)
 
 
 @dataclass(frozen=True)
@@ -257,7 +261,10 @@ def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
     the residual :math:`\\|A x - b\\|` where the method has it from its spectra, else
     ``None``."""
     if method != "pcg":  # the layer's exact diagonal form, as _method found it
-        x, residual = diagonal_form(op).form.solve(b, damp, x0, max_bytes=max_bytes)
+        try:
+            x, residual = diagonal_form(op).form.solve(b, damp, x0, max_bytes=max_bytes)
+        except MatrixTooLargeError as error:  # the matrix-free way out, named
+            raise MatrixTooLargeError(error.what, error.nbytes, error.budget, PCG_HINT) from None
         return x, 0, True, residual
     if not np.isfinite(damp * damp):  # overflows: x0 is the minimiser to rounding
         dtype = solution_dtype(op, b, x0)
