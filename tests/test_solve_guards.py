@@ -170,12 +170,17 @@ def _weighted(op, rng):
     return root_out[:, None] * a / root_in[None, :], (root_out * b, b)
 
 
+def _rule_problem(case, seed: int):
+    """The blur layer of ``case``, and its matrix and data as :func:`_weighted` gives them."""
+    weight_shape, input_shape, padding, mode = case
+    rng = np.random.default_rng(seed)
+    op = tc.Conv(_blur(rng, weight_shape), input_shape, padding=padding, padding_mode=mode)
+    return (op, *_weighted(op, rng))
+
+
 @pytest.mark.parametrize("case", COSINE_RULE_LAYERS, ids=lambda c: f"{c[3]}-{c[0]}")
 def test_the_discrepancy_rule_on_cosine_layers_meets_its_equation(case):
-    weight_shape, input_shape, padding, mode = case
-    rng = np.random.default_rng(25)
-    op = tc.Conv(_blur(rng, weight_shape), input_shape, padding=padding, padding_mode=mode)
-    a, (b, given) = _weighted(op, rng)
+    op, a, (b, given) = _rule_problem(case, seed=25)
     noise = 0.05
     damp = tc.choose_damp(op, given, rule="discrepancy", noise_std=noise)
     x = tikhonov_minimiser(a, b, damp, np.zeros(a.shape[1]))
@@ -184,10 +189,7 @@ def test_the_discrepancy_rule_on_cosine_layers_meets_its_equation(case):
 
 @pytest.mark.parametrize("case", COSINE_RULE_LAYERS, ids=lambda c: f"{c[3]}-{c[0]}")
 def test_gcv_on_cosine_layers_chooses_the_minimum_of_the_dense_gcv(case):
-    weight_shape, input_shape, padding, mode = case
-    rng = np.random.default_rng(26)
-    op = tc.Conv(_blur(rng, weight_shape), input_shape, padding=padding, padding_mode=mode)
-    a, (b, given) = _weighted(op, rng)
+    op, a, (b, given) = _rule_problem(case, seed=26)
     chosen = tc.choose_damp(op, given)
     grid = np.logspace(-8, 0, 400) * np.linalg.norm(a, 2)
     best = min(dense_gcv(a, b, d) for d in grid)
