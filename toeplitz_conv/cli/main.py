@@ -303,11 +303,9 @@ def _run(argv: Sequence[str] | None) -> int:
             from ..core.progress import set_progress
 
             set_progress(False)
-        if args.max_memory is not None and budget_above_memory(args.max_memory):
-            print(
-                f"{PROG}: warning: --max-memory: {budget_above_memory(args.max_memory)}",
-                file=sys.stderr,
-            )
+        beyond = "" if args.max_memory is None else budget_above_memory(args.max_memory)
+        if beyond:
+            print(f"{PROG}: warning: --max-memory: {beyond}", file=sys.stderr)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BudgetAboveMemoryWarning)  # said above, once
             with using_memory_budget(args.max_memory):

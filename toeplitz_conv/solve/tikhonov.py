@@ -17,6 +17,7 @@ from ..layers.conv import ConvOperator
 from .algebra import euclidean_norm
 from .checks import checked_operator, iterations_limit, nonnegative, tolerance, vector
 from .cosine import cosine_form
+from .diagonal import DiagonalForm
 from .forms import diagonal_form
 from .fourier import fourier_form
 from .iterative import normal_equations_cg, solution_dtype
@@ -178,10 +179,10 @@ def solve_tikhonov(
     shaped = np.ndim(b) > 1  # x is returned in the layout b came in
     b = vector(b, op.output_shape, "b")
     x0 = None if x0 is None else vector(x0, op.input_shape, "x0")
-    method = _method(op, method)
-    preconditioner = _checked_preconditioner(preconditioner, op.shape[1])
     # extreme magnitudes are solved scaled by powers of two (exact: see .scaling)
     scaled, p = layer_in_range(op)
+    method, form = _method(scaled, method)  # the form of the layer that is solved
+    preconditioner = _checked_preconditioner(preconditioner, op.shape[1])
     sizes, settings = magnitudes(b, x0, p), dict(rtol=rtol, maxiter=maxiter, max_bytes=max_bytes)
     if damp == 0 and prior_beyond_data(sizes):
         x0, sizes = None, (sizes[0], None)  # not in the objective; too far for CG to start at
@@ -196,13 +197,14 @@ def solve_tikhonov(
             None,
             magnitudes(data, None, p),
             method,
+            form,
             preconditioner,
             **settings,
         )
         x, residual = x0 + times_power_of_two(u, -s), times_power_of_two(residual, -s)
     else:
         x, iterations, converged, residual = _solve_in_range(
-            op, scaled, p, b, damp, x0, sizes, method, preconditioner, **settings
+            op, scaled, p, b, damp, x0, sizes, method, form, preconditioner, **settings
         )
     if not converged:
         warnings.warn(
@@ -219,25 +221,26 @@ def solve_tikhonov(
         iterations,
         residual,
         time.perf_counter() - start,
-        _preconditioner_used(op, damp, method, preconditioner),
+        _preconditioner_used(form, damp, method, preconditioner),
     )
 
 
-def _preconditioner_used(op: ConvOperator, damp: float, method: str, choice: object):
+def _preconditioner_used(form, damp: float, method: str, choice: object):
     """:attr:`SolveResult.preconditioner` for the checked ``preconditioner``."""
     if method != "pcg" or choice is None:
         return None
-    if _dct1_coordinates(op, damp, choice):
+    if _dct1_coordinates(form, damp, choice):
         return "dct1"
     if not isinstance(choice, str):
         return "given"
     return None if choice == "auto" else choice
 
 
-def _solve_in_range(op, scaled, p, b, damp, x0, sizes, method, preconditioner, **settings):
+def _solve_in_range(op, scaled, p, b, damp, x0, sizes, method, form, preconditioner, **settings):
     """``(x, iterations, converged, residual)`` of the problem given in ``op``'s units,
-    solved with the layer ``scaled`` :math:`= 2^p A` and the data and prior times
-    :math:`2^q` (:func:`~.scaling.data_exponent` of their ``sizes``)."""
+    solved with the layer ``scaled`` :math:`= 2^p A` (whose diagonal form is ``form``)
+    and the data and prior times :math:`2^q` (:func:`~.scaling.data_exponent` of their
+    ``sizes``)."""
     q = data_exponent(sizes)
     x, iterations, converged, residual = _run(
         scaled,
@@ -245,6 +248,7 @@ def _solve_in_range(op, scaled, p, b, damp, x0, sizes, method, preconditioner, *
         times_power_of_two(damp, p),
         None if x0 is None else times_power_of_two(x0, q - p),
         method,
+        form,
         preconditioner,
         **settings,
     )
@@ -256,13 +260,13 @@ def _solve_in_range(op, scaled, p, b, damp, x0, sizes, method, preconditioner, *
     return x, iterations, converged, residual
 
 
-def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
+def _run(op, b, damp, x0, method, form, preconditioner, *, rtol, maxiter, max_bytes):
     """``(x, iterations, converged, residual)`` by ``method``, magnitudes in range, with
     the residual :math:`\\|A x - b\\|` where the method has it from its spectra, else
-    ``None``."""
-    if method != "pcg":  # the layer's exact diagonal form, as _method found it
+    ``None``; ``form`` is the layer's diagonal form (:func:`_method`'s)."""
+    if method != "pcg":  # an exact form
         try:
-            x, residual = diagonal_form(op).form.solve(b, damp, x0, max_bytes=max_bytes)
+            x, residual = form.solve(b, damp, x0, max_bytes=max_bytes)
         except MatrixTooLargeError as error:  # the matrix-free way out, named
             raise MatrixTooLargeError(error.what, error.nbytes, error.budget, PCG_HINT) from None
         return x, 0, True, residual
@@ -270,7 +274,7 @@ def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
         dtype = solution_dtype(op, b, x0)
         start = np.zeros(op.shape[1], dtype) if x0 is None else x0.astype(dtype)
         return start, 0, True, None
-    if _dct1_coordinates(op, damp, preconditioner):
+    if _dct1_coordinates(form, damp, preconditioner):
         solved = reflect_cg(op, b, damp, x0, rtol=rtol, maxiter=maxiter, max_bytes=max_bytes)
     else:
         solved = normal_equations_cg(
@@ -285,14 +289,14 @@ def _run(op, b, damp, x0, method, preconditioner, *, rtol, maxiter, max_bytes):
     return *solved, None
 
 
-def _dct1_coordinates(op: ConvOperator, damp: float, choice: object) -> bool:
+def _dct1_coordinates(form, damp: float, choice: object) -> bool:
     """Whether PCG with the DCT-I preconditioner runs in its coordinates
     (:mod:`~toeplitz_conv.solve.reflect`: the same iterates, no transform per
-    iteration): reflect padding with symmetric kernels and stride 1, ``damp > 0`` and
-    the preconditioner ``"auto"`` or ``"cosine"``."""
+    iteration): the layer's ``form`` is the DCT-I's (reflect padding with symmetric
+    kernels and stride 1), ``damp > 0`` and the preconditioner ``"auto"`` or
+    ``"cosine"``."""
     if not (damp > 0 and isinstance(choice, str) and choice in ("auto", "cosine")):
         return False
-    form = diagonal_form(op).form
     return form is not None and form.basis == "dct1"
 
 
@@ -342,17 +346,18 @@ NEEDS = {
 }
 
 
-def _method(op: ConvOperator, method: object) -> str:
-    """The method that runs: a named exact one where its form is exact for the layer,
-    ``"auto"``'s choice (the exact diagonal form, else ``"pcg"``), or ``"pcg"``."""
+def _method(op: ConvOperator, method: object) -> tuple[str, DiagonalForm | None]:
+    """The method that runs (a named exact one where its form is exact for the layer,
+    ``"auto"``'s choice: the exact diagonal form, else ``"pcg"``; or ``"pcg"``) and the
+    layer's diagonal form it runs with, asked once per solve."""
     if not isinstance(method, str) or method not in METHODS:
         raise ParameterError("method", f"method must be one of {METHODS}; got {method!r}")
     if method in NAMED_FORMS:
         choice = NAMED_FORMS[method](op)
         if choice.form is None or not choice.form.exact:
             raise ParameterError("method", NEEDS[method].format(why=choice.reason))
-        return method
-    form = diagonal_form(op).form if method == "auto" else None
-    if form is None or not form.exact:
-        return "pcg"
-    return METHOD_OF_BASIS.get(form.basis, form.basis)
+        return method, choice.form
+    form = diagonal_form(op).form
+    if method == "pcg" or form is None or not form.exact:
+        return "pcg", form
+    return METHOD_OF_BASIS.get(form.basis, form.basis), form
