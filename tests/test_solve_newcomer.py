@@ -133,3 +133,35 @@ def test_an_exact_solve_over_budget_names_the_matrix_free_way(mode):
     result = tc.solve_tikhonov(op, b, 0.1, max_bytes=10**4, method="pcg", rtol=1e-12)
     expected = tikhonov_minimiser(operator_matrix(op), b, 0.1, np.zeros(op.shape[1]))
     np.testing.assert_allclose(result.x, expected, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["circular", "reflect", "zeros"])
+def test_auto_means_the_layers_own_form_in_both_places(mode):
+    """#31: "auto" is the layer's diagonal form where it has one, in tc.preconditioner and
+    in solve_tikhonov alike; only the fallback differs (circulant there, none here)."""
+    op = tc.Conv(
+        np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0])[None, None] / 16,
+        (1, 8, 8),
+        padding=1,
+        padding_mode=mode,
+    )
+    a = operator_matrix(op)
+    normal = a.T @ a + 0.01 * np.eye(a.shape[1])
+    b = np.random.default_rng(3).standard_normal(op.shape[0])
+    has_form = mode != "zeros"
+    auto = tc.preconditioner(op, 0.1) @ np.eye(op.shape[1])
+    if has_form:  # the same matrix as kind="form"
+        np.testing.assert_allclose(auto, tc.preconditioner(op, 0.1, kind="form") @ np.eye(64))
+    else:
+        with pytest.raises(ValueError, match="kind='form'.*no diagonal form"):
+            tc.preconditioner(op, 0.1, kind="form")
+        np.testing.assert_allclose(auto, tc.preconditioner(op, 0.1, kind="circulant") @ np.eye(64))
+    result = tc.solve_tikhonov(op, b, 0.1, method="pcg", rtol=1e-12)
+    assert result.preconditioner == {"circular": "dft", "reflect": "dct1", "zeros": None}[mode]
+    np.testing.assert_allclose(result.x, np.linalg.solve(normal, a.T @ b), rtol=1e-9, atol=1e-10)
+    if mode == "circular":  # the exact inverse: one iteration
+        np.testing.assert_allclose(auto, np.linalg.inv(normal), rtol=1e-9, atol=1e-12)
+        assert result.iterations <= 2
+    if not has_form:
+        with pytest.raises(ValueError, match="preconditioner='form'.*no diagonal form"):
+            tc.solve_tikhonov(op, b, 0.1, method="pcg", preconditioner="form")

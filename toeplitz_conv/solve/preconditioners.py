@@ -48,7 +48,7 @@ from .scaling import layer_in_range
 
 __all__ = ["circulant_counterpart", "preconditioner"]
 
-KINDS = ("auto", "circulant", "cosine")
+KINDS = ("auto", "form", "circulant", "cosine")
 
 
 def circulant_counterpart(op: ConvOperator) -> ConvOperator | None:
@@ -120,16 +120,18 @@ def preconditioner(
     op : Conv or ConvTranspose
     damp : float
         :math:`> 0`.
-    kind : {"auto", "circulant", "cosine"}
-        ``"circulant"``: T. Chan's optimal block circulant (see the module);
+    kind : {"auto", "form", "circulant", "cosine"}
+        ``"form"``: the layer's own diagonal form (:func:`~.forms.diagonal_form`: the
+        exact inverse for circular layers and the DCT-II class, the DCT-I bound for
+        reflect padding with symmetric kernels); ``"circulant"``: T. Chan's optimal block
+        circulant (see the module);
         ``"cosine"``: the cosine form (the exact inverse for replicate padding <= 1
         with symmetric kernels; within a factor :math:`2^a`, :math:`a` the axes,
         for reflect padding with symmetric kernels; Ng, Chan and Tang's Neumann
         form of the kernels' symmetric parts for other convs with stride 1 and
-        centred pads); ``"auto"``: the layer's own diagonal form
-        (:func:`~.forms.diagonal_form`: the exact inverse for circular layers and the
-        DCT-II class, the DCT-I bound for reflect padding with symmetric kernels), else
-        the circulant one.
+        centred pads); ``"auto"``: ``"form"`` where the layer has one, else
+        ``"circulant"`` (the word means the same in
+        :func:`~.tikhonov.solve_tikhonov`, whose fallback is no preconditioner).
     max_bytes : int, optional
         Memory budget of the per-frequency inverses.
 
@@ -144,7 +146,8 @@ def preconditioner(
         For ``damp <= 0``, an unknown ``kind``, a layer without a circulant
         counterpart of its shape (a stride that does not divide the size, or an
         output that is not ``n / stride``), or ``kind="cosine"`` for a layer
-        without a cosine form (the message says why).
+        without a cosine form or ``kind="form"`` for one without a diagonal form (the
+        message says why).
     """
     op = checked_operator(op)
     if kind not in KINDS:
@@ -155,7 +158,12 @@ def preconditioner(
     # weights of extreme magnitude in range (.scaling): A' = 2^p A, M = 4^p M'
     scaled, p = layer_in_range(op)
     damp = times_power_of_two(float(damp), p)
-    form = diagonal_form(scaled).form if kind == "auto" else None
+    choice = diagonal_form(scaled) if kind in ("auto", "form") else None
+    form = None if choice is None else choice.form
+    if kind == "form" and form is None:
+        raise ParameterError(
+            "kind", f"kind='form': this layer has no diagonal form ({choice.reason})"
+        )
     if form is not None:  # the layer's own diagonal form: exact, or a proven bound
         inverse = form.normal_inverse(damp, max_bytes=max_bytes)
     elif kind == "cosine":

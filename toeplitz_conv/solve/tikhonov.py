@@ -131,12 +131,16 @@ def solve_tikhonov(
         (:mod:`toeplitz_conv.solve.cosine`); ``"pcg"``: conjugate gradients on the
         normal equations, preconditioned by ``preconditioner``; ``"auto"``: an
         exact method where one applies, else ``"pcg"``.
-    preconditioner : {"auto", "circulant", "cosine"}, None or LinearOperator
-        What ``"pcg"`` preconditions with. ``"auto"``: the DCT-I form for reflect
-        padding with symmetric kernels and stride 1 (condition number at most
-        :math:`2^a`, :math:`a` the axes), none otherwise: a circulant or cosine
-        preconditioner can slow a layer whose boundary it does not share (the
-        mismatch is magnified by :math:`1 / \\text{damp}^2`), so none is guessed.
+    preconditioner : {"auto", "form", "circulant", "cosine"}, None or LinearOperator
+        What ``"pcg"`` preconditions with. ``"form"``: the layer's own diagonal form
+        (:func:`~toeplitz_conv.solve.forms.diagonal_form`: the DCT-I form for reflect
+        padding with symmetric kernels and stride 1, condition number at most
+        :math:`2^a`, :math:`a` the axes; the exact inverse where the layer has an
+        exact form); ``"auto"``: ``"form"`` where the layer has one, else none (as in
+        :func:`~toeplitz_conv.preconditioner`, whose fallback is the circulant one): a
+        circulant or cosine preconditioner can slow a layer whose boundary it does not
+        share (the mismatch is magnified by :math:`1 / \\text{damp}^2`), so none is
+        guessed.
         ``"circulant"``, ``"cosine"``: :func:`~toeplitz_conv.preconditioner`'s
         kinds, often several times fewer iterations for smooth blurs with zero
         padding (see the docs' "Solving inverse problems"); ``None``: plain
@@ -226,14 +230,15 @@ def solve_tikhonov(
 
 
 def _preconditioner_used(form, damp: float, method: str, choice: object):
-    """:attr:`SolveResult.preconditioner` for the checked ``preconditioner``."""
+    """:attr:`SolveResult.preconditioner` for the checked ``preconditioner``: the name
+    of what ran."""
     if method != "pcg" or choice is None:
         return None
-    if _dct1_coordinates(form, damp, choice):
-        return "dct1"
     if not isinstance(choice, str):
         return "given"
-    return None if choice == "auto" else choice
+    if choice in ("auto", "form"):
+        return form.basis if damp > 0 and form is not None else None
+    return choice
 
 
 def _solve_in_range(op, scaled, p, b, damp, x0, sizes, method, form, preconditioner, **settings):
@@ -284,7 +289,7 @@ def _run(op, b, damp, x0, method, form, preconditioner, *, rtol, maxiter, max_by
             x0,
             rtol=rtol,
             maxiter=maxiter,
-            preconditioner=_preconditioner(op, damp, preconditioner, max_bytes),
+            preconditioner=_preconditioner(op, damp, form, preconditioner, max_bytes),
         )
     return *solved, None
 
@@ -293,9 +298,9 @@ def _dct1_coordinates(form, damp: float, choice: object) -> bool:
     """Whether PCG with the DCT-I preconditioner runs in its coordinates
     (:mod:`~toeplitz_conv.solve.reflect`: the same iterates, no transform per
     iteration): the layer's ``form`` is the DCT-I's (reflect padding with symmetric
-    kernels and stride 1), ``damp > 0`` and the preconditioner ``"auto"`` or
+    kernels and stride 1), ``damp > 0`` and the preconditioner ``"auto"``, ``"form"`` or
     ``"cosine"``."""
-    if not (damp > 0 and isinstance(choice, str) and choice in ("auto", "cosine")):
+    if not (damp > 0 and isinstance(choice, str) and choice in ("auto", "form", "cosine")):
         return False
     return form is not None and form.basis == "dct1"
 
@@ -320,20 +325,41 @@ def _checked_preconditioner(choice: object, n: int) -> object:
     return given
 
 
-def _preconditioner(op: ConvOperator, damp: float, choice: object, max_bytes):
+def _preconditioner(op: ConvOperator, damp: float, form, choice: object, max_bytes):
     """The checked ``preconditioner`` as a linear operator for conjugate gradients (or
-    ``None``)."""
+    ``None``); ``form`` is the layer's diagonal form (or ``None``)."""
     if not isinstance(choice, str):
         return choice
-    if choice == "auto":  # the DCT-I form for reflect layers runs in .reflect; none else
-        return None
+    if choice == "form" and form is None:
+        raise ParameterError(
+            "preconditioner",
+            "preconditioner='form': this layer has no diagonal form (circular padding, "
+            "or mirrored padding with symmetric kernels and stride 1); use 'circulant', "
+            "'cosine' or None",
+        )
+    if choice in ("auto", "form") and (form is None or damp == 0):
+        return None  # "auto": the layer's own form where it has one, else none
     if damp == 0:
         raise ParameterError(
             "preconditioner",
             f"preconditioner={choice!r} needs damp > 0 (it inverts A^H A + damp^2 I); "
             "with damp=0 use preconditioner=None or 'auto'",
         )
+    if choice in ("auto", "form"):
+        try:
+            return _form_inverse(form, damp, op, max_bytes)
+        except MatrixTooLargeError:
+            if choice == "form":
+                raise
+            return None  # "auto" falls back to none rather than fail on the budget
     return build_preconditioner(op, damp, kind=choice, max_bytes=max_bytes)
+
+
+def _form_inverse(form, damp: float, op: ConvOperator, max_bytes) -> spla.LinearOperator:
+    """The form's inverse of the (bounded) normal equations as an SPD linear operator."""
+    inverse, n = form.normal_inverse(damp, max_bytes=max_bytes), op.shape[1]
+    dtype = np.result_type(op.dtype, np.float64)
+    return spla.LinearOperator((n, n), matvec=inverse, rmatvec=inverse, dtype=dtype)
 
 
 # the exact methods a caller may name, each the builder of its form, and their bases
