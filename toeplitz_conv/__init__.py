@@ -62,6 +62,12 @@ _HOMES = {
     "solve_tikhonov": "solve.tikhonov",
     "preconditioner": "solve.preconditioners",
     "choose_damp": "solve.parameters",
+    "solve_penalized": "solve.penalized",
+    "solve_tv": "solve.tv",
+    "TVResult": "solve.tv",
+    "total_variation": "solve.tv",
+    "LeastSquaresProx": "solve.prox",
+    "Gradient": "solve.gradient",
     "blas_on_one_thread": "core.jit",
     "set_progress": "core.progress",
 }
@@ -81,9 +87,13 @@ if TYPE_CHECKING:  # for type checkers and editors: the eager imports
     from .interop.torch_interop import from_torch
     from .layers.conv import Conv, ConvOperator, ConvTranspose
     from .layers.layer import Layer
+    from .solve.gradient import Gradient
     from .solve.parameters import choose_damp
+    from .solve.penalized import solve_penalized
     from .solve.preconditioners import preconditioner
+    from .solve.prox import LeastSquaresProx
     from .solve.tikhonov import SolveResult, solve_tikhonov
+    from .solve.tv import TVResult, solve_tv, total_variation
     from .spectra.brackets import NormBounds
     from .spectra.certified import norm_bounds
     from .spectra.singular_bounds import (
@@ -120,9 +130,12 @@ __all__ = [
     "ConvOperator",
     "ConvTranspose",
     "Geometry",
+    "Gradient",
     "Layer",
+    "LeastSquaresProx",
     "MatrixTooLargeError",
     "NormBounds",
+    "TVResult",
     "ParameterError",
     "ParameterTypeError",
     "blas_on_one_thread",
@@ -143,8 +156,11 @@ __all__ = [
     "set_memory_budget",
     "set_progress",
     "singular_values",
+    "solve_penalized",
     "solve_tikhonov",
+    "solve_tv",
     "spectral_norm",
+    "total_variation",
     "transpose_geometry",
 ]
 __version__ = "0.1.0"

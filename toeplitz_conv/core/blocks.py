@@ -71,9 +71,7 @@ class ScalarPattern:
         indptr = np.zeros(self.n_columns + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.columns, minlength=self.n_columns), out=indptr[1:])
         single = None if self.single_tap is None else self.single_tap[order]
-        return ScalarPattern(
-            indptr, rows[order], self.tap_incidence[order], single, self.n_rows
-        )
+        return ScalarPattern(indptr, rows[order], self.tap_incidence[order], single, self.n_rows)
 
     def entry_values(self, kernels: np.ndarray) -> np.ndarray:
         """Entry values of many kernels at once.

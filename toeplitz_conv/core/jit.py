@@ -25,7 +25,9 @@ import numpy as np
 from .progress import progress_enabled
 
 __all__ = [
+    "FFT_THREADED_SIZE",
     "blas_on_one_thread",
+    "fft_workers",
     "compiled_threads",
     "cores",
     "numba_can_cache",
@@ -217,3 +219,14 @@ def _run_jobs(kernel: Callable, args: tuple, jobs: int, seconds: float, first: i
         for future in others:
             if not future.cancel():
                 future.result()
+
+
+# entries from which scipy.fft's transforms run on every core (benchmarks/bench_blas.py's
+# FFT table): below, starting the threads costs more than the transform
+FFT_THREADED_SIZE = 1 << 17
+
+
+def fft_workers(array: np.ndarray) -> int:
+    """scipy.fft's ``workers`` for a transform of ``array``: all cores (-1) from
+    :data:`FFT_THREADED_SIZE` entries, else one."""
+    return -1 if array.size >= FFT_THREADED_SIZE else 1

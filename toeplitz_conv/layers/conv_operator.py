@@ -234,10 +234,23 @@ class ConvOperator(LinearOperator):
         return super().rmatmat(_as_columns(X, self.shape[0], "rmatmat"))
 
     def dot(self, x):
-        """``self @ x``: a product with an array (or array-like), or a composed operator."""
+        """``self @ x``: a product with an array (or array-like), or a composed operator.
+
+        Besides pylops' layouts (flat, ``(shape[1], B)`` columns, ``input_shape``), a
+        batch of images ``(B, *input_shape)`` gives ``(B, *output_shape)``."""
         if isinstance(x, (LinearOperator, spla.LinearOperator)) or np.isscalar(x):
             return super().dot(x)
-        return super().dot(as_numeric(x, "x"))
+        x = as_numeric(x, "x")
+        if x.ndim == len(self.input_shape) + 1:
+            if x.shape[1:] != tuple(self.input_shape):
+                raise ParameterError(
+                    "x",
+                    f"a batch must be (B, {', '.join(map(str, self.input_shape))}); got shape "
+                    f"{x.shape}",
+                )
+            batch = x.astype(working_dtype(self.dtype, x.dtype), copy=False)
+            return self._apply_batch(np.ascontiguousarray(batch), adjoint=False)
+        return super().dot(x)
 
     # --- explicit matrices ----------------------------------------------------------------
     def tosparse(self, format: str = "csr", *, max_bytes: int | None = None) -> sp.sparray:

@@ -13,10 +13,14 @@ of mirrored boundaries with symmetric kernels), registered in :mod:`.forms`, who
 - :func:`~.preconditioners.preconditioner` inverts a form's normal equations, or T.
   Chan's circulant counterpart's;
 - :func:`~.parameters.choose_damp` evaluates GCV and the discrepancy principle on a
-  form's spectra.
+  form's spectra;
+- :func:`~.penalized.solve_penalized` adds a gradient penalty :math:`\\rho \\|D x\\|^2`
+  (:mod:`.gradient`: the form diagonalises the Laplacian of the matching boundary
+  too), the step of :func:`~.tv.solve_tv` (total variation by ADMM) and of
+  :class:`~.prox.LeastSquaresProx` (the data term as pyproximal's proximal operator).
 
 Below them: the per-frequency algebra (:mod:`.algebra`, :mod:`.eigen`, the compiled
-loops of :mod:`.kernels`), the argument checks (:mod:`.checks`) and the exact scaling of
+loops of :mod:`._frequency_numba`), the argument checks (:mod:`.checks`) and the exact scaling of
 extreme magnitudes (:mod:`.scaling`). Imports :mod:`toeplitz_conv.core`,
 :mod:`toeplitz_conv.layers` and :mod:`toeplitz_conv.spectra`.
 """
@@ -33,6 +37,12 @@ _HOMES = {
     "diagonal_form": "forms",
     "DiagonalForm": "diagonal",
     "FormChoice": "diagonal",
+    "solve_penalized": "penalized",
+    "solve_tv": "tv",
+    "TVResult": "tv",
+    "total_variation": "tv",
+    "LeastSquaresProx": "prox",
+    "Gradient": "gradient",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 __all__ = sorted(_HOMES)

@@ -13,6 +13,7 @@ from ..core.weights import as_numeric
 from ..layers.conv import ConvOperator
 
 __all__ = [
+    "batch",
     "checked_operator",
     "iterations_limit",
     "nonnegative",
@@ -78,3 +79,28 @@ def vector(values: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarray:
     view = flat.view()  # the caller's memory, if it is float: read-only, never copied
     view.flags.writeable = False
     return view
+
+
+def batch(values: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarray | None:
+    """``values`` as ``(B, L)`` rows when it is a batch: ``(B, L)`` flat rows (``B > 1``
+    or not the layer's ``shape``) or ``(B, *shape)``; ``None`` for one vector (flat or of
+    ``shape``), which :func:`vector` checks."""
+    array = as_numeric(values, name)
+    length = math.prod(shape)
+    if array.shape in ((length,), tuple(shape)):
+        return None
+    if (
+        array.ndim == len(shape) + 1
+        and array.shape[1:] == tuple(shape)
+        or (array.ndim == 2 and array.shape[1] == length)
+    ):
+        if not np.all(np.isfinite(array)):
+            raise ParameterError(name, f"{name} must be finite (it has infinite or NaN entries)")
+        return np.asarray(array, dtype=np.result_type(array, np.float64)).reshape(len(array), -1)
+    if array.ndim >= 2 and array.size % length == 0 and array.shape[0] * length == array.size:
+        raise ParameterError(
+            name,
+            f"a batch {name} must be (B, {length}) or (B, {', '.join(map(str, shape))}); got "
+            f"shape {array.shape}",
+        )
+    return None  # not a batch: vector() says what is wrong

@@ -54,6 +54,7 @@ from .algebra import (
 from .dct import dct1_norms, dct1_weights, from_frequencies, reversed_order, to_frequencies
 from .diagonal import FormChoice
 from .eigen import HermitianEigen, is_hermitian, singular_coefficients, symmetric_eigen
+from .gradient import cosine_laplacian
 
 __all__ = [
     "CosineForm",
@@ -90,8 +91,8 @@ class CosineForm:
     def solve(self, b, damp, x0, *, max_bytes=None):
         return cosine_solve(self.op, b, damp, x0, max_bytes=max_bytes)
 
-    def normal_inverse(self, damp, *, max_bytes=None):
-        return cosine_preconditioner(self.op, damp, max_bytes=max_bytes)
+    def normal_inverse(self, damp, *, penalty=0.0, max_bytes=None):
+        return cosine_preconditioner(self.op, damp, penalty=penalty, max_bytes=max_bytes)
 
     def damp_spectrum(self, b):
         """In the DCT-II's coordinates, or the DCT-I's in its weighted norm (which counts
@@ -201,15 +202,18 @@ def cosine_solve(
     return from_frequencies(x_hat, op.input_shape, "dct2"), residual
 
 
-def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
+def cosine_preconditioner(op: ConvOperator, damp: float, *, penalty: float = 0.0, max_bytes=None):
     """The map :math:`v \\mapsto P^{-1} v` of the module's text (DCT-II: the exact inverse of
     :math:`A^H A + d^2 I`; DCT-I: of :math:`A^H W A + d^2 W`), ``damp > 0``; its
-    per-frequency inverses are kept by the layer."""
+    per-frequency inverses are kept by the layer. With a ``penalty`` :math:`\\rho > 0`,
+    of :math:`A^H A + \\rho D^T D + d^2 I` (:math:`D` the Neumann gradient of
+    :mod:`.gradient`; for the DCT-I, :math:`P` adds :math:`\\rho \\sum_a W_{-a} \\otimes
+    D_a^T D_a`, within the same factor :math:`2^a`)."""
     kind, why = preconditioner_transform(op)
     if kind is None:
         raise ValueError(f"no cosine preconditioner: {why}")
     g = op.geometry
-    inverses = cosine_inverses(op, kind, damp, max_bytes=max_bytes)
+    inverses = cosine_inverses(op, kind, damp, penalty=penalty, max_bytes=max_bytes)
     norms = dct1_norms(g.input_spatial)[None, :, None] if kind == "dct1" else None
 
     def apply(v: np.ndarray) -> np.ndarray:
@@ -221,15 +225,27 @@ def cosine_preconditioner(op: ConvOperator, damp: float, *, max_bytes=None):
     return apply
 
 
-def cosine_inverses(op: ConvOperator, kind: str, damp: float, *, max_bytes=None) -> FrequencyStack:
-    """:math:`(\\Lambda^H \\Lambda + d^2 I)^{-1}` per frequency for the layer's ``kind``
-    symbols (``damp > 0``), kept by the layer: from its eigendecomposition of the
-    symbols where they are Hermitian, else by Cholesky."""
-    key = cache_key(op, "cosine-inverses", kind, float(damp))
-    return op.layer.cached(key, lambda: _normal_inverses(op, kind, damp, max_bytes))
+def cosine_inverses(
+    op: ConvOperator, kind: str, damp: float, *, penalty: float = 0.0, max_bytes=None
+) -> FrequencyStack:
+    """:math:`(\\Lambda^H \\Lambda + \\rho \\lambda_L + d^2 I)^{-1}` per frequency for the
+    layer's ``kind`` symbols (``damp > 0``; :math:`\\lambda_L` the Laplacian's eigenvalues
+    of :func:`~.gradient.cosine_laplacian`, :math:`\\rho` the ``penalty``), kept by the
+    layer: from its eigendecomposition of the symbols where they are Hermitian and
+    there is no penalty, else by Cholesky."""
+    key = cache_key(op, "cosine-inverses", kind, float(damp), float(penalty))
+    return op.layer.cached(key, lambda: _normal_inverses(op, kind, damp, penalty, max_bytes))
 
 
-def _normal_inverses(op: ConvOperator, kind: str, damp: float, max_bytes) -> FrequencyStack:
+def _normal_inverses(op: ConvOperator, kind: str, damp: float, penalty: float, max_bytes):
+    if penalty > 0:  # [Lambda; sqrt(rho lambda_L) I]: its Gram adds the penalty
+        symbols = _checked_symbols(op, kind, max_bytes)
+        laplacian = cosine_laplacian(op.geometry.input_spatial, kind)
+        cols = symbols.shape[-1]
+        rows = np.sqrt(penalty * laplacian)[None, :, None, None] * np.eye(cols)
+        rows = np.broadcast_to(rows, (symbols.shape[0], *rows.shape[1:]))
+        stacked = np.concatenate([symbols, rows], axis=2)
+        return normal_inverses(stacked, damp, max_bytes=max_bytes)
     eigen = cosine_eigen(op, kind, max_bytes=max_bytes)
     if eigen is not None:
         return eigen.normal_inverses(damp)

@@ -18,6 +18,8 @@ import functools
 import numpy as np
 import scipy.fft
 
+from ..core.jit import fft_workers
+
 __all__ = [
     "dct1_norms",
     "dct1_weights",
@@ -57,7 +59,9 @@ def _dct2_by_last_axes(x: np.ndarray, inverse: bool) -> np.ndarray:
         if done:  # forward: f_d .. in front; inverse: the next frequency to the end
             y = np.moveaxis(y, d - done, -1) if inverse else np.moveaxis(y, -1, done)
         # contiguous already for real input; scipy lays complex output out as its input
-        y = np.ascontiguousarray(transform(y, type=2, axis=-1, norm="ortho", workers=-1))
+        y = np.ascontiguousarray(
+            transform(y, type=2, axis=-1, norm="ortho", workers=fft_workers(y))
+        )
     return y
 
 
@@ -73,7 +77,7 @@ def _dct1_basis(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     y = x / (dct1_weights(x.shape[1:]) * 2 ** len(long))
     fast = tuple(a for a in long if x.shape[a] > DENSE_DCT1)
     if fast:
-        y = scipy.fft.dctn(y, type=1, axes=fast, workers=-1)
+        y = scipy.fft.dctn(y, type=1, axes=fast, workers=fft_workers(y))
     for axis in long:
         if x.shape[axis] <= DENSE_DCT1:
             y = _dense_dct1(y, axis % y.ndim)

@@ -51,9 +51,13 @@ class DiagonalForm(Protocol):
         """An exact form's Tikhonov minimiser (flat) and, where the spectra give it,
         the residual :math:`\\|A x - b\\|` (else ``None``)."""
 
-    def normal_inverse(self, damp: float, *, max_bytes=None) -> Callable[[np.ndarray], np.ndarray]:
-        """:math:`v \\mapsto P^{-1} v`: the exact inverse of :math:`A^H A + d^2 I`, or of
-        the bounding form's weighted counterpart (``damp > 0``); kept by the layer."""
+    def normal_inverse(
+        self, damp: float, *, penalty: float = 0.0, max_bytes=None
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """:math:`v \\mapsto P^{-1} v`: the exact inverse of :math:`A^H A + \\rho D^T D +
+        d^2 I` (:math:`\\rho` the ``penalty``, :math:`D` the gradient of :mod:`.gradient`
+        with the form's boundary), or of the bounding form's weighted counterpart
+        (``damp > 0``); kept by the layer."""
 
     def damp_spectrum(self, b: np.ndarray) -> tuple[np.ndarray, ...]:
         """For the damp rules: per-frequency singular values, the data's coefficients

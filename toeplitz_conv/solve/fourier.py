@@ -33,6 +33,7 @@ import numpy as np
 import scipy.fft
 
 from ..core.geometry import Geometry
+from ..core.jit import fft_workers
 from ..layers.conv import ConvOperator
 from ..spectra.spectral import fft_covers, frequency_matrices
 from .algebra import (
@@ -44,6 +45,7 @@ from .algebra import (
 )
 from .diagonal import FormChoice
 from .eigen import fft_rounding, singular_coefficients
+from .gradient import fourier_gradient_symbols
 
 __all__ = [
     "FourierForm",
@@ -86,8 +88,8 @@ class FourierForm:
     def solve(self, b, damp, x0, *, max_bytes=None):
         return fourier_solve(self.op, b, damp, x0, max_bytes=max_bytes), None
 
-    def normal_inverse(self, damp, *, max_bytes=None):
-        return normal_inverse(self.op, damp, max_bytes=max_bytes)
+    def normal_inverse(self, damp, *, penalty=0.0, max_bytes=None):
+        return normal_inverse(self.op, damp, penalty=penalty, max_bytes=max_bytes)
 
     def damp_spectrum(self, b):
         form = frequency_form(self.op)
@@ -178,16 +180,19 @@ def _solution_operators(op: ConvOperator, damp: float, half: bool, max_bytes):
     return form, solution_operators(form.symbols, damp, max_bytes=max_bytes)
 
 
-def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
-    """The map :math:`v \\mapsto (A^H A + d^2 I)^{-1} v` of a layer :func:`fourier_applicable`
-    holds for, ``damp > 0``: the per-frequency inverses are computed once per (view, damp)
-    and kept by the layer (their bytes checked against the budget); a call costs two
-    FFTs (real ones for a real layer on real vectors) and small products."""
+def normal_inverse(op: ConvOperator, damp: float, *, penalty: float = 0.0, max_bytes=None):
+    """The map :math:`v \\mapsto (A^H A + \\rho D^T D + d^2 I)^{-1} v` of a layer
+    :func:`fourier_applicable` holds for (:math:`D` the periodic gradient of
+    :mod:`.gradient`, :math:`\\rho` the ``penalty``), ``damp > 0`` or ``penalty > 0``
+    with the symbols nonsingular: the per-frequency inverses are computed once per
+    (view, damp, penalty) and kept by the layer (their bytes checked against the
+    budget); a call costs two FFTs (real ones for a real layer on real vectors) and
+    small products."""
     real = not np.iscomplexobj(op.weight)
 
     def inverses(half: bool):
-        key = cache_key(op, "normal-inverse", half, float(damp))
-        return op.layer.cached(key, lambda: _inverses(op, damp, half, max_bytes))
+        key = cache_key(op, "normal-inverse", half, float(damp), float(penalty))
+        return op.layer.cached(key, lambda: _inverses(op, damp, penalty, half, max_bytes))
 
     inverses(real)  # built now (and its memory checked), not at the first product
 
@@ -199,9 +204,27 @@ def normal_inverse(op: ConvOperator, damp: float, *, max_bytes=None):
     return apply
 
 
-def _inverses(op: ConvOperator, damp: float, half: bool, max_bytes):
+def _inverses(op: ConvOperator, damp: float, penalty: float, half: bool, max_bytes):
     form = frequency_form(op, max_bytes=max_bytes, half=half)
-    return form, normal_inverses(form.symbols, damp, max_bytes=max_bytes)
+    symbols = form.symbols
+    if penalty > 0:  # [K; sqrt(rho) G]: its Gram is K^H K + rho G^H G
+        symbols = np.concatenate([symbols, _gradient_rows(op, penalty, half)], axis=2)
+    return form, normal_inverses(symbols, damp, max_bytes=max_bytes)
+
+
+def _gradient_rows(op: ConvOperator, penalty: float, half: bool) -> np.ndarray:
+    """``(groups, F, d * cols, cols)``: :math:`\\sqrt\\rho` times the periodic gradient
+    of every channel of a group, in the form's input coordinates (column ``c P + r``)."""
+    g = op.geometry
+    one = fourier_gradient_symbols(g, op.transposed, half)  # (F, d P, P)
+    channels = g.out_per_group if op.transposed else g.in_per_group
+    count, rows, phases = one.shape
+    axes, eye = rows // phases, np.eye(channels)
+    blocks = one.reshape(count, axes, phases, phases)
+    stacked = np.einsum("fapq,ij->faipjq", blocks, eye).reshape(
+        count, axes * channels * phases, channels * phases
+    )
+    return np.broadcast_to(math.sqrt(penalty) * stacked, (g.groups, *stacked.shape))
 
 
 def _spatial_axes(d: int) -> tuple[int, ...]:
@@ -215,14 +238,14 @@ def _coarse(g: Geometry) -> tuple[int, ...]:
 def _forward(array: np.ndarray, d: int, half: bool) -> np.ndarray:
     axes = _spatial_axes(d)
     transform = scipy.fft.rfftn if half else scipy.fft.fftn
-    return transform(array, axes=axes, workers=-1)
+    return transform(array, axes=axes, workers=fft_workers(array))
 
 
 def _backward(spectrum: np.ndarray, d: int, coarse, half: bool) -> np.ndarray:
     axes = _spatial_axes(d)
     if half:
-        return scipy.fft.irfftn(spectrum, s=coarse, axes=axes, workers=-1)
-    return scipy.fft.ifftn(spectrum, axes=axes, workers=-1)
+        return scipy.fft.irfftn(spectrum, s=coarse, axes=axes, workers=fft_workers(spectrum))
+    return scipy.fft.ifftn(spectrum, axes=axes, workers=fft_workers(spectrum))
 
 
 def _spectrum_shape(coarse, half: bool) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ from ..core.memory import MatrixTooLargeError, checked_max_bytes
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .algebra import euclidean_norm
-from .checks import checked_operator, iterations_limit, nonnegative, tolerance, vector
+from .checks import batch, checked_operator, iterations_limit, nonnegative, tolerance, vector
 from .cosine import cosine_form
 from .diagonal import DiagonalForm
 from .forms import diagonal_form
@@ -111,7 +111,10 @@ def solve_tikhonov(
     b : array_like
         The data: flat, of length ``op.shape[0]``, or of the layer's output shape
         ``(C_out, *spatial)`` (channels first, as ``op.apply`` takes images; an
-        image in ``(H, W, C)`` is refused, not read as another layout).
+        image in ``(H, W, C)`` is refused, not read as another layout); or a batch,
+        ``(B, op.shape[0])`` or ``(B, C_out, *spatial)``, each item solved alone with
+        the one factorisation the layer keeps (``x`` is then the batch in that layout,
+        ``iterations`` the most of any item, ``residual_norm`` an array).
     damp : float
         :math:`\\ge 0`. With ``damp = 0`` the exact method gives the minimum-norm
         least-squares solution (singular values below
@@ -177,6 +180,17 @@ def solve_tikhonov(
     (:mod:`~toeplitz_conv.solve.iterative`).
     """
     start = time.perf_counter()
+    rows = batch(b, checked_operator(op).output_shape, "b")
+    if rows is not None:  # one solve per item; the layer keeps the factorisation
+        settings = dict(rtol=rtol, maxiter=maxiter, method=method, max_bytes=max_bytes)
+        return _batch_result(
+            [
+                solve_tikhonov(op, row, damp, x0=x0, preconditioner=preconditioner, **settings)
+                for row in rows
+            ],
+            (len(rows), *op.input_shape) if np.ndim(b) > 2 else (len(rows), op.shape[1]),
+            start,
+        )
     op, damp, rtol = checked_operator(op), nonnegative(damp, "damp"), tolerance(rtol)
     maxiter = iterations_limit(maxiter)
     max_bytes = None if max_bytes is None else checked_max_bytes(max_bytes)
@@ -226,6 +240,22 @@ def solve_tikhonov(
         residual,
         time.perf_counter() - start,
         _preconditioner_used(form, damp, method, preconditioner),
+    )
+
+
+def _batch_result(results: list[SolveResult], shape, start: float) -> SolveResult:
+    """One :class:`SolveResult` for a batch: the solutions stacked in ``shape``, the
+    most iterations, whether all converged, and each item's residual."""
+    first = results[0]
+    return SolveResult(
+        np.stack([r.x for r in results]).reshape(shape),
+        first.method,
+        first.exact,
+        all(r.converged for r in results),
+        max(r.iterations for r in results),
+        np.array([r.residual_norm for r in results]),
+        time.perf_counter() - start,
+        first.preconditioner,
     )
 
 

@@ -31,6 +31,7 @@ import scipy.sparse.linalg as spla
 
 from ..core.errors import ParameterError, ParameterTypeError
 from ..core.geometry import Geometry
+from ..core.jit import fft_workers
 from ..core.memory import check_budget, checked_max_bytes
 from ..layers.conv import ConvOperator
 
@@ -124,9 +125,11 @@ def frequency_matrices(
     np.add.at(placed, (*everywhere, phase, *shift), weight.reshape(c_out, c_group, -1))
     axes = tuple(range(3, 3 + d))
     if half:  # the unnormalised inverse DFT of a real array: the conjugate forward one
-        spectrum = np.conj(scipy.fft.rfftn(placed, axes=axes, workers=-1))
+        spectrum = np.conj(scipy.fft.rfftn(placed, axes=axes, workers=fft_workers(placed)))
     else:
-        spectrum = scipy.fft.ifftn(placed, axes=axes, norm="forward", overwrite_x=True, workers=-1)
+        spectrum = scipy.fft.ifftn(
+            placed, axes=axes, norm="forward", overwrite_x=True, workers=fft_workers(placed)
+        )
     spectrum = spectrum.reshape(c_out, c_group * phases, -1)
     groups = geometry.groups
     return spectrum.reshape(groups, c_out // groups, c_group * phases, -1).transpose(0, 3, 1, 2)
