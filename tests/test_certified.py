@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse.linalg as spla
 import torch
 from hypothesis import HealthCheck, given, settings
 from oracles import dense_matrix as _dense
@@ -315,10 +316,28 @@ def test_a_bracket_wider_than_rtol_from_the_fallback_warns_and_says_why():
     t = np.arange(-3, 4)
     g = np.exp(-(t**2) / 4)
     kernel = np.outer(g, g) / np.outer(g, g).sum()
-    weight = np.array([[kernel * (0.8 if i == j else 0.1) for j in range(3)] for i in range(3)])
+    # taps of both signs: the Collatz-Wielandt bound of one-signed layers does not apply
+    weight = np.array([[kernel * (0.8 if i == j else -0.1) for j in range(3)] for i in range(3)])
     op = tc.Conv(weight, (3, 16, 16), padding=3, padding_mode="reflect")
     with pytest.warns(CertifiedWidthWarning, match="does not fit the memory budget"):
         bounds = tc.norm_bounds(op, rtol=1e-3, max_bytes=2 * 10**6)
     assert bounds.relative_width > 1e-3 and bounds.method.startswith("symbol bound")
     top = np.linalg.svd(op.todense(), compute_uv=False)[0]
     _assert_contains(bounds, top, top)
+
+
+def test_a_large_reflect_blur_is_bracketed_to_rtol_without_a_factorization():
+    """#32: 3 -> 3 7 x 7 reflect blur on 256 x 256 was [1.0030, 2.0066] (the symbol bound);
+    the Collatz-Wielandt bound brackets it to rtol 1e-3 at the memory of a few vectors.
+    The oracle is ARPACK's largest eigenvalue of A^T A (independent of the proof)."""
+    t = np.arange(-3, 4)
+    g = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * 1.6**2))
+    mixing = np.full((3, 3), 0.12) + 0.64 * np.eye(3)
+    op = tc.Conv(
+        mixing[:, :, None, None] * g / g.sum(), (3, 256, 256), padding=3, padding_mode="reflect"
+    )
+    bounds = tc.norm_bounds(op, rtol=1e-3, max_bytes=2 * 10**8)
+    assert bounds.relative_width <= 1e-3
+    gram = spla.LinearOperator((op.shape[1],) * 2, matvec=lambda v: op.rmatvec(op.matvec(v)))
+    top = math.sqrt(spla.eigsh(gram, k=1, which="LA", tol=1e-10)[0][0])
+    assert bounds.lower <= top * (1 + 1e-9) and top <= bounds.upper

@@ -441,3 +441,73 @@ def test_the_symbol_bound_is_wide_by_design_and_does_not_warn():
         warnings.simplefilter("error", CertifiedWidthWarning)
         bounds = tc.norm_bounds(op, method="symbol")
     assert bounds.relative_width > 1e-6  # wider than rtol, and no warning
+
+
+ONE_SIGNED = dict(
+    folded_reflect=dict(
+        weight=[[[0.5, 1.0, 2.0, 1.0, 0.25]]], input_shape=(1, 3), padding=2, padding_mode="reflect"
+    ),
+    folded_replicate_2d=dict(
+        weight=np.full((2, 2, 3, 3), 0.3),
+        input_shape=(2, 2, 3),
+        padding=2,
+        padding_mode="replicate",
+        dilation=(1, 2),
+    ),
+    wrapped_circular=dict(
+        weight=[[[1.0, 3.0, 1.0, 2.0]]], input_shape=(1, 2), padding=3, padding_mode="circular"
+    ),
+    huge=dict(
+        weight=[[[1e300, 2e300, 1e300]]], input_shape=(1, 4), padding=1, padding_mode="reflect"
+    ),
+    subnormal=dict(weight=[[[3e-320, 1e-310, 5e-324]]], input_shape=(1, 5), padding=1),
+    negative_strided_groups=dict(
+        weight=-np.arange(1.0, 9.0).reshape(4, 1, 2),
+        input_shape=(2, 7),
+        stride=2,
+        groups=2,
+        padding=1,
+        padding_mode="replicate",
+    ),
+    transposed=dict(
+        weight=np.arange(1.0, 13.0).reshape(2, 3, 2),
+        input_shape=(2, 3),
+        stride=2,
+        padding=1,
+        transposed=True,
+    ),
+)
+
+
+@pytest.mark.parametrize("name", list(ONE_SIGNED))
+def test_the_collatz_wielandt_bracket_holds_the_exact_norm(name):
+    """One-signed layers where rounding is weakest: the matrix-free bracket contains the
+    exact norm (mpmath, 60 digits) and reaches its rtol."""
+    kwargs = dict(ONE_SIGNED[name])
+    transposed = kwargs.pop("transposed", False)
+    op, values = _case(
+        kwargs.pop("weight"), kwargs.pop("input_shape"), transposed=transposed, **kwargs
+    )
+    with ends_within(HANG_SECONDS):
+        bounds = tc.norm_bounds(op, method="perron", rtol=1e-9)
+        assert _contains(bounds, values[0]), (bounds, values[0])
+        assert bounds.relative_width <= 1e-9 or bounds.upper < 1e-300
+        assert tc.norm_bounds(op).method == bounds.method  # "auto" takes it
+
+
+def test_perron_refuses_taps_of_both_signs_and_complex_ones():
+    op = tc.Conv(np.array([[[1.0, -2.0]]]), (1, 4))
+    with pytest.raises(ValueError, match="one sign"):
+        tc.norm_bounds(op, method="perron")
+    op = tc.Conv(np.array([[[1.0 + 1j, 2.0]]]), (1, 4))
+    with pytest.raises(ValueError, match="one sign"):
+        tc.norm_bounds(op, method="perron")
+
+
+def test_the_factorization_asked_beyond_the_budget_is_refused_before_it_is_built():
+    """#32: method='factorization' grew past 10 GB on a 256 x 256 reflect layer."""
+    t = np.exp(-(np.arange(-3, 4) ** 2) / 5.0)
+    weight = np.outer(t, t)[None, None] * np.full((3, 3, 1, 1), 0.2)
+    op = tc.Conv(weight, (3, 256, 256), padding=3, padding_mode="reflect")
+    with ends_within(HANG_SECONDS), pytest.raises(tc.MatrixTooLargeError, match="factorization"):
+        tc.norm_bounds(op, method="factorization", max_bytes=10**9)

@@ -234,3 +234,53 @@ def test_a_loose_prox_inside_pyproximals_admm_converges_as_the_tight_one():
     tight_error = np.abs(tight - reference).max()
     assert np.abs(loose - reference).max() <= 1.2 * tight_error + 1e-9
     assert loose_steps < tight_steps / 5
+
+
+def _step_layers():
+    rng = np.random.default_rng(8)
+    for mode in ("circular", "replicate", "reflect", "zeros"):
+        yield (
+            mode,
+            tc.Conv(rng.standard_normal((2, 3, 3, 3)), (3, 6, 5), padding=1, padding_mode=mode),
+        )
+    yield (
+        "circular-dilated-groups",
+        tc.Conv(
+            rng.standard_normal((4, 1, 3, 3)),
+            (2, 6, 5),
+            padding=2,
+            dilation=2,
+            groups=2,
+            padding_mode="circular",
+        ),
+    )
+    yield "replicate-1x1", tc.Conv(rng.standard_normal((2, 2, 1)), (2, 7), padding_mode="replicate")
+    yield (
+        "circular-stride2",
+        tc.Conv(
+            rng.standard_normal((2, 2, 3)), (2, 8), stride=2, padding=1, padding_mode="circular"
+        ),
+    )
+    yield "transpose", tc.ConvTranspose(rng.standard_normal((2, 2, 3)), (2, 5), stride=2, padding=1)
+
+
+STEP_LAYERS = list(_step_layers())
+
+
+@pytest.mark.parametrize("name, op", STEP_LAYERS, ids=[n for n, _ in STEP_LAYERS])
+def test_the_stacked_bracket_holds_the_dense_norm(name, op):
+    boundary = "periodic" if op.geometry.padding_mode == "circular" else "neumann"
+    for rho in (0.7, 1e-4):
+        stacked = np.vstack(
+            [operator_matrix(op), np.sqrt(rho) * difference_matrix(op.input_shape, boundary)]
+        )
+        truth = np.linalg.norm(stacked, 2)
+        bounds = tc.tv_norm_bounds(op, rho)
+        assert bounds.lower <= truth <= bounds.upper, (bounds, truth)
+        if name.startswith(("circular", "replicate")) and "stride" not in name:
+            assert bounds.relative_width <= 1e-6  # one layer, proven to rtol
+    assert tc.tv_norm_bounds(op, 0.0).upper == tc.norm_bounds(op).upper
+    difference = difference_matrix(op.input_shape, boundary)
+    assert tc.solve.steps.gradient_norm(op.input_shape, boundary) == pytest.approx(
+        np.linalg.norm(difference, 2), rel=1e-12
+    )

@@ -249,7 +249,7 @@ def test_choose_damp_checks_noise_std_before_it_builds_the_spectra(
     def no_spectra(*args):
         raise AssertionError("the spectra were built before noise_std was checked")
 
-    monkeypatch.setattr(parameters, "_diagonal_form", no_spectra)
+    monkeypatch.setattr(parameters, "diagonal_form", no_spectra)
     op = _layer(*FOURIER_CASES[0])
     with pytest.raises(error, match="noise_std"):
         tc.choose_damp(op, np.ones(op.shape[0]), rule=rule, noise_std=noise_std)

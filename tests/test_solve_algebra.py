@@ -224,8 +224,9 @@ def test_euclidean_norm_of_nan_is_nan():
 def test_hermitian_symbols_take_the_eigendecomposition_and_agree_with_the_svd(monkeypatch):
     # symmetric mixing of a symmetric kernel, reflect padding: real symmetric cosine
     # symbols (circular ones are Hermitian only to the FFT's rounding: test_solve_eigen)
-    from toeplitz_conv.solve import cosine, eigen, parameters
+    from toeplitz_conv.solve import cosine, eigen
     from toeplitz_conv.solve.cosine import cosine_coordinates
+    from toeplitz_conv.solve.forms import diagonal_form
 
     t = np.arange(5) - 2.0
     g = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / 2)
@@ -234,7 +235,7 @@ def test_hermitian_symbols_take_the_eigendecomposition_and_agree_with_the_svd(mo
     b = np.random.default_rng(3).standard_normal(op.shape[0])
     symbols, b_hat = cosine_coordinates(op, b)
     assert np.array_equal(symbols, np.conj(np.swapaxes(symbols, -1, -2)))
-    s, coefficients, _, _ = parameters._diagonal_form(op, b)
+    s, coefficients, _, _ = diagonal_form(op).form.damp_spectrum(b)
     weights = np.abs(coefficients) ** 2
     u_svd, s_svd, _ = np.linalg.svd(symbols)
     weights_svd = np.abs((np.conj(np.swapaxes(u_svd, -1, -2)) @ b_hat[..., None])[..., 0]) ** 2

@@ -165,3 +165,36 @@ def test_auto_means_the_layers_own_form_in_both_places(mode):
     if not has_form:
         with pytest.raises(ValueError, match="preconditioner='form'.*no diagonal form"):
             tc.solve_tikhonov(op, b, 0.1, method="pcg", preconditioner="form")
+
+
+def _smooth_blur_problem(n: int, size: int, seed: int):
+    t = np.arange(size) - size // 2
+    g = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * 1.2**2))
+    mixing = np.full((3, 3), 0.12) + 0.64 * np.eye(3)
+    op = tc.Conv(mixing[:, :, None, None] * g / g.sum(), (3, n, n), padding=size // 2)
+    yy, xx = np.mgrid[0:n, 0:n] / n
+    truth = np.stack([np.sin(3 * xx + c) * np.cos(2 * yy) + 0.5 for c in range(3)]).ravel()
+    a = operator_matrix(op)
+    b = a @ truth + 0.02 * np.random.default_rng(seed).standard_normal(a.shape[0])
+    return op, a, b
+
+
+@pytest.mark.parametrize("n, size", [(16, 5), (14, 7)])
+def test_the_damp_rules_of_a_zero_padded_layer_use_its_own_residual(n, size):
+    """#32: on zero padding the rules worked on the circulant counterpart, whose boundary
+    rows count as misfit (GCV chose a damp 10 times too small on a photograph). The
+    residual now comes from the layer (Krylov), the trace from the counterpart."""
+    op, a, b = _smooth_blur_problem(n, size, seed=n)
+    u, s, _ = np.linalg.svd(a)
+    c = np.abs(u.T @ b) ** 2
+    s = np.concatenate([s, np.zeros(a.shape[0] - s.size)])
+
+    def gcv(d):
+        filt = d**2 / (s**2 + d**2)
+        return np.sum(filt**2 * c) / np.sum(filt) ** 2
+
+    best = min(gcv(d) for d in np.logspace(-4, 0, 2000))
+    assert gcv(tc.choose_damp(op, b)) <= 1.05 * best
+    damp = tc.choose_damp(op, b, rule="discrepancy", noise_std=0.02)
+    x = np.linalg.solve(a.T @ a + damp**2 * np.eye(a.shape[1]), a.T @ b)
+    assert np.linalg.norm(a @ x - b) == pytest.approx(0.02 * np.sqrt(a.shape[0]), rel=1e-3)

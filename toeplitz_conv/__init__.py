@@ -68,6 +68,7 @@ _HOMES = {
     "total_variation": "solve.tv",
     "LeastSquaresProx": "solve.prox",
     "Gradient": "solve.gradient",
+    "tv_norm_bounds": "solve.steps",
     "blas_on_one_thread": "core.jit",
     "set_progress": "core.progress",
 }
@@ -92,6 +93,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the eager imports
     from .solve.penalized import solve_penalized
     from .solve.preconditioners import preconditioner
     from .solve.prox import LeastSquaresProx
+    from .solve.steps import tv_norm_bounds
     from .solve.tikhonov import SolveResult, solve_tikhonov
     from .solve.tv import TVResult, solve_tv, total_variation
     from .spectra.brackets import NormBounds
@@ -161,6 +163,7 @@ __all__ = [
     "solve_tv",
     "spectral_norm",
     "total_variation",
+    "tv_norm_bounds",
     "transpose_geometry",
 ]
 __version__ = "0.1.0"

@@ -17,7 +17,9 @@ of mirrored boundaries with symmetric kernels), registered in :mod:`.forms`, who
 - :func:`~.penalized.solve_penalized` adds a gradient penalty :math:`\\rho \\|D x\\|^2`
   (:mod:`.gradient`: the form diagonalises the Laplacian of the matching boundary
   too), the step of :func:`~.tv.solve_tv` (total variation by ADMM) and of
-  :class:`~.prox.LeastSquaresProx` (the data term as pyproximal's proximal operator).
+  :class:`~.prox.LeastSquaresProx` (the data term as pyproximal's proximal operator);
+- :func:`~.steps.tv_norm_bounds` proves the step sizes of first-order methods on
+  :math:`[A; \\sqrt\\rho D]`.
 
 Below them: the per-frequency algebra (:mod:`.algebra`, :mod:`.eigen`, the compiled
 loops of :mod:`._frequency_numba`), the argument checks (:mod:`.checks`) and the exact scaling of
@@ -43,6 +45,7 @@ _HOMES = {
     "total_variation": "tv",
     "LeastSquaresProx": "prox",
     "Gradient": "gradient",
+    "tv_norm_bounds": "steps",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 __all__ = sorted(_HOMES)

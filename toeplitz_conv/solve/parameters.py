@@ -22,10 +22,14 @@ samples of reflect padding by half):
 principle solves :math:`\\|A x_d - b\\| = \\tau\\, \\sigma \\sqrt{m}` (:math:`\\tau` =
 ``DISCREPANCY_TAU``), whose left side increases with :math:`d`. Both are exact for
 circular layers and the DCT-II class, and for reflect layers with symmetric kernels
-in the weighted norm. Other layers use the same formulas on their circulant
-counterpart (:func:`~.preconditioners.circulant_counterpart`): an approximation
-whose boundary rows are those of circular padding (which can mislead GCV where the
-data are not periodic).
+in the weighted norm. Other layers (zero padding, kernels that are not symmetric) take
+the residual from the layer itself, on its Golub-Kahan Krylov space (:mod:`.krylov`,
+grown until the chosen damp moves by less than :data:`KRYLOV_AGREEMENT`), and the
+trace from their circulant counterpart
+(:func:`~.preconditioners.circulant_counterpart`), whose singular values are
+distributed as the layer's but for the boundary's few: the counterpart's residual
+alone would count the boundary rows of circular padding as misfit, which can make
+GCV under-smooth by several times (see the docs' "Solving inverse problems").
 """
 
 from __future__ import annotations
@@ -40,13 +44,16 @@ from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, nonnegative, vector
 from .forms import diagonal_form
+from .krylov import Bidiagonalisation, affordable_steps
 from .preconditioners import circulant_counterpart
 from .scaling import exponent_into_range, layer_in_range
 
-__all__ = ["DISCREPANCY_TAU", "choose_damp"]
+__all__ = ["DISCREPANCY_TAU", "KRYLOV_AGREEMENT", "choose_damp"]
 
 DISCREPANCY_TAU = 1.0  # the discrepancy principle's safety factor
 RULES = ("gcv", "discrepancy")
+KRYLOV_STEPS = (25, 50, 75, 100, 150, 200, 300)  # the Krylov space's sizes tried, in turn
+KRYLOV_AGREEMENT = 0.01  # the damps of two sizes in turn agree to this, relative
 GRID = 60  # log-spaced damps of the GCV search (7.5 a decade), refined around the best
 _GOLDEN_HIGH = (math.sqrt(5) - 1) / 2
 _GOLDEN_LOW = 1 - _GOLDEN_HIGH
@@ -66,8 +73,9 @@ def choose_damp(
     op : Conv or ConvTranspose
         Evaluated on the layer's diagonal form (:func:`~.forms.diagonal_form`):
         exactly for circular layers and the DCT-II class, in the DCT-I's weighted
-        norm for reflect padding with symmetric kernels; layers without a form are
-        evaluated on their circulant counterpart (see the module), an approximation.
+        norm for reflect padding with symmetric kernels; layers without a form with
+        the residual on their own Krylov space and the trace of their circulant
+        counterpart (see the module).
     b : array_like
         The data (minus any bias): flat, length ``op.shape[0]``, or of the layer's
         output shape ``(C_out, *spatial)``.
@@ -105,28 +113,41 @@ def choose_damp(
         )
     # extreme magnitudes in range (.scaling): A' = 2^p A, b' = 2^q b, damp = 2^-p damp'
     (scaled, p), q = layer_in_range(op), exponent_into_range(b)
-    spectrum = _Spectrum(*_diagonal_form(scaled, times_power_of_two(b, q)), op.shape[0])
-    if rule == "gcv":
-        return times_power_of_two(spectrum.gcv_minimum(), -p)
-    target = DISCREPANCY_TAU * noise_std * math.sqrt(op.shape[0])
-    return times_power_of_two(spectrum.discrepancy(times_power_of_two(target, q)), -p)
+    b = times_power_of_two(b, q)
+    target = None
+    if rule == "discrepancy":
+        target = times_power_of_two(DISCREPANCY_TAU * noise_std * math.sqrt(op.shape[0]), q)
+    form = diagonal_form(scaled).form
+    if form is not None:
+        damp = _Spectrum(*form.damp_spectrum(b), op.shape[0]).choose(rule, target)
+    else:
+        damp = _on_the_layer(scaled, b, rule, target)
+    return times_power_of_two(damp, -p)
 
 
-def _diagonal_form(op: ConvOperator, b: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:meth:`~.diagonal.DiagonalForm.damp_spectrum` of the layer's diagonal form, or of
-    its circulant counterpart's where it has none."""
-    form = diagonal_form(op).form
-    if form is None:
-        twin = circulant_counterpart(op)
-        if twin is None:
-            raise ParameterError(
-                "op",
-                "choose_damp needs a circular layer, a cosine-form layer (replicate or "
-                "reflect padding, symmetric kernels, stride 1), or one whose circular "
-                "counterpart has its shape (a stride dividing the size, output n / stride)",
-            )
-        form = diagonal_form(twin).form
-    return form.damp_spectrum(b)
+def _on_the_layer(op: ConvOperator, b: np.ndarray, rule: str, target: float | None) -> float:
+    """The rule with the residual on the layer's Krylov space, grown until the damp
+    settles, and the trace of its circulant counterpart."""
+    twin = circulant_counterpart(op)
+    if twin is None:
+        raise ParameterError(
+            "op",
+            "choose_damp needs a circular layer, a cosine-form layer (replicate or "
+            "reflect padding, symmetric kernels, stride 1), or one whose circular "
+            "counterpart has its shape (a stride dividing the size, output n / stride)",
+        )
+    spectrum = _Spectrum(*diagonal_form(twin).form.damp_spectrum(b), op.shape[0])
+    capacity = affordable_steps(op, min(KRYLOV_STEPS[-1], *op.shape))
+    bidiagonal = Bidiagonalisation(op, b, capacity)
+    damp = None
+    for steps in KRYLOV_STEPS:
+        spectrum.krylov = bidiagonal.grow(steps)
+        previous, damp = damp, spectrum.choose(rule, target)
+        if bidiagonal.exhausted or steps >= capacity:
+            break
+        if previous is not None and abs(damp - previous) <= KRYLOV_AGREEMENT * previous:
+            break
+    return damp
 
 
 class _Spectrum:
@@ -139,23 +160,30 @@ class _Spectrum:
         self.outside = max(float(outside), 0.0)  # the part of b outside the range
         self.rows = rows
         self.top = math.sqrt(float(self.squares.max(initial=0.0))) or 1.0
+        self.krylov = None  # a KrylovResidual: the residual from the layer itself
+
+    def choose(self, rule: str, target: float | None) -> float:
+        """The damp of ``rule`` (``target``: the discrepancy principle's residual)."""
+        return self.gcv_minimum() if rule == "gcv" else self.discrepancy(target)
 
     def _filter(self, damp: float) -> np.ndarray:
         shifted = self.squares + damp * damp
         return np.divide(damp * damp, shifted, out=shifted)
 
-    def _squared_residual(self, filt: np.ndarray) -> float:
+    def _squared_residual(self, filt: np.ndarray, damp: float) -> float:
+        if self.krylov is not None:
+            return self.krylov.squared(damp)
         return float(np.einsum("i,i,i->", filt, filt, self.weights)) + self.outside
 
     def residual(self, damp: float) -> float:
-        return math.sqrt(self._squared_residual(self._filter(damp)))
+        return math.sqrt(self._squared_residual(self._filter(damp), damp))
 
     def gcv(self, damp: float) -> float:
         # m - sum s^2 / (s^2 + d^2), summed without cancelling: the rows beyond the
         # singular values count 1 each, every singular value d^2 / (s^2 + d^2)
         filt = self._filter(damp)
         trace = (self.rows - self.squares.size) + float(np.sum(filt))
-        return self._squared_residual(filt) / max(trace, 1e-300) ** 2
+        return self._squared_residual(filt, damp) / max(trace, 1e-300) ** 2
 
     def gcv_minimum(self) -> float:
         grid = self.top * np.logspace(-8, 0, GRID)

@@ -35,8 +35,8 @@ import math
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from ..core.errors import ParameterError
-from ..core.memory import checked_max_bytes
+from ..core.errors import ParameterError, ParameterTypeError
+from ..core.memory import MatrixTooLargeError, checked_max_bytes
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
 from .algebra import cache_key
@@ -46,7 +46,14 @@ from .forms import diagonal_form
 from .fourier import fourier_applicable
 from .scaling import layer_in_range
 
-__all__ = ["circulant_counterpart", "preconditioner"]
+__all__ = [
+    "checked_choice",
+    "chosen_preconditioner",
+    "circulant_counterpart",
+    "preconditioner",
+    "preconditioner_used",
+    "runs_in_dct1_coordinates",
+]
 
 KINDS = ("auto", "form", "circulant", "cosine")
 
@@ -187,3 +194,86 @@ def preconditioner(
     n = op.shape[1]
     dtype = np.result_type(op.dtype, np.float64)
     return spla.LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=dtype)
+
+
+# --- solve_tikhonov's ``preconditioner`` argument: checked, built, and named ---
+
+
+def preconditioner_used(form, damp: float, method: str, choice: object):
+    """:attr:`~.tikhonov.SolveResult.preconditioner` for the checked ``preconditioner``:
+    the name of what ran."""
+    if method != "pcg" or choice is None:
+        return None
+    if not isinstance(choice, str):
+        return "given"
+    if choice in ("auto", "form"):
+        return form.basis if damp > 0 and form is not None else None
+    return choice
+
+
+def runs_in_dct1_coordinates(form, damp: float, choice: object) -> bool:
+    """Whether PCG with the DCT-I preconditioner runs in its coordinates
+    (:mod:`~toeplitz_conv.solve.reflect`: the same iterates, no transform per
+    iteration): the layer's ``form`` is the DCT-I's (reflect padding with symmetric
+    kernels and stride 1), ``damp > 0`` and the preconditioner ``"auto"``, ``"form"`` or
+    ``"cosine"``."""
+    if not (damp > 0 and isinstance(choice, str) and choice in ("auto", "form", "cosine")):
+        return False
+    return form is not None and form.basis == "dct1"
+
+
+def checked_choice(choice: object, n: int) -> object:
+    """``preconditioner`` checked: a kind, ``None``, or a linear operator of shape (n, n)."""
+    if choice is None or (isinstance(choice, str) and choice in KINDS):
+        return choice
+    allowed = f"preconditioner must be one of {KINDS}, None or a linear operator"
+    if isinstance(choice, str):
+        raise ParameterError("preconditioner", f"{allowed}; got {choice!r}")
+    try:
+        given = spla.aslinearoperator(choice)
+    except TypeError as error:
+        raise ParameterTypeError(
+            "preconditioner", f"{allowed}; got {type(choice).__name__}"
+        ) from error
+    if given.shape != (n, n):
+        raise ParameterError(
+            "preconditioner", f"preconditioner must be {n} x {n}; got shape {given.shape}"
+        )
+    return given
+
+
+def chosen_preconditioner(op: ConvOperator, damp: float, form, choice: object, max_bytes):
+    """The checked ``preconditioner`` as a linear operator for conjugate gradients (or
+    ``None``); ``form`` is the layer's diagonal form (or ``None``)."""
+    if not isinstance(choice, str):
+        return choice
+    if choice == "form" and form is None:
+        raise ParameterError(
+            "preconditioner",
+            "preconditioner='form': this layer has no diagonal form (circular padding, "
+            "or mirrored padding with symmetric kernels and stride 1); use 'circulant', "
+            "'cosine' or None",
+        )
+    if choice in ("auto", "form") and (form is None or damp == 0):
+        return None  # "auto": the layer's own form where it has one, else none
+    if damp == 0:
+        raise ParameterError(
+            "preconditioner",
+            f"preconditioner={choice!r} needs damp > 0 (it inverts A^H A + damp^2 I); "
+            "with damp=0 use preconditioner=None or 'auto'",
+        )
+    if choice in ("auto", "form"):
+        try:
+            return form_inverse(form, damp, op, max_bytes)
+        except MatrixTooLargeError:
+            if choice == "form":
+                raise
+            return None  # "auto" falls back to none rather than fail on the budget
+    return preconditioner(op, damp, kind=choice, max_bytes=max_bytes)
+
+
+def form_inverse(form, damp: float, op: ConvOperator, max_bytes) -> spla.LinearOperator:
+    """The form's inverse of the (bounded) normal equations as an SPD linear operator."""
+    inverse, n = form.normal_inverse(damp, max_bytes=max_bytes), op.shape[1]
+    dtype = np.result_type(op.dtype, np.float64)
+    return spla.LinearOperator((n, n), matvec=inverse, rmatvec=inverse, dtype=dtype)

@@ -7,10 +7,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike
 
-from ..core.errors import ParameterError, ParameterTypeError
+from ..core.errors import ParameterError
 from ..core.memory import MatrixTooLargeError, checked_max_bytes
 from ..core.weights import times_power_of_two
 from ..layers.conv import ConvOperator
@@ -21,8 +20,12 @@ from .diagonal import DiagonalForm
 from .forms import diagonal_form
 from .fourier import fourier_form
 from .iterative import normal_equations_cg, solution_dtype
-from .preconditioners import KINDS
-from .preconditioners import preconditioner as build_preconditioner
+from .preconditioners import (
+    checked_choice,
+    chosen_preconditioner,
+    preconditioner_used,
+    runs_in_dct1_coordinates,
+)
 from .reflect import reflect_cg
 from .scaling import (
     data_exponent,
@@ -200,7 +203,7 @@ def solve_tikhonov(
     # extreme magnitudes are solved scaled by powers of two (exact: see .scaling)
     scaled, p = layer_in_range(op)
     method, form = _method(scaled, method)  # the form of the layer that is solved
-    preconditioner = _checked_preconditioner(preconditioner, op.shape[1])
+    preconditioner = checked_choice(preconditioner, op.shape[1])
     sizes, settings = magnitudes(b, x0, p), dict(rtol=rtol, maxiter=maxiter, max_bytes=max_bytes)
     if damp == 0 and prior_beyond_data(sizes):
         x0, sizes = None, (sizes[0], None)  # not in the objective; too far for CG to start at
@@ -239,7 +242,7 @@ def solve_tikhonov(
         iterations,
         residual,
         time.perf_counter() - start,
-        _preconditioner_used(form, damp, method, preconditioner),
+        preconditioner_used(form, damp, method, preconditioner),
     )
 
 
@@ -257,18 +260,6 @@ def _batch_result(results: list[SolveResult], shape, start: float) -> SolveResul
         time.perf_counter() - start,
         first.preconditioner,
     )
-
-
-def _preconditioner_used(form, damp: float, method: str, choice: object):
-    """:attr:`SolveResult.preconditioner` for the checked ``preconditioner``: the name
-    of what ran."""
-    if method != "pcg" or choice is None:
-        return None
-    if not isinstance(choice, str):
-        return "given"
-    if choice in ("auto", "form"):
-        return form.basis if damp > 0 and form is not None else None
-    return choice
 
 
 def _solve_in_range(op, scaled, p, b, damp, x0, sizes, method, form, preconditioner, **settings):
@@ -309,7 +300,7 @@ def _run(op, b, damp, x0, method, form, preconditioner, *, rtol, maxiter, max_by
         dtype = solution_dtype(op, b, x0)
         start = np.zeros(op.shape[1], dtype) if x0 is None else x0.astype(dtype)
         return start, 0, True, None
-    if _dct1_coordinates(form, damp, preconditioner):
+    if runs_in_dct1_coordinates(form, damp, preconditioner):
         solved = reflect_cg(op, b, damp, x0, rtol=rtol, maxiter=maxiter, max_bytes=max_bytes)
     else:
         solved = normal_equations_cg(
@@ -319,77 +310,9 @@ def _run(op, b, damp, x0, method, form, preconditioner, *, rtol, maxiter, max_by
             x0,
             rtol=rtol,
             maxiter=maxiter,
-            preconditioner=_preconditioner(op, damp, form, preconditioner, max_bytes),
+            preconditioner=chosen_preconditioner(op, damp, form, preconditioner, max_bytes),
         )
     return *solved, None
-
-
-def _dct1_coordinates(form, damp: float, choice: object) -> bool:
-    """Whether PCG with the DCT-I preconditioner runs in its coordinates
-    (:mod:`~toeplitz_conv.solve.reflect`: the same iterates, no transform per
-    iteration): the layer's ``form`` is the DCT-I's (reflect padding with symmetric
-    kernels and stride 1), ``damp > 0`` and the preconditioner ``"auto"``, ``"form"`` or
-    ``"cosine"``."""
-    if not (damp > 0 and isinstance(choice, str) and choice in ("auto", "form", "cosine")):
-        return False
-    return form is not None and form.basis == "dct1"
-
-
-def _checked_preconditioner(choice: object, n: int) -> object:
-    """``preconditioner`` checked: a kind, ``None``, or a linear operator of shape (n, n)."""
-    if choice is None or (isinstance(choice, str) and choice in KINDS):
-        return choice
-    allowed = f"preconditioner must be one of {KINDS}, None or a linear operator"
-    if isinstance(choice, str):
-        raise ParameterError("preconditioner", f"{allowed}; got {choice!r}")
-    try:
-        given = spla.aslinearoperator(choice)
-    except TypeError as error:
-        raise ParameterTypeError(
-            "preconditioner", f"{allowed}; got {type(choice).__name__}"
-        ) from error
-    if given.shape != (n, n):
-        raise ParameterError(
-            "preconditioner", f"preconditioner must be {n} x {n}; got shape {given.shape}"
-        )
-    return given
-
-
-def _preconditioner(op: ConvOperator, damp: float, form, choice: object, max_bytes):
-    """The checked ``preconditioner`` as a linear operator for conjugate gradients (or
-    ``None``); ``form`` is the layer's diagonal form (or ``None``)."""
-    if not isinstance(choice, str):
-        return choice
-    if choice == "form" and form is None:
-        raise ParameterError(
-            "preconditioner",
-            "preconditioner='form': this layer has no diagonal form (circular padding, "
-            "or mirrored padding with symmetric kernels and stride 1); use 'circulant', "
-            "'cosine' or None",
-        )
-    if choice in ("auto", "form") and (form is None or damp == 0):
-        return None  # "auto": the layer's own form where it has one, else none
-    if damp == 0:
-        raise ParameterError(
-            "preconditioner",
-            f"preconditioner={choice!r} needs damp > 0 (it inverts A^H A + damp^2 I); "
-            "with damp=0 use preconditioner=None or 'auto'",
-        )
-    if choice in ("auto", "form"):
-        try:
-            return _form_inverse(form, damp, op, max_bytes)
-        except MatrixTooLargeError:
-            if choice == "form":
-                raise
-            return None  # "auto" falls back to none rather than fail on the budget
-    return build_preconditioner(op, damp, kind=choice, max_bytes=max_bytes)
-
-
-def _form_inverse(form, damp: float, op: ConvOperator, max_bytes) -> spla.LinearOperator:
-    """The form's inverse of the (bounded) normal equations as an SPD linear operator."""
-    inverse, n = form.normal_inverse(damp, max_bytes=max_bytes), op.shape[1]
-    dtype = np.result_type(op.dtype, np.float64)
-    return spla.LinearOperator((n, n), matvec=inverse, rmatvec=inverse, dtype=dtype)
 
 
 # the exact methods a caller may name, each the builder of its form, and their bases

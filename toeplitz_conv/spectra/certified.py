@@ -11,6 +11,9 @@ floating point:
   - the *per-frequency proof* (circular padding with stride dividing the
     size): :math:`\\|\\hat W(f)\\| < u` for every frequency, each by a verified
     Cholesky factorization (:mod:`toeplitz_conv.spectra.symbol`);
+  - the *Collatz-Wielandt bound* (:mod:`toeplitz_conv.spectra.perron`) for layers
+    whose taps are real and of one sign (blurs): matrix-free, as narrow as ``rtol``
+    at any size;
   - the *factorization proof*: a verified banded Cholesky factorization of
     :math:`u^2 I - A^H A` (:mod:`toeplitz_conv.spectra.banded`), used when the band
     fits the memory budget; the bracket is then as narrow as ``rtol``;
@@ -36,7 +39,7 @@ import math
 import numpy as np
 
 from ..core.errors import ParameterError
-from ..core.memory import resolve_budget
+from ..core.memory import MatrixTooLargeError, resolve_budget
 from ..layers.conv import ConvOperator
 from .banded import is_positive_definite, proof_floor
 from .brackets import (
@@ -48,19 +51,21 @@ from .brackets import (
 )
 from .layer_gram import (
     absolute_norm_bound,
+    band_cost_of,
     block_gram,
     explicit_ratio_bounds,
     factorization_fits,
     group_layers,
     top_vector,
 )
+from .perron import perron_applicable, perron_bounds
 from .spectral import fft_covers
 from .symbol import UNIT_ROUNDOFF, gamma, periodic_norm_bracket
 from .symbol_bounds import symbol_bounds
 
 __all__ = ["norm_bounds"]
 
-METHODS = ("auto", "exact", "factorization", "symbol")
+METHODS = ("auto", "exact", "perron", "factorization", "symbol")
 PROOF_ATTEMPTS = 80  # raises of the factorization proof's bound before the |A| bound is used
 
 
@@ -94,9 +99,12 @@ def norm_bounds(
     max_bytes : int, optional
         Memory budget (default :func:`toeplitz_conv.memory_budget`); the
         factorization is used only when its band fits.
-    method : {"auto", "exact", "factorization", "symbol"}
+    method : {"auto", "exact", "perron", "factorization", "symbol"}
         ``"auto"`` takes the per-frequency proof when it applies, else the
-        factorization when it fits, else the symbol bound.
+        Collatz-Wielandt bound for taps of one sign (when it reaches ``rtol``), else
+        the factorization when it fits the budget, else the symbol bound.
+        ``"factorization"`` asked for a layer whose band does not fit the budget is
+        refused (:class:`~toeplitz_conv.MatrixTooLargeError`), never run past it.
 
     Returns
     -------
@@ -106,8 +114,11 @@ def norm_bounds(
     Raises
     ------
     ParameterError
-        For an ``rtol`` outside ``[1e-15, 1)``, an unknown ``method``, or a norm above
-        the largest double (``weight``).
+        For an ``rtol`` outside ``[1e-15, 1)``, an unknown ``method``, ``"exact"`` or
+        ``"perron"`` for a layer they do not apply to, or a norm above the largest
+        double (``weight``).
+    MatrixTooLargeError
+        For ``method="factorization"`` beyond the memory budget or its work limit.
     """
     op = _checked(op, rtol, method)
     if not np.any(op.weight):
@@ -144,9 +155,33 @@ def _bracket(
         raise ParameterError(
             "method", "method='exact' needs circular padding with stride dividing the size"
         )
-    if method == "factorization" or (method == "auto" and factorization_fits(twin, budget)):
+    if method in ("auto", "perron") and perron_applicable(twin):
+        bounds = perron_bounds(twin, rtol)
+        if method == "perron" or bounds.upper - bounds.lower <= rtol * bounds.upper:
+            return bounds, True
+    elif method == "perron":
+        raise ParameterError("method", "method='perron' needs real taps all of one sign")
+    if method == "factorization":
+        _check_factorization_fits(twin, budget)
+        return _factorization_bounds(twin, rtol, budget), True
+    if method == "auto" and factorization_fits(twin, budget):
         return _factorization_bounds(twin, rtol, budget), True
     return symbol_bounds(twin, budget), False
+
+
+def _check_factorization_fits(op: ConvOperator, budget: int) -> None:
+    """Refuse the factorization proof beyond the budget (or its work limit), before any
+    of it is built."""
+    if factorization_fits(op, budget):
+        return
+    nbytes = min(band_cost_of(op, side)[0] for side in ("columns", "rows"))
+    raise MatrixTooLargeError(
+        "banded Gram matrix of the factorization proof (or its factorization's work)",
+        op.nbytes + 4 * nbytes,
+        budget,
+        "use method='auto' (the Collatz-Wielandt bound for taps of one sign, else the "
+        "symbol bound), or raise max_bytes",
+    )
 
 
 def _checked(op: object, rtol: float, method: str) -> ConvOperator:
