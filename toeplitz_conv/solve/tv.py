@@ -22,7 +22,9 @@ of :mod:`.penalized` (exact for circular layers and the DCT-II class: FTVd's ste
 the z- and w-steps are pyproximal's :class:`~pyproximal.L21` (isotropic),
 :class:`~pyproximal.L1` (anisotropic) and :class:`~pyproximal.Box`. :math:`\\rho` is
 balanced against the residuals (Boyd et al., 3.4.1), each change one new
-factorisation, at most :data:`RHO_CHANGES`.
+factorisation, at most :data:`RHO_CHANGES`; between changes the splits and duals take
+Nesterov's momentum, restarted whenever their combined residual stops falling
+(Goldstein, O'Donoghue, Setzer and Baraniuk's fast ADMM, 2014).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = ["TVResult", "solve_tv", "total_variation"]
 
 RHO_CHANGES = 12  # residual balancing refactorises at most this often
 BALANCE = 10.0  # rho changes when one residual exceeds the other this many times
+RESTART = 0.999  # fast ADMM keeps its momentum while the combined residual falls this much
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,8 @@ def solve_tv(
     nonneg: bool = False,
     x0: ArrayLike | None = None,
     rho: float | None = None,
-    rtol: float = 1e-4,
-    maxiter: int = 300,
+    rtol: float = 1e-3,
+    maxiter: int = 1000,
     callback=None,
     max_bytes: int | None = None,
 ) -> TVResult:
@@ -148,7 +151,9 @@ def solve_tv(
         :math:`\\lambda = 0`); balanced against the residuals as it runs.
     rtol : float
         Stop when the primal and dual residuals are below ``rtol`` times their scales
-        (Boyd et al., 3.3.1), in (0, 1).
+        (Boyd et al., 3.3.1), in (0, 1); the solution is then about ``rtol`` from the
+        minimiser, relatively (a photograph's PSNR settles long before: 1e-2 serves
+        images).
     maxiter : int
         ADMM iterations at most.
     callback : callable, optional
@@ -175,7 +180,7 @@ def solve_tv(
     if np.iscomplexobj(op.weight) or np.iscomplexobj(b):
         raise ParameterTypeError("b", "solve_tv takes a real layer and real data")
     lam = nonnegative(lam, "lam")
-    rtol, maxiter = tolerance(rtol), iterations_limit(maxiter) or 300
+    rtol, maxiter = tolerance(rtol), iterations_limit(maxiter) or 1000
     given = rho
     rho = (10 * lam or 1.0) if rho is None else real_number(rho, "rho")
     if not math.isfinite(rho) or rho <= 0:
@@ -257,6 +262,19 @@ class _Problem:
         """The x-step's solver at this ``rho`` (the layer keeps its factorisation)."""
         return NormalSolver(self.op, rho, math.sqrt(rho) if self.box else 0.0, max_bytes=max_bytes)
 
+    def _prox(self, point: np.ndarray, rho: float, m: int) -> np.ndarray:
+        """The z-step (and w-step) at ``point``: the TV norm's prox and the projection."""
+        z = self.regulariser.prox(point[:m], 1.0 / rho)
+        if not self.box:
+            return z
+        return np.concatenate([z, self.box.prox(point[m:], 1.0 / rho)])
+
+    @staticmethod
+    def _adjoint(grad, vector: np.ndarray, m: int) -> np.ndarray:
+        """:math:`[D; I]^T` of a split-shaped vector (:math:`D^T` without the w split)."""
+        out = grad.rmatvec(vector[:m])
+        return out + vector[m:] if len(vector) > m else out
+
     def objective(self, x: np.ndarray, b: np.ndarray, gradient) -> float:
         misfit = self.op.matvec(x) - b
         return 0.5 * float(misfit @ misfit) + float(self.regulariser(gradient.matvec(x)))
@@ -266,40 +284,37 @@ class _Problem:
         solver = self.solver(rho, max_bytes)
         grad, n = solver.gradient, self.op.shape[1]
         x = np.zeros(n) if start is None else start.copy()
-        z, u = grad.matvec(x), np.zeros(grad.shape[0])
-        w, v = (np.maximum(x, 0.0), np.zeros(n)) if self.box else (None, None)
+        # the splits (z = D x, w = x) and their scaled duals, stacked as one vector each
+        split = np.concatenate([grad.matvec(x), np.maximum(x, 0.0) if self.box else []])
+        dual = np.zeros_like(split)
+        ahead, dual_ahead = split.copy(), dual.copy()  # the accelerated points (hats)
+        momentum, combined = 1.0, math.inf
         atb = self.op.rmatvec(b)
-        history, primal, dual = [], [], []
+        history, primal, duals = [], [], []
         inner, changes, converged, inner_rtol = 0, 0, False, 0.1
-        iteration = 0
+        iteration, m = 0, grad.shape[0]
+        tiny = 1e-14 * math.sqrt(n) * max(1.0, float(np.linalg.norm(b)))
         for iteration in range(1, maxiter + 1):  # noqa: B007 (the count is returned)
-            rhs = atb + rho * grad.rmatvec(z - u)
+            target = ahead - dual_ahead
+            rhs = atb + rho * grad.rmatvec(target[:m])
             if self.box:
-                rhs = rhs + rho * (w - v)
+                rhs = rhs + rho * target[m:]
             x, steps, _ = solver.solve(rhs, start=x, rtol=inner_rtol)
             inner += steps
-            dx = grad.matvec(x)
-            z_old, z = z, self.regulariser.prox(dx + u, 1.0 / rho)
-            u = u + dx - z
-            change = grad.rmatvec(z - z_old)
-            r2 = float((dx - z) @ (dx - z))
-            scale_primal = max(float(np.linalg.norm(dx)), float(np.linalg.norm(z)))
-            dual_vector = grad.rmatvec(u)
-            if self.box:
-                w_old, w = w, self.box.prox(x + v, 1.0 / rho)
-                v = v + x - w
-                change = change + (w - w_old)
-                r2 += float((x - w) @ (x - w))
-                scale_primal = math.hypot(scale_primal, float(np.linalg.norm(x)))
-                dual_vector = dual_vector + v
-            r, s = math.sqrt(r2), rho * float(np.linalg.norm(change))
+            image = np.concatenate([grad.matvec(x), x if self.box else []])
+            previous, previous_dual = split, dual
+            split = self._prox(image + dual_ahead, rho, m)
+            dual = dual_ahead + image - split
+            r = float(np.linalg.norm(image - split))
+            s = rho * float(np.linalg.norm(self._adjoint(grad, split - ahead, m)))
             primal.append(r)
-            dual.append(s)
-            history.append(self.objective(w if self.box else x, b, grad))
+            duals.append(s)
+            estimate = split[m:] if self.box else x
+            history.append(self.objective(estimate, b, grad))
             if callback is not None:
-                callback((w if self.box else x).copy())
-            scale_dual = rho * float(np.linalg.norm(dual_vector))
-            tiny = 1e-14 * math.sqrt(n) * max(1.0, float(np.linalg.norm(b)))
+                callback(estimate.copy())
+            scale_primal = max(float(np.linalg.norm(image)), float(np.linalg.norm(split)))
+            scale_dual = rho * float(np.linalg.norm(self._adjoint(grad, dual, m)))
             if r <= rtol * scale_primal + tiny and s <= rtol * scale_dual + tiny:
                 converged = True
                 break
@@ -308,17 +323,32 @@ class _Problem:
             inner_rtol = min(0.1, max(0.01 * rtol, 0.1 * relative))
             if changes < RHO_CHANGES and (r > BALANCE * s or s > BALANCE * r):
                 factor = 2.0 if r > s else 0.5
-                rho, u = rho * factor, u / factor
-                v = None if v is None else v / factor
+                rho, dual = rho * factor, dual / factor
                 solver, changes = self.solver(rho, max_bytes), changes + 1
-        result = w if self.box else x
+                momentum, combined = 1.0, math.inf  # a new rho restarts the momentum
+                ahead, dual_ahead = split.copy(), dual.copy()
+                continue
+            # Goldstein et al.'s fast ADMM with restart: momentum while the combined
+            # residual falls, else back to the plain step from the previous point
+            now = float(np.sum((dual - dual_ahead) ** 2) + np.sum((split - ahead) ** 2))
+            if now < RESTART * combined:
+                following = (1 + math.sqrt(1 + 4 * momentum**2)) / 2
+                weight = (momentum - 1) / following
+                ahead = split + weight * (split - previous)
+                dual_ahead = dual + weight * (dual - previous_dual)
+                momentum, combined = following, now
+            else:
+                momentum, combined = 1.0, combined / RESTART
+                ahead, dual_ahead = previous.copy(), previous_dual.copy()
+                split, dual = previous, previous_dual
+        result = split[m:] if self.box else x
         return TVResult(
             result,
             iteration,
             converged,
             np.array(history),
             np.array(primal),
-            np.array(dual),
+            np.array(duals),
             inner,
             solver.method,
             rho,
