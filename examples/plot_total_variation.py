@@ -60,8 +60,8 @@ tv_nonneg = tc.solve_tv(
 )
 for name, result in (("TV", tv), ("TV, x >= 0", tv_nonneg)):
     print(
-        f"{name}: {psnr(result.x, image):.2f} dB, {result.iterations} ADMM iterations, "
-        f"{result.inner_iterations} CG iterations in the x-steps ({result.method}), "
+        f"{name}: {psnr(result.x, image):.2f} dB, {result.iterations} ADMM it, "
+        f"{result.inner_iterations} CG it ({result.method}), "
         f"{np.mean(result.x < 0):.0%} negative"
     )
 

@@ -85,12 +85,15 @@ def install_moved_modules() -> None:
 
 def lazy_exports(package: str, homes: dict[str, str]) -> tuple[Callable, Callable]:
     """``(__getattr__, __dir__)`` for ``package``: each name of ``homes`` (name -> module
-    below ``package``) is imported from its module on first use and kept; ``dir()``
-    lists the public names."""
+    below ``package``) is imported from its module on first use and kept, as is a
+    module of the package asked for by name (``tc.solve.steps``, as a plain package
+    allows once it is imported); ``dir()`` lists the public names."""
 
     def __getattr__(name: str):
         home = homes.get(name)
         if home is None:
+            if not name.startswith("__") and importlib.util.find_spec(f"{package}.{name}"):
+                return importlib.import_module(f"{package}.{name}")
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(f"{package}.{home}"), name)
         setattr(sys.modules[package], name, value)  # later look-ups skip this function
