@@ -284,3 +284,28 @@ def test_the_stacked_bracket_holds_the_dense_norm(name, op):
     assert tc.solve.steps.gradient_norm(op.input_shape, boundary) == pytest.approx(
         np.linalg.norm(difference, 2), rel=1e-12
     )
+
+
+def test_the_prox_works_without_pyproximal_and_solve_tv_names_the_extra():
+    """pyproximal is an optional extra: the prox class stands alone without it, and
+    solve_tv says which extra to install (in a fresh process where it cannot import)."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+sys.modules["pyproximal"] = None  # import pyproximal now raises ImportError
+import numpy as np, toeplitz_conv as tc
+op = tc.Conv(np.ones((1, 1, 3)) / 3, (1, 8), padding=1, padding_mode="circular")
+f = tc.LeastSquaresProx(op, np.ones(8))
+assert type(f).__mro__[1] is object
+x = f.prox(np.zeros(8), 1.0)
+assert np.allclose(op.rmatvec(op.matvec(x) - np.ones(8)) + x, 0)
+try:
+    tc.solve_tv(op, np.ones(8), 0.1)
+except ImportError as error:
+    print(error)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert 'pip install "toeplitz-conv[prox]"' in done.stdout
