@@ -204,9 +204,25 @@ def test_the_prox_refuses_step_arrays_and_keeps_the_callers_data():
             f.prox(v, tau)
     with pytest.raises(ValueError, match="sigma"):
         tc.LeastSquaresProx(op, b, sigma=0.0)
+    for name in ("atol", "change_rtol"):
+        with pytest.raises(ValueError, match=name):
+            tc.LeastSquaresProx(op, b, **{name: -1.0})
     v_before = v.copy()
     f.prox(v, 0.1)
     np.testing.assert_array_equal(v, v_before)
+
+
+def test_an_absolute_tolerance_stops_the_prox_at_that_residual():
+    op = symmetric_mixing_layer("zeros", seed=9)
+    a = operator_matrix(op)
+    b = np.random.default_rng(9).standard_normal(op.shape[0])
+    v, tau = np.zeros(op.shape[1]), 10.0
+    tight, loose = (tc.LeastSquaresProx(op, b, rtol=1e-14, atol=atol) for atol in (0.0, 1e-2))
+    x_tight, x_loose = tight.prox(v, tau), loose.prox(v, tau)
+    normal = a.T @ a + np.eye(a.shape[1]) / tau
+    assert np.linalg.norm(normal @ x_loose - a.T @ b) <= 1e-2 * (1 + 1e-9)
+    assert loose.iterations < tight.iterations
+    np.testing.assert_allclose(normal @ x_tight, a.T @ b, atol=1e-12)
 
 
 def test_a_loose_prox_inside_pyproximals_admm_converges_as_the_tight_one():

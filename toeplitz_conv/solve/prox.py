@@ -48,6 +48,9 @@ class LeastSquaresProx(_Base):
         Where the prox is not exact: conjugate gradients stop at this residual of the
         normal equations relative to the one at the warm start, in (0, 1). An outer
         loop may lower or raise :attr:`rtol` between calls.
+    atol : float
+        Also stop once the residual is below this absolute value (:attr:`atol`, which an
+        outer loop may set between calls too); 0 to turn off.
     change_rtol : float
         Also stop once the residual is below ``change_rtol`` times the change of the
         right-hand side since the previous call, :math:`d^2 \\|v_k - v_{k-1}\\|` (the
@@ -83,6 +86,7 @@ class LeastSquaresProx(_Base):
         sigma: float = 1.0,
         *,
         rtol: float = 1e-8,
+        atol: float = 0.0,
         change_rtol: float = 0.0,
         maxiter: int | None = None,
         max_bytes: int | None = None,
@@ -92,9 +96,14 @@ class LeastSquaresProx(_Base):
         self.sigma = real_number(sigma, "sigma")
         if not (self.sigma > 0 and math.isfinite(self.sigma)):
             raise ParameterError("sigma", f"sigma must be a finite number > 0; got {sigma!r}")
-        self.rtol, self.change_rtol = tolerance(rtol), real_number(change_rtol, "change_rtol")
-        if self.change_rtol < 0:
-            raise ParameterError("change_rtol", f"change_rtol must be >= 0; got {change_rtol!r}")
+        self.rtol = tolerance(rtol)
+        self.atol, self.change_rtol = (
+            real_number(atol, "atol"),
+            real_number(change_rtol, "change_rtol"),
+        )
+        for name, value in (("atol", self.atol), ("change_rtol", self.change_rtol)):
+            if not (value >= 0 and math.isfinite(value)):
+                raise ParameterError(name, f"{name} must be a finite number >= 0; got {value!r}")
         self.maxiter, self.max_bytes = maxiter, max_bytes
         self.iterations, self.calls, self.exact = 0, 0, None
         self._atb = self.op.rmatvec(self.b)
@@ -123,9 +132,9 @@ class LeastSquaresProx(_Base):
         damp2 = 1.0 / (self.sigma * tau)
         solver = self._solver_for(math.sqrt(damp2))
         rhs = self._atb + damp2 * flat
-        atol = 0.0
+        atol = self.atol
         if self.change_rtol and self._last_rhs is not None and len(self._last_rhs) == len(rhs):
-            atol = self.change_rtol * float(np.linalg.norm(rhs - self._last_rhs))
+            atol = max(atol, self.change_rtol * float(np.linalg.norm(rhs - self._last_rhs)))
         start = self._warm if self._warm is not None else np.array(flat)
         out, steps, _ = solver.solve(
             rhs, start=start, rtol=self.rtol, atol=atol, maxiter=self.maxiter
