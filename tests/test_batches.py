@@ -49,3 +49,15 @@ def test_a_batch_of_data_is_solved_item_by_item_in_its_layout(mode):
     assert shaped.converged
     with pytest.raises(ValueError, match="a batch b must be"):
         tc.solve_tikhonov(op, rng.standard_normal((3, 6, 5, 3)), 0.2)
+
+
+def test_an_empty_or_non_finite_batch_is_refused_in_one_line():
+    op = tc.Conv(np.ones((1, 1, 3)) / 3, (1, 8), padding=1, padding_mode="circular")
+    for data, match in (
+        (np.ones((0, 1, 8)), "one item at least"),
+        (np.full((2, 8), np.nan), "finite"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            tc.solve_tikhonov(op, data, 0.1)
+    with pytest.raises(ValueError, match="b must be flat"):
+        tc.solve_tv(op, np.ones((0, 1, 8)), 0.1)

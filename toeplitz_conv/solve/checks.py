@@ -94,6 +94,8 @@ def batch(values: ArrayLike, shape: tuple[int, ...], name: str) -> np.ndarray | 
         and array.shape[1:] == tuple(shape)
         or (array.ndim == 2 and array.shape[1] == length)
     ):
+        if not len(array):
+            raise ParameterError(name, f"a batch {name} must hold one item at least; got none")
         if not np.all(np.isfinite(array)):
             raise ParameterError(name, f"{name} must be finite (it has infinite or NaN entries)")
         return np.asarray(array, dtype=np.result_type(array, np.float64)).reshape(len(array), -1)

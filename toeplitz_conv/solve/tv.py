@@ -29,6 +29,7 @@ Nesterov's momentum, restarted whenever their combined residual stops falling
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -165,7 +166,9 @@ def solve_tv(
     Returns
     -------
     TVResult
-        For a batch, ``x`` is the batch and the histories are the last item's.
+        For a batch, ``x`` is the batch in ``b``'s layout, ``iterations`` the most of
+        any item, ``converged`` whether all did, ``inner_iterations`` and ``seconds``
+        the sums, and the histories and ``rho`` the last item's.
 
     Raises
     ------
@@ -202,7 +205,14 @@ def solve_tv(
     elif len(layout) > 2 or layout[1:] == tuple(op.output_shape):
         x = x.reshape(len(x), *op.input_shape)
     last = results[-1]
-    return TVResult(x, *[getattr(last, f) for f in TVResult.__dataclass_fields__][1:])
+    return dataclasses.replace(
+        last,
+        x=x,
+        iterations=max(r.iterations for r in results),
+        converged=all(r.converged for r in results),
+        inner_iterations=sum(r.inner_iterations for r in results),
+        seconds=sum(r.seconds for r in results),
+    )
 
 
 def _pyproximal():
@@ -223,9 +233,9 @@ def _batch(b: ArrayLike, op: ConvOperator) -> np.ndarray:
         return b[None]
     if b.shape == tuple(op.output_shape):
         return b.reshape(1, m)
-    if b.ndim == len(op.output_shape) + 1 and b.shape[1:] == tuple(op.output_shape):
+    if b.ndim == len(op.output_shape) + 1 and b.shape[1:] == tuple(op.output_shape) and len(b):
         return b.reshape(len(b), m)
-    if b.ndim == 2 and b.shape[1] == m:
+    if b.ndim == 2 and b.shape[1] == m and len(b):
         return b
     raise ParameterError(
         "b",
