@@ -325,3 +325,23 @@ except ImportError as error:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert 'pip install "toeplitz-conv[prox]"' in done.stdout
+
+
+@pytest.mark.parametrize("mode", ["circular", "replicate", "reflect"])
+def test_each_penalty_has_its_own_inverse_on_one_layer(mode):
+    """The layer keeps one inverse per (damp, penalty): asked at penalty 0 and then at 0.7
+    with the same damp, the second is not the first (dense normal equations; for the
+    DCT-I, its bound's ends)."""
+    op = symmetric_mixing_layer(mode, seed=11)
+    a = operator_matrix(op)
+    d = difference_matrix(op.input_shape, "periodic" if mode == "circular" else "neumann")
+    form = diagonal_form(op).form
+    for penalty in (0.0, 0.7, 0.0):
+        inverse = form.normal_inverse(0.3, penalty=penalty)
+        matrix = np.stack([inverse(e) for e in np.eye(a.shape[1])], 1)
+        normal = a.T @ a + penalty * d.T @ d + 0.09 * np.eye(a.shape[1])
+        eigenvalues = np.linalg.eigvals(matrix @ normal).real
+        if form.exact:
+            np.testing.assert_allclose(eigenvalues, 1.0, atol=1e-10)
+        else:
+            assert eigenvalues.min() >= 1 - 1e-9 and eigenvalues.max() <= 4 + 1e-9
