@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError
 from ..layers.conv import ConvOperator
+from .algebra import euclidean_norm
 from .checks import checked_operator, iterations_limit, nonnegative, tolerance, vector
 from .forms import diagonal_form
 from .gradient import Gradient, gradient_boundary
@@ -206,7 +207,7 @@ def solve_penalized(
     if x0 is not None:
         rhs = rhs + damp**2 * x0
     x, iterations, converged = solver.solve(rhs, start=x0, rtol=rtol, maxiter=maxiter)
-    residual = float(np.linalg.norm(op.matvec(x) - b))
+    residual = euclidean_norm(op.matvec(x) - b)
     return SolveResult(
         x.reshape(op.input_shape) if shaped else x,
         solver.method,

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..core.errors import ParameterError, ParameterTypeError
+from ..core.errors import ParameterError
 from ..layers.conv import ConvOperator
 from .checks import checked_operator, real_number, tolerance, vector
 from .penalized import NormalSolver
@@ -139,7 +139,7 @@ class LeastSquaresProx(_Base):
         out, steps, _ = solver.solve(
             rhs, start=start, rtol=self.rtol, atol=atol, maxiter=self.maxiter
         )
-        self._warm, self._last_rhs = out, rhs
+        self._warm, self._last_rhs = out.copy(), rhs  # the caller may write to ``out``
         self.iterations, self.calls, self.exact = (
             self.iterations + steps,
             self.calls + 1,
@@ -154,11 +154,7 @@ class LeastSquaresProx(_Base):
                 f"tau must be a scalar > 0 (the structured step takes one step size); got an "
                 f"array of shape {np.shape(tau)}",
             )
-        if isinstance(tau, (bool, np.bool_)) or not isinstance(
-            tau, (int, float, np.integer, np.floating)
-        ):
-            raise ParameterTypeError("tau", f"tau must be a real number; got {type(tau).__name__}")
-        tau = float(tau)
+        tau = real_number(tau, "tau")
         if not (tau > 0 and math.isfinite(tau)):
             raise ParameterError("tau", f"tau must be a finite number > 0; got {tau!r}")
         return tau

@@ -39,7 +39,14 @@ from numpy.typing import ArrayLike
 
 from ..core.errors import ParameterError, ParameterTypeError
 from ..layers.conv import ConvOperator
-from .checks import checked_operator, iterations_limit, nonnegative, real_number, tolerance
+from .checks import (
+    checked_operator,
+    iterations_limit,
+    nonnegative,
+    real_number,
+    tolerance,
+    vector,
+)
 from .penalized import NormalSolver
 
 __all__ = ["TVResult", "solve_tv", "total_variation"]
@@ -189,7 +196,7 @@ def solve_tv(
     if not math.isfinite(rho) or rho <= 0:
         raise ParameterError("rho", f"rho must be a finite number > 0; got {given!r}")
     data = _batch(b, op)
-    start = None if x0 is None else _start(x0, op)
+    start = None if x0 is None else vector(x0, op.input_shape, "x0")
     regulariser = _regulariser(proximal, op, lam, isotropic, vectorial)
     problem = _Problem(op, lam, regulariser, proximal.Box(lower=0.0) if nonneg else None)
     if callback is not None and not callable(callback):
@@ -242,13 +249,6 @@ def _batch(b: ArrayLike, op: ConvOperator) -> np.ndarray:
         f"b must be flat of length {m}, of shape {tuple(op.output_shape)} or a batch "
         f"(B, {m}) or (B, {', '.join(map(str, op.output_shape))}); got shape {b.shape}",
     )
-
-
-def _start(x0: ArrayLike, op: ConvOperator) -> np.ndarray:
-    x0 = np.asarray(x0, dtype=float)
-    if x0.size != op.shape[1] or not np.isfinite(x0).all():
-        raise ParameterError("x0", f"x0 must be {op.shape[1]} finite values; got {x0.shape}")
-    return x0.reshape(-1)
 
 
 def _regulariser(proximal, op, lam: float, isotropic: bool, vectorial: bool):
@@ -305,10 +305,7 @@ class _Problem:
         iteration, m = 0, grad.shape[0]
         tiny = 1e-14 * math.sqrt(n) * max(1.0, float(np.linalg.norm(b)))
         for iteration in range(1, maxiter + 1):  # noqa: B007 (the count is returned)
-            target = ahead - dual_ahead
-            rhs = atb + rho * grad.rmatvec(target[:m])
-            if self.box:
-                rhs = rhs + rho * target[m:]
+            rhs = atb + rho * self._adjoint(grad, ahead - dual_ahead, m)
             x, steps, _ = solver.solve(rhs, start=x, rtol=inner_rtol)
             inner += steps
             image = np.concatenate([grad.matvec(x), x if self.box else []])
